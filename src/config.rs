@@ -1,0 +1,562 @@
+//! Configuration: the TOML file, environment overrides (`CONSENT_ENRICHER__SECTION__KEY`)
+//! and the validation every command runs before doing anything. It owns defaults and the
+//! documentation table of every key (the README's table is generated from [`KEYS`] and a
+//! test keeps the two in step). It does no I/O beyond reading the file it is given and the
+//! process environment handed to it, and it never prints secrets ([`Config::masked`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Purpose;
+use crate::state::FORBIDDEN_PROFILE_FIELDS;
+
+/// Prefix of environment overrides: `CONSENT_ENRICHER__POLICY__PERSONAL_PURPOSE=marketing`.
+pub const ENV_PREFIX: &str = "CONSENT_ENRICHER__";
+/// The pseudonym key must be at least this long (bytes): HMAC keys shorter than the hash
+/// are guessable.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, unknown key or wrong type.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A value is out of its allowed range.
+    #[error("invalid value for {key}: {why}")]
+    Value {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// What the policy copies and where.
+    pub policy: PolicyConfig,
+    /// Input limits.
+    pub limits: LimitsConfig,
+    /// Pseudonymisation of event ids.
+    pub pseudonym: PseudonymConfig,
+    /// Topic names.
+    pub topics: TopicsConfig,
+    /// Kafka connection and client properties.
+    pub kafka: KafkaConfig,
+}
+
+/// Granularity of the location kept in the anonymous record.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationPrecision {
+    /// Country, region and city.
+    #[default]
+    City,
+    /// Country and region.
+    Region,
+    /// Country only.
+    Country,
+    /// No location at all.
+    None,
+}
+
+/// Policy knobs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The consent purpose that allows a personal record.
+    pub personal_purpose: Purpose,
+    /// Query parameters kept in the anonymous URL; all others are dropped.
+    pub query_allow_list: Vec<String>,
+    /// Property keys kept in the anonymous record (top level); `["*"]` keeps all keys,
+    /// values scrubbed either way.
+    pub properties_allow_list: Vec<String>,
+    /// Profile fields copied into the personal record. `bank_card` and
+    /// `government_id` are refused here.
+    pub profile_fields: Vec<String>,
+    /// Location granularity in the anonymous record.
+    pub location_precision: LocationPrecision,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            personal_purpose: Purpose::Analytics,
+            query_allow_list: [
+                "utm_source",
+                "utm_medium",
+                "utm_campaign",
+                "utm_term",
+                "utm_content",
+            ]
+            .map(String::from)
+            .to_vec(),
+            properties_allow_list: vec!["*".to_string()],
+            profile_fields: ["name", "email", "phone", "mailing_address", "preferences"]
+                .map(String::from)
+                .to_vec(),
+            location_precision: LocationPrecision::City,
+        }
+    }
+}
+
+/// Input limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Raw events larger than this many bytes are dead-lettered as `too_large`.
+    pub max_event_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_event_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Pseudonymisation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PseudonymConfig {
+    /// HMAC-SHA256 key for the anonymous `event_id` (required, ≥ 16 bytes). Prefer
+    /// the environment: `CONSENT_ENRICHER__PSEUDONYM__KEY`.
+    pub key: String,
+}
+
+/// Topic names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Raw events in.
+    pub raw: String,
+    /// Consent records in (compacted).
+    pub consent: String,
+    /// Profiles in (compacted).
+    pub profile: String,
+    /// Erasure requests in.
+    pub erasure: String,
+    /// Personal events out.
+    pub personal: String,
+    /// Anonymous events out.
+    pub anonymous: String,
+    /// Dead letters out.
+    pub dead_letter: String,
+    /// Audit records out.
+    pub audit: String,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            raw: "usage.raw".into(),
+            consent: "users.consent".into(),
+            profile: "users.profile".into(),
+            erasure: "users.erasure".into(),
+            personal: "usage.personal".into(),
+            anonymous: "usage.anonymous".into(),
+            dead_letter: "usage.dead-letter".into(),
+            audit: "privacy.audit".into(),
+        }
+    }
+}
+
+/// Kafka connection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// Consumer group of the workers.
+    pub group_id: String,
+    /// Extra librdkafka properties for every client (TLS, SASL, …).
+    pub client: BTreeMap<String, String>,
+    /// Extra librdkafka properties for consumers only.
+    pub consumer: BTreeMap<String, String>,
+    /// Extra librdkafka properties for producers only.
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            group_id: "consent-enricher".into(),
+            client: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+/// One documented key.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// Dotted key.
+    pub key: &'static str,
+    /// Default, as TOML.
+    pub default: &'static str,
+    /// Meaning.
+    pub meaning: &'static str,
+}
+
+/// Every key, its default and meaning: the source of the README's configuration table.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        key: "policy.personal_purpose",
+        default: "\"analytics\"",
+        meaning: "Consent purpose that allows a personal record (analytics, personalization, marketing, third_party_sharing).",
+    },
+    ConfigKey {
+        key: "policy.query_allow_list",
+        default: "[\"utm_source\", \"utm_medium\", \"utm_campaign\", \"utm_term\", \"utm_content\"]",
+        meaning: "Query parameters kept in the anonymous URL; all others are dropped.",
+    },
+    ConfigKey {
+        key: "policy.properties_allow_list",
+        default: "[\"*\"]",
+        meaning: "Top-level property keys kept in the anonymous record; `*` keeps all. Values are scrubbed either way.",
+    },
+    ConfigKey {
+        key: "policy.profile_fields",
+        default: "[\"name\", \"email\", \"phone\", \"mailing_address\", \"preferences\"]",
+        meaning: "Profile fields copied into the personal record; bank_card and government_id are refused.",
+    },
+    ConfigKey {
+        key: "policy.location_precision",
+        default: "\"city\"",
+        meaning: "Location kept in the anonymous record: city, region, country or none.",
+    },
+    ConfigKey {
+        key: "limits.max_event_bytes",
+        default: "1048576",
+        meaning: "Raw events larger than this are dead-lettered as too_large.",
+    },
+    ConfigKey {
+        key: "pseudonym.key",
+        default: "(required)",
+        meaning: "HMAC-SHA256 key (≥ 16 bytes) for the anonymous event_id; set it through CONSENT_ENRICHER__PSEUDONYM__KEY.",
+    },
+    ConfigKey {
+        key: "topics.raw",
+        default: "\"usage.raw\"",
+        meaning: "Raw events in.",
+    },
+    ConfigKey {
+        key: "topics.consent",
+        default: "\"users.consent\"",
+        meaning: "Consent records in (compacted).",
+    },
+    ConfigKey {
+        key: "topics.profile",
+        default: "\"users.profile\"",
+        meaning: "Profiles in (compacted).",
+    },
+    ConfigKey {
+        key: "topics.erasure",
+        default: "\"users.erasure\"",
+        meaning: "Erasure requests in.",
+    },
+    ConfigKey {
+        key: "topics.personal",
+        default: "\"usage.personal\"",
+        meaning: "Personal events out.",
+    },
+    ConfigKey {
+        key: "topics.anonymous",
+        default: "\"usage.anonymous\"",
+        meaning: "Anonymous events out.",
+    },
+    ConfigKey {
+        key: "topics.dead_letter",
+        default: "\"usage.dead-letter\"",
+        meaning: "Dead letters out.",
+    },
+    ConfigKey {
+        key: "topics.audit",
+        default: "\"privacy.audit\"",
+        meaning: "Audit records out.",
+    },
+    ConfigKey {
+        key: "kafka.bootstrap_servers",
+        default: "\"127.0.0.1:9092\"",
+        meaning: "Kafka bootstrap servers.",
+    },
+    ConfigKey {
+        key: "kafka.group_id",
+        default: "\"consent-enricher\"",
+        meaning: "Consumer group of the workers.",
+    },
+    ConfigKey {
+        key: "kafka.client",
+        default: "{}",
+        meaning: "librdkafka properties for every client (TLS, SASL, …).",
+    },
+    ConfigKey {
+        key: "kafka.consumer",
+        default: "{}",
+        meaning: "librdkafka properties for consumers only.",
+    },
+    ConfigKey {
+        key: "kafka.producer",
+        default: "{}",
+        meaning: "librdkafka properties for producers only.",
+    },
+];
+
+/// The README's configuration table, generated from [`KEYS`].
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | default | meaning |\n|---|---|---|\n");
+    for k in KEYS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            k.key,
+            k.default.replace('|', "\\|"),
+            k.meaning
+        ));
+    }
+    out
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`), applies the environment overrides in
+    /// `env` and validates. Unknown keys, in the file or the environment, are errors.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                apply_env(&mut table, rest, &value)?;
+            }
+        }
+        let config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and policy invariants that types cannot express. The pseudonym key
+    /// is checked separately ([`Config::require_key`]) so `check-config` can run without it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for f in &self.policy.profile_fields {
+            if FORBIDDEN_PROFILE_FIELDS.contains(&f.as_str()) {
+                return Err(ConfigError::Value {
+                    key: "policy.profile_fields",
+                    why: format!("{f} is never copied; remove it"),
+                });
+            }
+        }
+        if self.limits.max_event_bytes == 0 {
+            return Err(ConfigError::Value {
+                key: "limits.max_event_bytes",
+                why: "must be positive".into(),
+            });
+        }
+        if !self.pseudonym.key.is_empty() && self.pseudonym.key.len() < MIN_KEY_LEN {
+            return Err(ConfigError::Value {
+                key: "pseudonym.key",
+                why: format!("must be at least {MIN_KEY_LEN} bytes"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The pseudonym key, or the error `run` and `process` refuse to start with.
+    pub fn require_key(&self) -> Result<&[u8], ConfigError> {
+        if self.pseudonym.key.is_empty() {
+            return Err(ConfigError::Value {
+                key: "pseudonym.key",
+                why: "required: set CONSENT_ENRICHER__PSEUDONYM__KEY (or pseudonym.key, or --pseudonym-key) to a secret of at least 16 bytes".into(),
+            });
+        }
+        Ok(self.pseudonym.key.as_bytes())
+    }
+
+    /// The effective configuration as TOML with secrets masked.
+    pub fn masked(&self) -> String {
+        let mut c = self.clone();
+        if !c.pseudonym.key.is_empty() {
+            c.pseudonym.key = "***".into();
+        }
+        for map in [
+            &mut c.kafka.client,
+            &mut c.kafka.consumer,
+            &mut c.kafka.producer,
+        ] {
+            for (k, v) in map.iter_mut() {
+                if is_secret(k) {
+                    *v = "***".into();
+                }
+            }
+        }
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+fn is_secret(key: &str) -> bool {
+    ["password", "secret", "jaas", "token", "key.pem"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+fn apply_env(table: &mut toml::Table, rest: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut cur = table;
+    for p in parents {
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            ConfigError::Invalid(format!("{ENV_PREFIX}{rest}: {p} is not a section"))
+        })?;
+    }
+    cur.insert(last.clone(), env_value(value));
+    Ok(())
+}
+
+/// Environment values are TOML when they parse as such (`10`, `true`, `["a","b"]`)
+/// and plain strings otherwise, so `CONSENT_ENRICHER__KAFKA__GROUP_ID=workers` works
+/// without quotes.
+fn env_value(value: &str) -> toml::Value {
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t)
+                if !prefix.starts_with("kafka.") || prefix.matches('.').count() == 0 =>
+            {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_key_is_documented_and_every_documented_key_exists() {
+        let v = toml::Value::try_from(Config::default()).unwrap();
+        let mut keys = Vec::new();
+        flatten("", &v, &mut keys);
+        keys.sort();
+        let mut documented: Vec<String> = KEYS.iter().map(|k| k.key.to_string()).collect();
+        documented.sort();
+        assert_eq!(keys, documented);
+    }
+
+    #[test]
+    fn documented_defaults_match_the_code() {
+        let v = toml::Value::try_from(Config::default()).unwrap();
+        for k in KEYS.iter().filter(|k| k.default != "(required)") {
+            let mut cur = &v;
+            for part in k.key.split('.') {
+                cur = &cur[part];
+            }
+            let want: toml::Value =
+                format!("v = {}", k.default).parse::<toml::Table>().unwrap()["v"].clone();
+            assert_eq!(cur, &want, "{}", k.key);
+        }
+    }
+
+    #[test]
+    fn env_overrides_and_unknown_keys() {
+        let env = [
+            (
+                "CONSENT_ENRICHER__POLICY__PERSONAL_PURPOSE".to_string(),
+                "\"marketing\"".to_string(),
+            ),
+            (
+                "CONSENT_ENRICHER__KAFKA__GROUP_ID".to_string(),
+                "workers".to_string(),
+            ),
+            (
+                "CONSENT_ENRICHER__LIMITS__MAX_EVENT_BYTES".to_string(),
+                "2048".to_string(),
+            ),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.policy.personal_purpose, Purpose::Marketing);
+        assert_eq!(c.kafka.group_id, "workers");
+        assert_eq!(c.limits.max_event_bytes, 2048);
+        let bad = [(
+            "CONSENT_ENRICHER__POLICY__NOPE".to_string(),
+            "1".to_string(),
+        )];
+        assert!(Config::load(None, bad).is_err());
+    }
+
+    #[test]
+    fn forbidden_profile_fields_and_short_keys_are_refused() {
+        let mut c = Config::default();
+        c.policy.profile_fields.push("bank_card".into());
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.pseudonym.key = "short".into();
+        assert!(c.validate().is_err());
+        assert!(Config::default().require_key().is_err());
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let mut c = Config::default();
+        c.pseudonym.key = "a-very-secret-key-123".into();
+        c.kafka
+            .client
+            .insert("sasl.password".into(), "hunter2".into());
+        let m = c.masked();
+        assert!(
+            !m.contains("a-very-secret") && !m.contains("hunter2"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        Config::load(Some(&path), []).unwrap();
+    }
+}

@@ -1,0 +1,605 @@
+//! The input documents of the wire contract (raw event, consent record, profile, erasure
+//! request), parsed once at the edge into typed values, and the dead-letter reasons a raw
+//! record can earn. It owns parsing and validation only: it does not decide what is
+//! copied where (`policy`), and error details it produces never quote input values, since
+//! they end up in dead-letter headers and logs.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Number, Value};
+
+/// Nesting limit of a raw event. serde_json itself stops at 128; ours is lower so a
+/// deep `properties` tree cannot make the anonymous record expensive to build.
+pub const MAX_DEPTH: usize = 32;
+/// Longest identifier (event, user, anonymous, device, session id) accepted.
+pub const MAX_ID_LEN: usize = 256;
+const TOO_DEEP: &str = "nesting deeper than the limit";
+
+/// Why a raw record went to the dead-letter topic. The codes are stable: downstream
+/// alerting and the `dlq.reason` header rely on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DlqReason {
+    /// The bytes are not UTF-8.
+    InvalidUtf8,
+    /// UTF-8 but not JSON (or an empty/null value).
+    InvalidJson,
+    /// JSON that breaks `schemas/raw-event.schema.json`.
+    SchemaViolation,
+    /// Larger than `limits.max_event_bytes`.
+    TooLarge,
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl DlqReason {
+    /// Every reason, for metrics and summaries.
+    pub const ALL: [DlqReason; 5] = [
+        DlqReason::InvalidUtf8,
+        DlqReason::InvalidJson,
+        DlqReason::SchemaViolation,
+        DlqReason::TooLarge,
+        DlqReason::TooDeep,
+    ];
+
+    /// The stable code written to `dlq.reason`.
+    pub fn code(self) -> &'static str {
+        match self {
+            DlqReason::InvalidUtf8 => "invalid_utf8",
+            DlqReason::InvalidJson => "invalid_json",
+            DlqReason::SchemaViolation => "schema_violation",
+            DlqReason::TooLarge => "too_large",
+            DlqReason::TooDeep => "too_deep",
+        }
+    }
+}
+
+impl fmt::Display for DlqReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A rejected raw record: the reason and a detail safe to publish (no input values).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Rejection {
+    /// Stable reason code.
+    pub reason: DlqReason,
+    /// Human-readable detail: a JSON pointer and what was wrong, never the value.
+    pub detail: String,
+}
+
+impl Rejection {
+    fn new(reason: DlqReason, detail: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+    fn schema(pointer: &str, what: &str) -> Self {
+        Rejection::new(DlqReason::SchemaViolation, format!("{pointer}: {what}"))
+    }
+}
+
+/// Device-reported location as sent; range checks happen in the enrichment step so an
+/// impossible coordinate is ignored (and counted), not a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+pub struct DeviceLocation {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+    /// Reported accuracy radius in metres.
+    #[serde(default)]
+    pub accuracy_m: Option<f64>,
+}
+
+impl DeviceLocation {
+    /// True when the coordinates are finite and on the globe.
+    pub fn is_valid(&self) -> bool {
+        self.lat.is_finite()
+            && self.lon.is_finite()
+            && (-90.0..=90.0).contains(&self.lat)
+            && (-180.0..=180.0).contains(&self.lon)
+            && self.accuracy_m.is_none_or(|a| a.is_finite() && a >= 0.0)
+    }
+}
+
+/// The app that sent the event.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct App<'a> {
+    /// App name.
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    /// App version.
+    #[serde(borrow, default)]
+    pub version: Option<Cow<'a, str>>,
+    /// Platform (web, ios, android, …).
+    #[serde(borrow, default)]
+    pub platform: Option<Cow<'a, str>>,
+}
+
+/// Free-form `properties`, parsed strictly: duplicate keys are refused (two parsers that
+/// disagree on which duplicate wins are a classic way to smuggle data past a filter) and
+/// depth is bounded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Properties(pub Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Properties {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match (StrictValue {
+            depth_left: MAX_DEPTH - 1,
+        })
+        .deserialize(d)?
+        {
+            Value::Object(m) => Ok(Properties(m)),
+            _ => Err(de::Error::custom("expected an object")),
+        }
+    }
+}
+
+struct StrictValue {
+    depth_left: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let depth_left = self.child_depth()?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(StrictValue { depth_left })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let depth_left = self.child_depth()?;
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(StrictValue { depth_left })?;
+            if out.insert(k, v).is_some() {
+                return Err(de::Error::custom("duplicate key"));
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+impl StrictValue {
+    fn child_depth<E: de::Error>(&self) -> Result<usize, E> {
+        self.depth_left
+            .checked_sub(1)
+            .ok_or_else(|| E::custom(TOO_DEEP))
+    }
+}
+
+/// The raw event as it arrives on `usage.raw`, borrowed from the input bytes where no
+/// JSON escapes force a copy. Unknown top-level fields are accepted and ignored: the
+/// anonymous record is built by allow-list, so a new upstream field is dropped by default.
+#[derive(Debug, Deserialize)]
+struct RawEventWire<'a> {
+    #[serde(borrow)]
+    event_id: Cow<'a, str>,
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    occurred_at: Cow<'a, str>,
+    #[serde(borrow, default)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    anonymous_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    device_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    ip: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    language: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    referrer: Option<Cow<'a, str>>,
+    #[serde(default)]
+    location: Option<DeviceLocation>,
+    #[serde(borrow, default)]
+    app: Option<App<'a>>,
+    #[serde(default)]
+    properties: Option<Properties>,
+}
+
+/// A validated raw event.
+#[derive(Debug, Clone)]
+pub struct RawEvent<'a> {
+    /// Producer-assigned event id (1–256 characters, no control characters).
+    pub event_id: Cow<'a, str>,
+    /// Event type, `[a-z0-9_.]{1,64}`.
+    pub event_type: Cow<'a, str>,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Identified user, if any.
+    pub user_id: Option<Cow<'a, str>>,
+    /// Anonymous (cookie) id.
+    pub anonymous_id: Option<Cow<'a, str>>,
+    /// Device id.
+    pub device_id: Option<Cow<'a, str>>,
+    /// Session id.
+    pub session_id: Option<Cow<'a, str>>,
+    /// Client IP address, parsed.
+    pub ip: Option<IpAddr>,
+    /// Raw user agent.
+    pub user_agent: Option<Cow<'a, str>>,
+    /// BCP 47 language tag as sent.
+    pub language: Option<Cow<'a, str>>,
+    /// Page or screen URL.
+    pub url: Option<Cow<'a, str>>,
+    /// Referrer URL.
+    pub referrer: Option<Cow<'a, str>>,
+    /// Device-reported location.
+    pub location: Option<DeviceLocation>,
+    /// Sending app.
+    pub app: Option<App<'a>>,
+    /// Free-form properties.
+    pub properties: Option<Properties>,
+}
+
+impl<'a> RawEvent<'a> {
+    /// Parses and validates one raw record value. `max_bytes` is the size limit.
+    pub fn parse(bytes: &'a [u8], max_bytes: usize) -> Result<RawEvent<'a>, Rejection> {
+        if bytes.len() > max_bytes {
+            return Err(Rejection::new(
+                DlqReason::TooLarge,
+                format!("{} bytes, limit {max_bytes}", bytes.len()),
+            ));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Rejection::new(
+                DlqReason::InvalidUtf8,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })?;
+        let wire: RawEventWire<'a> = match serde_json::from_str(text) {
+            Ok(w) => w,
+            Err(e) => return Err(classify_error(text, e)),
+        };
+        validate(wire)
+    }
+}
+
+fn validate(w: RawEventWire<'_>) -> Result<RawEvent<'_>, Rejection> {
+    check_id("/event_id", &w.event_id)?;
+    for (ptr, v) in [
+        ("/user_id", &w.user_id),
+        ("/anonymous_id", &w.anonymous_id),
+        ("/device_id", &w.device_id),
+        ("/session_id", &w.session_id),
+    ] {
+        if let Some(v) = v {
+            check_id(ptr, v)?;
+        }
+    }
+    let et = w.event_type.as_bytes();
+    if et.is_empty()
+        || et.len() > 64
+        || !et
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.'))
+    {
+        return Err(Rejection::schema(
+            "/event_type",
+            "must match [a-z0-9_.]{1,64}",
+        ));
+    }
+    let occurred_at = DateTime::parse_from_rfc3339(&w.occurred_at)
+        .map_err(|_| Rejection::schema("/occurred_at", "not an RFC 3339 date-time"))?
+        .with_timezone(&Utc);
+    let ip = match &w.ip {
+        None => None,
+        Some(s) => Some(
+            s.parse::<IpAddr>()
+                .map_err(|_| Rejection::schema("/ip", "not an IPv4 or IPv6 address"))?,
+        ),
+    };
+    Ok(RawEvent {
+        event_id: w.event_id,
+        event_type: w.event_type,
+        occurred_at,
+        user_id: w.user_id,
+        anonymous_id: w.anonymous_id,
+        device_id: w.device_id,
+        session_id: w.session_id,
+        ip,
+        user_agent: w.user_agent,
+        language: w.language,
+        url: w.url,
+        referrer: w.referrer,
+        location: w.location,
+        app: w.app,
+        properties: w.properties,
+    })
+}
+
+fn check_id(pointer: &str, v: &str) -> Result<(), Rejection> {
+    if v.is_empty() || v.len() > MAX_ID_LEN || v.chars().any(char::is_control) {
+        return Err(Rejection::schema(
+            pointer,
+            "must be 1-256 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Maps a serde_json error to a reason and a detail that names where, not what: the
+/// error text serde produces can quote the offending value, so only our own vocabulary
+/// (field names, expected types) is kept.
+fn classify_error(text: &str, e: serde_json::Error) -> Rejection {
+    let msg = e.to_string();
+    if msg.contains("recursion limit exceeded") || msg.contains(TOO_DEEP) {
+        return Rejection::new(
+            DlqReason::TooDeep,
+            format!(
+                "nesting deeper than {MAX_DEPTH} at line {} column {}",
+                e.line(),
+                e.column()
+            ),
+        );
+    }
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            let pointer = error_pointer(text);
+            Rejection::schema(&pointer, &safe_data_message(&msg))
+        }
+        _ => {
+            let what = if text.trim().is_empty() {
+                "empty input".to_string()
+            } else {
+                format!("syntax error at line {} column {}", e.line(), e.column())
+            };
+            Rejection::new(DlqReason::InvalidJson, what)
+        }
+    }
+}
+
+/// Re-parses a rejected document with path tracking to find the JSON pointer of the
+/// error. Only bad records pay for this.
+fn error_pointer(text: &str) -> String {
+    let mut de = serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize::<_, RawEventWire<'_>>(&mut de) {
+        Ok(_) => String::new(),
+        Err(e) => {
+            let mut ptr = String::new();
+            for seg in e.path().iter() {
+                use serde_path_to_error::Segment;
+                match seg {
+                    Segment::Seq { index } => ptr.push_str(&format!("/{index}")),
+                    Segment::Map { key } | Segment::Enum { variant: key } => {
+                        ptr.push('/');
+                        ptr.push_str(&escape_pointer(&safe_key(key)));
+                    }
+                    Segment::Unknown => ptr.push_str("/?"),
+                }
+            }
+            ptr
+        }
+    }
+}
+
+/// Property keys are input data and may themselves be personal; long or unusual keys
+/// are elided from the pointer.
+fn safe_key(key: &str) -> String {
+    let plain = key.len() <= 32
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    let scrubbed = crate::scrub::scrub(key, crate::scrub::Level::All, &[]);
+    if plain && scrubbed == key {
+        key.to_string()
+    } else {
+        "?".to_string()
+    }
+}
+
+fn escape_pointer(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+fn safe_data_message(msg: &str) -> String {
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    if msg.starts_with("missing field") || msg.starts_with("duplicate field") {
+        return msg.to_string();
+    }
+    if msg.contains("duplicate key") {
+        return "duplicate key".to_string();
+    }
+    if let Some(exp) = msg.split("expected ").nth(1) {
+        let kind = msg.split(':').next().unwrap_or("invalid value");
+        return format!("{kind}, expected {exp}");
+    }
+    msg.split(':').next().unwrap_or("invalid value").to_string()
+}
+
+/// Formats a timestamp the way every output does: UTC, milliseconds, `Z`.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Purposes a consent record can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Product analytics.
+    Analytics,
+    /// Personalised experience.
+    Personalization,
+    /// Marketing communication.
+    Marketing,
+    /// Sharing with third parties.
+    ThirdPartySharing,
+}
+
+impl Purpose {
+    /// Every purpose, in bit order.
+    pub const ALL: [Purpose; 4] = [
+        Purpose::Analytics,
+        Purpose::Personalization,
+        Purpose::Marketing,
+        Purpose::ThirdPartySharing,
+    ];
+    /// The bit this purpose occupies in [`crate::state::Purposes`].
+    pub fn bit(self) -> u8 {
+        match self {
+            Purpose::Analytics => 1,
+            Purpose::Personalization => 2,
+            Purpose::Marketing => 4,
+            Purpose::ThirdPartySharing => 8,
+        }
+    }
+    /// The field name in consent records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Purpose::Analytics => "analytics",
+            Purpose::Personalization => "personalization",
+            Purpose::Marketing => "marketing",
+            Purpose::ThirdPartySharing => "third_party_sharing",
+        }
+    }
+}
+
+/// A consent record from `users.consent`. Closed at the top level; unknown purposes are
+/// ignored (not granted), so a purpose added upstream never grants anything here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRecord {
+    /// The user.
+    pub user_id: String,
+    /// When the user made this choice.
+    pub updated_at: DateTime<Utc>,
+    /// Version of the policy the user agreed to.
+    pub policy_version: String,
+    /// Purpose -> granted. Missing means not granted.
+    #[serde(default)]
+    pub purposes: BTreeMap<String, bool>,
+}
+
+/// A profile from `users.profile`. Only the fields the policy may copy are kept;
+/// `bank_card` and `government_id` are read solely so they can be redacted elsewhere.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProfileRecord {
+    /// The user.
+    pub user_id: String,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Every other field, by name.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+/// An erasure request from `users.erasure`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequest {
+    /// The user to erase.
+    pub user_id: String,
+    /// Id of the request, echoed in the audit record.
+    pub request_id: String,
+    /// When the user asked.
+    pub requested_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(bytes: &[u8]) -> DlqReason {
+        RawEvent::parse(bytes, 1 << 20).unwrap_err().reason
+    }
+
+    #[test]
+    fn minimal_event_parses_and_borrows() {
+        let raw = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00+01:00","extra":1}"#;
+        let ev = RawEvent::parse(raw, 1 << 20).unwrap();
+        assert!(matches!(ev.event_id, Cow::Borrowed("e1")));
+        assert_eq!(format_time(&ev.occurred_at), "2026-11-29T09:00:00.000Z");
+    }
+
+    #[test]
+    fn rejections_have_stable_codes() {
+        assert_eq!(reason(b"\xff"), DlqReason::InvalidUtf8);
+        assert_eq!(reason(b"{"), DlqReason::InvalidJson);
+        assert_eq!(reason(b""), DlqReason::InvalidJson);
+        assert_eq!(reason(b"[1]"), DlqReason::SchemaViolation);
+        assert_eq!(
+            RawEvent::parse(b"{}", 1).unwrap_err().reason,
+            DlqReason::TooLarge
+        );
+        let deep = format!(
+            r#"{{"event_id":"e","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{}1{}}}"#,
+            "{\"a\":".repeat(40),
+            "}".repeat(40)
+        );
+        assert_eq!(reason(deep.as_bytes()), DlqReason::TooDeep);
+    }
+
+    #[test]
+    fn schema_violation_details_name_the_pointer_not_the_value() {
+        let raw = br#"{"event_id":"e","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","location":{"lat":"alice@example.com","lon":1}}"#;
+        let r = RawEvent::parse(raw, 1 << 20).unwrap_err();
+        assert_eq!(r.reason, DlqReason::SchemaViolation);
+        assert!(r.detail.starts_with("/location/lat"), "{}", r.detail);
+        assert!(!r.detail.contains("alice"), "{}", r.detail);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_everywhere() {
+        let top = br#"{"event_id":"a","event_id":"b","event_type":"x","occurred_at":"2026-11-29T10:00:00Z"}"#;
+        assert_eq!(reason(top), DlqReason::SchemaViolation);
+        let nested = br#"{"event_id":"a","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{"k":1,"k":2}}"#;
+        let r = RawEvent::parse(nested, 1 << 20).unwrap_err();
+        assert_eq!(r.reason, DlqReason::SchemaViolation);
+        assert_eq!(r.detail, "/properties: duplicate key");
+    }
+}

@@ -1,0 +1,246 @@
+//! The offline edge behind `consent-enricher process`: reads state (consents, profiles,
+//! erasures) and raw events from JSON Lines, runs the pure core on each event and writes
+//! one JSON line per output record. It owns the file formats and the summary; it never
+//! stops on a bad line (bad state lines are counted, bad events become dead letters), and
+//! the summary holds counts only, never content.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::TopicsConfig;
+use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord};
+use crate::pipeline::{Core, Outputs, Produced, RawRecord, Source};
+use crate::state::State;
+
+/// Counts for the stderr summary; `raw = anonymous + dead_letter` always holds.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Raw events read.
+    pub raw: u64,
+    /// Records written per output topic.
+    pub per_topic: BTreeMap<String, u64>,
+    /// Dead letters per reason code.
+    pub dead_letters: BTreeMap<&'static str, u64>,
+    /// Personal-record decisions per code.
+    pub decisions: BTreeMap<&'static str, u64>,
+    /// State lines that could not be applied, per file kind.
+    pub bad_state_lines: BTreeMap<&'static str, u64>,
+}
+
+impl Summary {
+    /// Human-readable, one fact per line.
+    pub fn render(&self) -> String {
+        let mut s = format!("raw events: {}\n", self.raw);
+        for (t, n) in &self.per_topic {
+            s.push_str(&format!("{t}: {n}\n"));
+        }
+        for (r, n) in &self.dead_letters {
+            s.push_str(&format!("dead letters ({r}): {n}\n"));
+        }
+        for (d, n) in &self.decisions {
+            s.push_str(&format!("decision {d}: {n}\n"));
+        }
+        for (k, n) in &self.bad_state_lines {
+            s.push_str(&format!("unreadable {k} lines (skipped): {n}\n"));
+        }
+        s
+    }
+}
+
+/// One line of `process` output.
+#[derive(Serialize)]
+struct Line<'a> {
+    topic: &'a str,
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a serde_json::value::RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_base64: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<&'a str, &'a str>>,
+}
+
+/// A state line is either the document itself or an envelope `{"key": .., "value": ..}`
+/// whose `null` value is a tombstone (what `gen` writes, mirroring the Kafka topic).
+fn state_line(line: &str) -> Option<(Option<String>, Value)> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    match v {
+        Value::Object(mut m) if m.contains_key("value") && m.len() <= 2 => {
+            let key = m.remove("key").and_then(|k| k.as_str().map(str::to_owned));
+            Some((key, m.remove("value").unwrap_or(Value::Null)))
+        }
+        other => Some((None, other)),
+    }
+}
+
+fn user_of(key: Option<String>, value: &Value) -> Option<String> {
+    key.or_else(|| value.get("user_id")?.as_str().map(str::to_owned))
+}
+
+/// Applies a consents file to `state`.
+pub fn load_consents(r: impl BufRead, state: &State, summary: &mut Summary) {
+    for line in r
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+    {
+        let ok = state_line(&line).and_then(|(key, value)| {
+            let user = user_of(key, &value)?;
+            if value.is_null() {
+                state.apply_consent(&user, None);
+                return Some(());
+            }
+            let rec: ConsentRecord = serde_json::from_value(value).ok()?;
+            state.apply_consent(&user, Some(&rec));
+            Some(())
+        });
+        if ok.is_none() {
+            *summary.bad_state_lines.entry("consent").or_default() += 1;
+        }
+    }
+}
+
+/// Applies a profiles file to `state`.
+pub fn load_profiles(r: impl BufRead, state: &State, summary: &mut Summary) {
+    for line in r
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+    {
+        let ok = state_line(&line).and_then(|(key, value)| {
+            let user = user_of(key, &value)?;
+            if value.is_null() {
+                state.apply_profile(&user, None);
+                return Some(());
+            }
+            let rec: ProfileRecord = serde_json::from_value(value).ok()?;
+            state.apply_profile(&user, Some(&rec));
+            Some(())
+        });
+        if ok.is_none() {
+            *summary.bad_state_lines.entry("profile").or_default() += 1;
+        }
+    }
+}
+
+/// Applies an erasures file, writing one audit line per request.
+pub fn load_erasures(
+    r: impl BufRead,
+    core: &Core,
+    state: &State,
+    topics: &TopicsConfig,
+    now: DateTime<Utc>,
+    out: &mut impl Write,
+    summary: &mut Summary,
+) -> std::io::Result<()> {
+    for line in r
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+    {
+        let req = state_line(&line)
+            .and_then(|(_, value)| serde_json::from_value::<ErasureRequest>(value).ok());
+        let Some(req) = req else {
+            *summary.bad_state_lines.entry("erasure").or_default() += 1;
+            continue;
+        };
+        let audit = core.erase(&req, state, now);
+        write_json(out, &topics.audit, &audit, summary)?;
+    }
+    Ok(())
+}
+
+fn write_json(
+    out: &mut impl Write,
+    topic: &str,
+    p: &Produced,
+    summary: &mut Summary,
+) -> std::io::Result<()> {
+    // The core produced this JSON itself, so it is valid.
+    let text = std::str::from_utf8(&p.value).unwrap_or("null");
+    let raw = serde_json::value::RawValue::from_string(text.to_string()).ok();
+    let line = Line {
+        topic,
+        key: p.key.as_deref(),
+        value: raw.as_deref(),
+        value_base64: None,
+        headers: None,
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")?;
+    *summary.per_topic.entry(topic.to_string()).or_default() += 1;
+    Ok(())
+}
+
+/// Runs the core over raw events, one per line. Every line produces output: a line that
+/// is not valid becomes a dead letter with its bytes (newline stripped) unchanged.
+pub fn process_events(
+    r: impl BufRead,
+    core: &Core,
+    state: &State,
+    topics: &TopicsConfig,
+    now: impl Fn() -> DateTime<Utc>,
+    out: &mut impl Write,
+    summary: &mut Summary,
+) -> std::io::Result<()> {
+    let mut offset = 0i64;
+    for line in r.split(b'\n') {
+        let mut line = line?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            offset += 1;
+            continue;
+        }
+        let raw = RawRecord {
+            key: None,
+            value: Some(&line),
+            source: Source {
+                topic: &topics.raw,
+                partition: 0,
+                offset,
+            },
+        };
+        offset += 1;
+        summary.raw += 1;
+        match core.process(&raw, state, now()) {
+            Outputs::Event {
+                anonymous,
+                personal,
+                decision,
+                ..
+            } => {
+                write_json(out, &topics.anonymous, &anonymous, summary)?;
+                if let Some(p) = personal {
+                    write_json(out, &topics.personal, &p, summary)?;
+                }
+                *summary.decisions.entry(decision.code()).or_default() += 1;
+            }
+            Outputs::DeadLetter(d) => {
+                let headers = d.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let key = d.key.as_deref().map(String::from_utf8_lossy);
+                let line = Line {
+                    topic: &topics.dead_letter,
+                    key: key.as_deref(),
+                    value: None,
+                    value_base64: Some(base64::engine::general_purpose::STANDARD.encode(&d.value)),
+                    headers: Some(headers),
+                };
+                serde_json::to_writer(&mut *out, &line)?;
+                out.write_all(b"\n")?;
+                *summary
+                    .per_topic
+                    .entry(topics.dead_letter.clone())
+                    .or_default() += 1;
+                *summary.dead_letters.entry(d.reason.code()).or_default() += 1;
+            }
+        }
+    }
+    Ok(())
+}

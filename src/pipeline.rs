@@ -1,0 +1,186 @@
+//! The pure core: `(raw record, state snapshot, clock) -> outputs`. One raw record in,
+//! exactly one anonymous record or exactly one dead letter out, plus at most one personal
+//! record; one erasure request in, one audit record out. It owns that contract and the
+//! serialization of the output documents. No I/O, no async, no globals: the Kafka edge
+//! and the `process` command call it and move the bytes.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{Config, ConfigError};
+use crate::enrich::{self, Miss};
+use crate::model::{DlqReason, ErasureRequest, RawEvent, Rejection, format_time};
+use crate::policy::{Decision, Policy};
+use crate::state::State;
+
+/// Where a raw record came from (for dead-letter headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// One record as consumed.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// Message key.
+    pub key: Option<&'a [u8]>,
+    /// Message value (`None` for a null value).
+    pub value: Option<&'a [u8]>,
+    /// Origin.
+    pub source: Source<'a>,
+}
+
+/// A serialized output record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Produced {
+    /// Message key.
+    pub key: Option<String>,
+    /// JSON value.
+    pub value: Vec<u8>,
+}
+
+/// A dead letter: the input unchanged plus `dlq.*` headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Why.
+    pub reason: DlqReason,
+    /// The input's key.
+    pub key: Option<Vec<u8>>,
+    /// The input's bytes, unchanged.
+    pub value: Vec<u8>,
+    /// `dlq.reason`, `dlq.detail`, `dlq.source.topic`, `dlq.source.partition`, `dlq.source.offset`.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// What one raw record produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outputs {
+    /// A valid event.
+    Event {
+        /// Always present.
+        anonymous: Produced,
+        /// Present only with consent.
+        personal: Option<Produced>,
+        /// Why there is, or is not, a personal record.
+        decision: Decision,
+        /// Enrichment misses, for metrics.
+        misses: Vec<Miss>,
+    },
+    /// An invalid input.
+    DeadLetter(DeadLetter),
+}
+
+/// Serialization of our own output structs cannot fail: they hold only strings, numbers,
+/// booleans and maps with string keys.
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
+}
+
+/// The core: the policy plus limits, built once from the configuration.
+#[derive(Debug, Clone)]
+pub struct Core {
+    policy: Policy,
+    max_event_bytes: usize,
+}
+
+impl Core {
+    /// Builds the core; fails without a pseudonym key.
+    pub fn new(config: &Config) -> Result<Core, ConfigError> {
+        let key = config.require_key()?;
+        Ok(Core {
+            policy: Policy::new(config.policy.clone(), key),
+            max_event_bytes: config.limits.max_event_bytes,
+        })
+    }
+
+    /// Processes one raw record against the state as it is now.
+    pub fn process(&self, raw: &RawRecord<'_>, state: &State, now: DateTime<Utc>) -> Outputs {
+        let ev = match raw.value {
+            None => Err(Rejection {
+                reason: DlqReason::InvalidJson,
+                detail: "null value".into(),
+            }),
+            Some(v) => RawEvent::parse(v, self.max_event_bytes),
+        };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(rej) => return Outputs::DeadLetter(dead_letter(raw, rej)),
+        };
+        let processed_at = format_time(&now);
+        let verdict = self.policy.decide(&ev, state);
+        let enrichment = enrich::enrich(&ev);
+        let anonymous = self
+            .policy
+            .anonymous(&ev, &verdict, &enrichment, &processed_at);
+        let personal = self
+            .policy
+            .personal(&ev, &verdict, state, &enrichment, &processed_at)
+            .map(|p| Produced {
+                key: ev.user_id.as_deref().map(str::to_owned),
+                value: to_json(&p),
+            });
+        Outputs::Event {
+            anonymous: Produced {
+                key: None,
+                value: to_json(&anonymous),
+            },
+            personal,
+            decision: verdict.decision,
+            misses: enrichment.misses,
+        }
+    }
+
+    /// Applies an erasure request and returns the audit record to publish.
+    pub fn erase(&self, req: &ErasureRequest, state: &State, now: DateTime<Utc>) -> Produced {
+        let outcome = state.apply_erasure(req);
+        let audit = Audit {
+            r#type: "erasure.completed",
+            request_id: &outcome.request_id,
+            requested_at: format_time(&outcome.requested_at),
+            completed_at: format_time(&now),
+            purged: Purged {
+                consent: outcome.purged_consent,
+                profile: outcome.purged_profile,
+            },
+        };
+        Produced {
+            key: Some(outcome.request_id.clone()),
+            value: to_json(&audit),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Audit<'a> {
+    r#type: &'static str,
+    request_id: &'a str,
+    requested_at: String,
+    completed_at: String,
+    purged: Purged,
+}
+
+#[derive(Serialize)]
+struct Purged {
+    consent: bool,
+    profile: bool,
+}
+
+fn dead_letter(raw: &RawRecord<'_>, rej: Rejection) -> DeadLetter {
+    DeadLetter {
+        reason: rej.reason,
+        key: raw.key.map(<[u8]>::to_vec),
+        value: raw.value.map(<[u8]>::to_vec).unwrap_or_default(),
+        headers: vec![
+            ("dlq.reason", rej.reason.code().to_string()),
+            ("dlq.detail", rej.detail),
+            ("dlq.source.topic", raw.source.topic.to_string()),
+            ("dlq.source.partition", raw.source.partition.to_string()),
+            ("dlq.source.offset", raw.source.offset.to_string()),
+        ],
+    }
+}

@@ -1,0 +1,465 @@
+//! The privacy policy applied to one parsed event: builds the anonymous record by
+//! allow-list, decides whether a personal record is allowed (user id present, purpose
+//! granted, not erased) and builds it, never copying `bank_card` or `government_id`.
+//! It owns *what* leaves and in which shape; it does no parsing of bytes (`model`), no
+//! enrichment lookups (`enrich`) and no I/O.
+
+use std::borrow::Cow;
+
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use crate::config::{LocationPrecision, PolicyConfig};
+use crate::enrich::{AgentInfo, Enrichment, GeoInfo, TimeInfo};
+use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
+use crate::scrub::{self, Level};
+use crate::state::{Consent, Profile, State};
+use crate::url;
+
+/// Longest app name/version/platform copied; longer values are dropped, not truncated,
+/// since a cut string can still carry an identifier's prefix.
+const MAX_APP_FIELD: usize = 128;
+
+/// Why an event did or did not get a personal record. Metrics label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Decision {
+    /// A personal record was produced.
+    Personal,
+    /// The event has no `user_id`.
+    NoUserId,
+    /// No consent record (or a tombstone) for the user.
+    NoConsent,
+    /// A consent exists but does not grant the configured purpose.
+    PurposeNotGranted,
+    /// The user was erased and has not consented since.
+    Erased,
+}
+
+impl Decision {
+    /// Every decision, for metrics and summaries.
+    pub const ALL: [Decision; 5] = [
+        Decision::Personal,
+        Decision::NoUserId,
+        Decision::NoConsent,
+        Decision::PurposeNotGranted,
+        Decision::Erased,
+    ];
+    /// Stable label.
+    pub fn code(self) -> &'static str {
+        match self {
+            Decision::Personal => "personal",
+            Decision::NoUserId => "no_user_id",
+            Decision::NoConsent => "no_consent",
+            Decision::PurposeNotGranted => "purpose_not_granted",
+            Decision::Erased => "erased",
+        }
+    }
+}
+
+/// Keyed HMAC-SHA256 for event-id pseudonyms. The keyed state is computed once and
+/// cloned per event, which skips re-hashing the key.
+#[derive(Clone)]
+pub struct Pseudonymizer(Hmac<Sha256>);
+
+impl std::fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonymizer(***)")
+    }
+}
+
+impl Pseudonymizer {
+    /// A pseudonymizer under `key`.
+    pub fn new(key: &[u8]) -> Pseudonymizer {
+        // HMAC accepts keys of any length, so this cannot fail.
+        #[allow(clippy::expect_used)]
+        Pseudonymizer(Hmac::new_from_slice(key).expect("HMAC takes any key length"))
+    }
+
+    /// Lower-case hex HMAC-SHA256 of `id`.
+    pub fn pseudonym(&self, id: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(id.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(64);
+        for b in bytes {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+        out
+    }
+}
+
+/// The anonymous record (`schemas/anonymous-event.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Anonymous<'a> {
+    event_id: String,
+    event_type: &'a str,
+    occurred_at: String,
+    processed_at: &'a str,
+    url: Option<String>,
+    referrer_host: Option<String>,
+    language: Option<String>,
+    agent: Option<AgentInfo>,
+    app: Option<AppOut<'a>>,
+    geo: Option<GeoAnon<'a>>,
+    time: Option<&'a TimeInfo>,
+    properties: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Serialize)]
+struct AppOut<'a> {
+    name: Option<Cow<'a, str>>,
+    version: Option<Cow<'a, str>>,
+    platform: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Serialize)]
+struct GeoAnon<'a> {
+    country_code: Option<&'a str>,
+    region: Option<&'a str>,
+    city: Option<&'a str>,
+}
+
+/// The personal record (`schemas/personal-event.schema.json`).
+#[derive(Debug, Serialize)]
+pub struct Personal<'a> {
+    event_id: &'a str,
+    event_type: &'a str,
+    occurred_at: String,
+    processed_at: &'a str,
+    user_id: &'a str,
+    anonymous_id: Option<&'a str>,
+    device_id: Option<&'a str>,
+    session_id: Option<&'a str>,
+    consent: ConsentOut,
+    profile: Option<Map<String, Value>>,
+    context: Context<'a>,
+    geo: Option<&'a GeoInfo>,
+    device_location: Option<&'a DeviceLocation>,
+    time: Option<&'a TimeInfo>,
+}
+
+#[derive(Debug, Serialize)]
+struct ConsentOut {
+    policy_version: std::sync::Arc<str>,
+    purposes: PurposesOut,
+}
+
+#[derive(Debug, Serialize)]
+struct PurposesOut {
+    analytics: bool,
+    personalization: bool,
+    marketing: bool,
+    third_party_sharing: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Context<'a> {
+    ip: Option<String>,
+    user_agent: Option<Cow<'a, str>>,
+    language: Option<&'a str>,
+    url: Option<Cow<'a, str>>,
+    referrer: Option<Cow<'a, str>>,
+    app: Option<AppOut<'a>>,
+    properties: Option<Map<String, Value>>,
+}
+
+/// The policy, ready to apply.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    config: PolicyConfig,
+    all_properties: bool,
+    pseudonyms: Pseudonymizer,
+}
+
+/// The personal-record decision with what it needs.
+pub struct Verdict {
+    /// Why.
+    pub decision: Decision,
+    consent: Option<Consent>,
+    profile: Option<std::sync::Arc<Profile>>,
+}
+
+impl Policy {
+    /// The policy from its configuration and the pseudonym key.
+    pub fn new(config: PolicyConfig, key: &[u8]) -> Policy {
+        Policy {
+            all_properties: config.properties_allow_list.iter().any(|k| k == "*"),
+            config,
+            pseudonyms: Pseudonymizer::new(key),
+        }
+    }
+
+    /// Decides whether `ev` may have a personal record, and fetches what the records need.
+    pub fn decide(&self, ev: &RawEvent<'_>, state: &State) -> Verdict {
+        let Some(user) = ev.user_id.as_deref() else {
+            return Verdict {
+                decision: Decision::NoUserId,
+                consent: None,
+                profile: None,
+            };
+        };
+        let profile = state.profile(user);
+        let consent = state.consent(user);
+        let decision = match consent {
+            Some(c) if c.purposes.grants(self.config.personal_purpose) => Decision::Personal,
+            Some(_) => Decision::PurposeNotGranted,
+            None if state.is_erased(user) => Decision::Erased,
+            None => Decision::NoConsent,
+        };
+        Verdict {
+            decision,
+            consent,
+            profile,
+        }
+    }
+
+    /// Builds the anonymous record.
+    pub fn anonymous<'a>(
+        &self,
+        ev: &'a RawEvent<'a>,
+        verdict: &Verdict,
+        enrichment: &'a Enrichment,
+        processed_at: &'a str,
+    ) -> Anonymous<'a> {
+        let known = known_values(ev, verdict.profile.as_deref());
+        let geo = enrichment.geo.as_ref().and_then(|g| self.coarse_geo(g));
+        Anonymous {
+            event_id: self.pseudonyms.pseudonym(&ev.event_id),
+            event_type: &ev.event_type,
+            occurred_at: format_time(&ev.occurred_at),
+            processed_at,
+            url: ev
+                .url
+                .as_deref()
+                .and_then(|u| url::anonymize(u, &self.config.query_allow_list, &known)),
+            referrer_host: ev
+                .referrer
+                .as_deref()
+                .and_then(|r| url::referrer_host(r, &known)),
+            language: ev.language.as_deref().and_then(primary_language),
+            agent: enrichment.agent.clone(),
+            app: ev.app.as_ref().map(|a| app_out(a, Level::All, &known)),
+            geo,
+            time: enrichment.time.as_ref(),
+            properties: ev
+                .properties
+                .as_ref()
+                .map(|p| self.anonymous_properties(&p.0, &known)),
+        }
+    }
+
+    fn coarse_geo<'a>(&self, g: &'a GeoInfo) -> Option<GeoAnon<'a>> {
+        let (region, city) = match self.config.location_precision {
+            LocationPrecision::None => return None,
+            LocationPrecision::Country => (None, None),
+            LocationPrecision::Region => (g.region.as_deref(), None),
+            LocationPrecision::City => (g.region.as_deref(), g.city.as_deref()),
+        };
+        Some(GeoAnon {
+            country_code: g.country_code.as_deref(),
+            region,
+            city,
+        })
+    }
+
+    fn anonymous_properties(
+        &self,
+        props: &Map<String, Value>,
+        known: &[&str],
+    ) -> Map<String, Value> {
+        props
+            .iter()
+            .filter(|(k, _)| {
+                self.all_properties || self.config.properties_allow_list.iter().any(|a| a == *k)
+            })
+            .map(|(k, v)| {
+                (
+                    scrub::scrub(k, Level::All, known).into_owned(),
+                    scrub_value(v, Level::All, known),
+                )
+            })
+            .collect()
+    }
+
+    /// Builds the personal record; `None` unless the verdict allows one.
+    pub fn personal<'a>(
+        &self,
+        ev: &'a RawEvent<'a>,
+        verdict: &Verdict,
+        state: &State,
+        enrichment: &'a Enrichment,
+        processed_at: &'a str,
+    ) -> Option<Personal<'a>> {
+        if verdict.decision != Decision::Personal {
+            return None;
+        }
+        let consent = verdict.consent?;
+        let user_id = ev.user_id.as_deref()?;
+        let never: Vec<&str> = verdict
+            .profile
+            .as_deref()
+            .map(|p| p.redact_always.iter().map(|s| &**s).collect())
+            .unwrap_or_default();
+        let cards = |s: &'a str| scrub::scrub(s, Level::CardsOnly, &never);
+        Some(Personal {
+            event_id: &ev.event_id,
+            event_type: &ev.event_type,
+            occurred_at: format_time(&ev.occurred_at),
+            processed_at,
+            user_id,
+            anonymous_id: ev.anonymous_id.as_deref(),
+            device_id: ev.device_id.as_deref(),
+            session_id: ev.session_id.as_deref(),
+            consent: ConsentOut {
+                policy_version: state.policy_version(consent.policy_version),
+                purposes: PurposesOut {
+                    analytics: consent.purposes.grants(Purpose::Analytics),
+                    personalization: consent.purposes.grants(Purpose::Personalization),
+                    marketing: consent.purposes.grants(Purpose::Marketing),
+                    third_party_sharing: consent.purposes.grants(Purpose::ThirdPartySharing),
+                },
+            },
+            profile: verdict.profile.as_deref().map(|p| {
+                p.allowed
+                    .iter()
+                    .map(|(k, v)| (k.clone(), scrub_value(v, Level::CardsOnly, &never)))
+                    .collect()
+            }),
+            context: Context {
+                ip: ev.ip.map(|ip| ip.to_string()),
+                user_agent: ev.user_agent.as_deref().map(cards),
+                language: ev.language.as_deref(),
+                url: ev.url.as_deref().map(cards),
+                referrer: ev.referrer.as_deref().map(cards),
+                app: ev
+                    .app
+                    .as_ref()
+                    .map(|a| app_out(a, Level::CardsOnly, &never)),
+                properties: ev.properties.as_ref().map(|p| {
+                    p.0.iter()
+                        .map(|(k, v)| {
+                            (
+                                scrub::scrub(k, Level::CardsOnly, &never).into_owned(),
+                                scrub_value(v, Level::CardsOnly, &never),
+                            )
+                        })
+                        .collect()
+                }),
+            },
+            geo: enrichment.geo.as_ref(),
+            device_location: enrichment.device_location.as_ref(),
+            time: enrichment.time.as_ref(),
+        })
+    }
+}
+
+/// Values that identify this event's user: removed from every anonymous string.
+fn known_values<'a>(ev: &'a RawEvent<'a>, profile: Option<&'a Profile>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = [
+        Some(&ev.event_id),
+        ev.user_id.as_ref(),
+        ev.anonymous_id.as_ref(),
+        ev.device_id.as_ref(),
+        ev.session_id.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|c| c.as_ref())
+    .collect();
+    if let Some(p) = profile {
+        out.extend(p.redact_anonymous.iter().map(|s| &**s));
+        out.extend(p.redact_always.iter().map(|s| &**s));
+    }
+    // Longest first, so a value that contains another is replaced whole.
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+fn app_out<'a>(app: &'a App<'a>, level: Level, known: &[&str]) -> AppOut<'a> {
+    let f = |v: &'a Option<Cow<'a, str>>| -> Option<Cow<'a, str>> {
+        let v = v.as_deref()?;
+        if v.len() > MAX_APP_FIELD {
+            return None;
+        }
+        Some(scrub::scrub(v, level, known))
+    };
+    AppOut {
+        name: f(&app.name),
+        version: f(&app.version),
+        platform: f(&app.platform),
+    }
+}
+
+/// The primary language subtag (`pt` of `pt-BR`), lower case; `None` unless it is two
+/// or three ASCII letters.
+pub fn primary_language(tag: &str) -> Option<String> {
+    let primary = tag.split(['-', '_']).next()?;
+    let ok = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic());
+    ok.then(|| primary.to_ascii_lowercase())
+}
+
+/// Scrubs every string (keys included) of a JSON value; Luhn-valid card numbers sent
+/// as JSON numbers become the card placeholder.
+pub fn scrub_value(v: &Value, level: Level, known: &[&str]) -> Value {
+    match v {
+        Value::String(s) => Value::String(scrub::scrub(s, level, known).into_owned()),
+        Value::Number(n) if scrub::number_is_card(n) => Value::String(scrub::CARD.into()),
+        Value::Array(a) => Value::Array(a.iter().map(|x| scrub_value(x, level, known)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| {
+                    (
+                        scrub::scrub(k, level, known).into_owned(),
+                        scrub_value(x, level, known),
+                    )
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages() {
+        for (tag, want) in [
+            ("pt-BR", Some("pt")),
+            ("EN_us", Some("en")),
+            ("fil", Some("fil")),
+            ("x", None),
+            ("alice@example.com", None),
+            ("", None),
+        ] {
+            assert_eq!(primary_language(tag).as_deref(), want, "{tag}");
+        }
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_keyed_hex() {
+        let a = Pseudonymizer::new(b"0123456789abcdef");
+        let b = Pseudonymizer::new(b"fedcba9876543210");
+        assert_eq!(a.pseudonym("e1"), a.pseudonym("e1"));
+        assert_ne!(a.pseudonym("e1"), b.pseudonym("e1"));
+        assert_eq!(a.pseudonym("e1").len(), 64);
+        // RFC 4231 test case 2.
+        let rfc = Pseudonymizer::new(b"Jefe");
+        assert_eq!(
+            rfc.pseudonym("what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn card_numbers_as_numbers_are_scrubbed_everywhere() {
+        let v = serde_json::json!({"a": [4111111111111111u64, {"b": 42}]});
+        let out = scrub_value(&v, Level::CardsOnly, &[]);
+        assert_eq!(out, serde_json::json!({"a": ["[card]", {"b": 42}]}));
+    }
+}

@@ -1,0 +1,365 @@
+//! The worker's view of the user tables: consent, profile and erased users, held in
+//! concurrent maps and updated from the compacted `users.consent`, `users.profile` and the
+//! `users.erasure` topics. It owns the erasure/consent ordering rule (decided by the
+//! records' own timestamps, not by arrival order) and keeps memory per user small: a
+//! consent is a timestamp, an interned policy version and a purpose bitmap, never the raw
+//! JSON. It does no I/O; the Kafka edge and the `process` command feed it.
+
+use std::borrow::Borrow;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use serde_json::{Map, Value};
+
+use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, Purpose};
+
+/// A user id as a compact owned key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(Box<str>);
+
+impl UserId {
+    /// Wraps an id.
+    pub fn new(id: &str) -> UserId {
+        UserId(id.into())
+    }
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for UserId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A set of granted purposes as a bitmap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purposes(u8);
+
+impl Purposes {
+    /// True when `p` is granted.
+    pub fn grants(self, p: Purpose) -> bool {
+        self.0 & p.bit() != 0
+    }
+    fn from_record(r: &ConsentRecord) -> Purposes {
+        let mut bits = 0;
+        for p in Purpose::ALL {
+            if r.purposes.get(p.name()).copied().unwrap_or(false) {
+                bits |= p.bit();
+            }
+        }
+        Purposes(bits)
+    }
+}
+
+/// A stored consent: 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consent {
+    /// `updated_at` in milliseconds since the epoch.
+    pub updated_at_ms: i64,
+    /// Index into the policy-version interner.
+    pub policy_version: u32,
+    /// Granted purposes.
+    pub purposes: Purposes,
+}
+
+/// A stored profile: the fields the policy may copy, pre-serialized, and the values to
+/// redact from every output (name, e-mail, phone, and card and government-id numbers,
+/// which are kept only for that purpose and never copied).
+#[derive(Debug)]
+pub struct Profile {
+    /// `updated_at` in milliseconds.
+    pub updated_at_ms: i64,
+    /// Allowed fields as a JSON object.
+    pub allowed: Map<String, Value>,
+    /// Strings to remove from the anonymous record.
+    pub redact_anonymous: Box<[Box<str>]>,
+    /// Strings to remove from every output (card and government-id numbers).
+    pub redact_always: Box<[Box<str>]>,
+}
+
+/// Profile fields that are never copied, whatever the configuration says.
+pub const FORBIDDEN_PROFILE_FIELDS: [&str; 2] = ["bank_card", "government_id"];
+const REDACT_FIELDS: [&str; 3] = ["name", "email", "phone"];
+
+/// What applying an erasure did, for the audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureOutcome {
+    /// The request id.
+    pub request_id: String,
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+    /// A consent was removed from memory.
+    pub purged_consent: bool,
+    /// A profile was removed from memory.
+    pub purged_profile: bool,
+}
+
+/// Table sizes, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sizes {
+    /// Users with a stored consent.
+    pub consents: usize,
+    /// Stored profiles.
+    pub profiles: usize,
+    /// Users marked erased.
+    pub erased: usize,
+}
+
+/// The user tables. Shared between worker threads behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct State {
+    consents: DashMap<UserId, Consent>,
+    profiles: DashMap<UserId, Arc<Profile>>,
+    erased: DashMap<UserId, i64>,
+    versions: RwLock<Vec<Arc<str>>>,
+    profile_fields: Vec<String>,
+}
+
+impl State {
+    /// Empty tables that keep `profile_fields` of each profile (forbidden fields are
+    /// dropped even if listed).
+    pub fn new(profile_fields: &[String]) -> State {
+        State {
+            profile_fields: profile_fields
+                .iter()
+                .filter(|f| !FORBIDDEN_PROFILE_FIELDS.contains(&f.as_str()))
+                .cloned()
+                .collect(),
+            ..State::default()
+        }
+    }
+
+    /// Applies a consent record (`None` = tombstone: consent removed). A consent older
+    /// than the user's erasure is ignored: the erasure wins whatever the arrival order.
+    pub fn apply_consent(&self, user: &str, record: Option<&ConsentRecord>) {
+        let Some(r) = record else {
+            self.consents.remove(user);
+            return;
+        };
+        let at = r.updated_at.timestamp_millis();
+        if self.erased.get(user).is_some_and(|e| *e >= at) {
+            self.consents.remove(user);
+            return;
+        }
+        let consent = Consent {
+            updated_at_ms: at,
+            policy_version: self.intern(&r.policy_version),
+            purposes: Purposes::from_record(r),
+        };
+        self.consents.insert(UserId::new(user), consent);
+    }
+
+    /// Applies a profile (`None` = tombstone). Profiles older than an erasure are ignored.
+    pub fn apply_profile(&self, user: &str, record: Option<&ProfileRecord>) {
+        let Some(r) = record else {
+            self.profiles.remove(user);
+            return;
+        };
+        let at = r.updated_at.timestamp_millis();
+        if self.erased.get(user).is_some_and(|e| *e >= at) {
+            self.profiles.remove(user);
+            return;
+        }
+        let allowed = self
+            .profile_fields
+            .iter()
+            .filter_map(|f| r.fields.get(f).map(|v| (f.clone(), v.clone())))
+            .collect();
+        let profile = Profile {
+            updated_at_ms: at,
+            allowed,
+            redact_anonymous: string_values(&r.fields, &REDACT_FIELDS),
+            redact_always: string_values(&r.fields, &FORBIDDEN_PROFILE_FIELDS),
+        };
+        self.profiles.insert(UserId::new(user), Arc::new(profile));
+    }
+
+    /// Applies an erasure request: purges what is older than the request and marks the
+    /// user so that only a consent given after the request re-enables personal output.
+    pub fn apply_erasure(&self, r: &ErasureRequest) -> ErasureOutcome {
+        let at = r.requested_at.timestamp_millis();
+        let user = r.user_id.as_str();
+        let purged_consent = self
+            .consents
+            .remove_if(user, |_, c| c.updated_at_ms <= at)
+            .is_some();
+        let purged_profile = self
+            .profiles
+            .remove_if(user, |_, p| p.updated_at_ms <= at)
+            .is_some();
+        self.erased
+            .entry(UserId::new(user))
+            .and_modify(|e| *e = (*e).max(at))
+            .or_insert(at);
+        ErasureOutcome {
+            request_id: r.request_id.clone(),
+            requested_at: r.requested_at,
+            purged_consent,
+            purged_profile,
+        }
+    }
+
+    /// The user's consent, if any and if it is newer than any erasure.
+    pub fn consent(&self, user: &str) -> Option<Consent> {
+        let c = *self.consents.get(user)?;
+        match self.erased.get(user) {
+            Some(e) if *e >= c.updated_at_ms => None,
+            _ => Some(c),
+        }
+    }
+
+    /// True when the user has an erasure on record.
+    pub fn is_erased(&self, user: &str) -> bool {
+        self.erased.contains_key(user)
+    }
+
+    /// The user's profile, if any.
+    pub fn profile(&self, user: &str) -> Option<Arc<Profile>> {
+        self.profiles.get(user).map(|p| Arc::clone(&p))
+    }
+
+    /// The policy version text for an interned index.
+    pub fn policy_version(&self, idx: u32) -> Arc<str> {
+        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+        versions
+            .get(idx as usize)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// Table sizes.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            consents: self.consents.len(),
+            profiles: self.profiles.len(),
+            erased: self.erased.len(),
+        }
+    }
+
+    fn intern(&self, version: &str) -> u32 {
+        // Policy versions are few (one per policy change), so a linear scan under a read
+        // lock is cheaper than a second map; a poisoned lock still holds valid data.
+        {
+            let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = versions.iter().position(|v| &**v == version) {
+                return i as u32;
+            }
+        }
+        let mut versions = self.versions.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = versions.iter().position(|v| &**v == version) {
+            return i as u32;
+        }
+        versions.push(Arc::from(version));
+        (versions.len() - 1) as u32
+    }
+}
+
+fn string_values(fields: &Map<String, Value>, names: &[&str]) -> Box<[Box<str>]> {
+    let mut out = Vec::new();
+    for name in names {
+        collect_strings(fields.get(*name), &mut out);
+    }
+    out.into_boxed_slice()
+}
+
+fn collect_strings(v: Option<&Value>, out: &mut Vec<Box<str>>) {
+    match v {
+        Some(Value::String(s)) => {
+            out.push(s.as_str().into());
+            // Card and phone numbers also appear without their spaces and dashes.
+            let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+            if compact != *s {
+                out.push(compact.into());
+            }
+        }
+        Some(Value::Number(n)) => out.push(n.to_string().into()),
+        Some(Value::Object(m)) => m.values().for_each(|v| collect_strings(Some(v), out)),
+        Some(Value::Array(a)) => a.iter().for_each(|v| collect_strings(Some(v), out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consent(user: &str, at: &str, analytics: bool) -> ConsentRecord {
+        serde_json::from_value(serde_json::json!({
+            "user_id": user, "updated_at": at, "policy_version": "v1",
+            "purposes": {"analytics": analytics}
+        }))
+        .unwrap()
+    }
+
+    fn erasure(user: &str, at: &str) -> ErasureRequest {
+        serde_json::from_value(
+            serde_json::json!({"user_id": user, "request_id": "r1", "requested_at": at}),
+        )
+        .unwrap()
+    }
+
+    fn fields() -> Vec<String> {
+        ["name", "email", "bank_card"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn consent_and_tombstone() {
+        let s = State::new(&fields());
+        s.apply_consent("u1", Some(&consent("u1", "2026-01-01T00:00:00Z", true)));
+        assert!(s.consent("u1").unwrap().purposes.grants(Purpose::Analytics));
+        assert!(!s.consent("u1").unwrap().purposes.grants(Purpose::Marketing));
+        s.apply_consent("u1", None);
+        assert!(s.consent("u1").is_none());
+    }
+
+    #[test]
+    fn erasure_wins_by_timestamp_in_either_order() {
+        for consent_first in [true, false] {
+            let s = State::new(&fields());
+            let old = consent("u1", "2026-01-01T00:00:00Z", true);
+            let e = erasure("u1", "2026-02-01T00:00:00Z");
+            if consent_first {
+                s.apply_consent("u1", Some(&old));
+                assert!(s.apply_erasure(&e).purged_consent);
+            } else {
+                s.apply_erasure(&e);
+                s.apply_consent("u1", Some(&old));
+            }
+            assert!(s.consent("u1").is_none(), "consent_first={consent_first}");
+            let newer = consent("u1", "2026-03-01T00:00:00Z", true);
+            s.apply_consent("u1", Some(&newer));
+            assert!(s.consent("u1").is_some());
+            assert!(s.is_erased("u1"));
+        }
+    }
+
+    #[test]
+    fn forbidden_profile_fields_are_never_kept_for_copying() {
+        let s = State::new(&fields());
+        let p: ProfileRecord = serde_json::from_value(serde_json::json!({
+            "user_id": "u1", "updated_at": "2026-01-01T00:00:00Z", "name": "Ada",
+            "email": "ada@example.com", "bank_card": "4111 1111 1111 1111", "government_id": "X1"
+        }))
+        .unwrap();
+        s.apply_profile("u1", Some(&p));
+        let got = s.profile("u1").unwrap();
+        assert_eq!(got.allowed.keys().collect::<Vec<_>>(), ["email", "name"]);
+        assert!(got.redact_always.iter().any(|v| &**v == "4111111111111111"));
+        assert!(got.redact_anonymous.iter().any(|v| &**v == "Ada"));
+    }
+
+    #[test]
+    fn policy_versions_are_interned() {
+        let s = State::new(&fields());
+        s.apply_consent("a", Some(&consent("a", "2026-01-01T00:00:00Z", true)));
+        s.apply_consent("b", Some(&consent("b", "2026-01-01T00:00:00Z", true)));
+        let (a, b) = (s.consent("a").unwrap(), s.consent("b").unwrap());
+        assert_eq!(a.policy_version, b.policy_version);
+        assert_eq!(&*s.policy_version(a.policy_version), "v1");
+        assert_eq!(std::mem::size_of::<Consent>(), 16);
+    }
+}
