@@ -19,7 +19,6 @@ use serde_json::{Map, Number, Value};
 pub const MAX_DEPTH: usize = 32;
 /// Longest identifier (event, user, anonymous, device, session id) accepted.
 pub const MAX_ID_LEN: usize = 256;
-const TOO_DEEP: &str = "nesting deeper than the limit";
 
 /// Why a raw record went to the dead-letter topic. The codes are stable: downstream
 /// alerting and the `dlq.reason` header rely on them.
@@ -133,20 +132,15 @@ pub struct Properties(pub Map<String, Value>);
 
 impl<'de> Deserialize<'de> for Properties {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match (StrictValue {
-            depth_left: MAX_DEPTH - 1,
-        })
-        .deserialize(d)?
-        {
+        match StrictValue.deserialize(d)? {
             Value::Object(m) => Ok(Properties(m)),
             _ => Err(de::Error::custom("expected an object")),
         }
     }
 }
 
-struct StrictValue {
-    depth_left: usize,
-}
+/// Depth is already bounded by [`exceeds_depth`] before parsing starts.
+struct StrictValue;
 
 impl<'de> DeserializeSeed<'de> for StrictValue {
     type Value = Value;
@@ -187,31 +181,21 @@ impl<'de> Visitor<'de> for StrictValue {
         Ok(Value::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let depth_left = self.child_depth()?;
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(StrictValue { depth_left })? {
+        while let Some(v) = seq.next_element_seed(StrictValue)? {
             out.push(v);
         }
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let depth_left = self.child_depth()?;
         let mut out = Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value_seed(StrictValue { depth_left })?;
+            let v = map.next_value_seed(StrictValue)?;
             if out.insert(k, v).is_some() {
                 return Err(de::Error::custom("duplicate key"));
             }
         }
         Ok(Value::Object(out))
-    }
-}
-
-impl StrictValue {
-    fn child_depth<E: de::Error>(&self) -> Result<usize, E> {
-        self.depth_left
-            .checked_sub(1)
-            .ok_or_else(|| E::custom(TOO_DEEP))
     }
 }
 
@@ -302,12 +286,51 @@ impl<'a> RawEvent<'a> {
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),
             )
         })?;
+        if let Some(at) = exceeds_depth(bytes, MAX_DEPTH) {
+            return Err(Rejection::new(
+                DlqReason::TooDeep,
+                format!("nesting deeper than {MAX_DEPTH} at byte {at}"),
+            ));
+        }
         let wire: RawEventWire<'a> = match serde_json::from_str(text) {
             Ok(w) => w,
             Err(e) => return Err(classify_error(text, e)),
         };
         validate(wire)
     }
+}
+
+/// Finds the byte offset where nesting first exceeds `max`, scanning once and skipping
+/// string contents. serde_json skips unknown fields without a depth limit, so without
+/// this a 10 000-deep unknown field would pass while the same under `properties` fails.
+fn exceeds_depth(bytes: &[u8], max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn validate(w: RawEventWire<'_>) -> Result<RawEvent<'_>, Rejection> {
@@ -378,7 +401,7 @@ fn check_id(pointer: &str, v: &str) -> Result<(), Rejection> {
 /// (field names, expected types) is kept.
 fn classify_error(text: &str, e: serde_json::Error) -> Rejection {
     let msg = e.to_string();
-    if msg.contains("recursion limit exceeded") || msg.contains(TOO_DEEP) {
+    if msg.contains("recursion limit exceeded") {
         return Rejection::new(
             DlqReason::TooDeep,
             format!(

@@ -305,6 +305,7 @@ impl Policy {
             .map(|p| p.redact_always.iter().map(|s| &**s).collect())
             .unwrap_or_default();
         let cards = |s: &'a str| scrub::scrub(s, Level::CardsOnly, &never);
+        let url_cards = |s: &'a str| url::scrub_cards(s, &never);
         Some(Personal {
             event_id: &ev.event_id,
             event_type: &ev.event_type,
@@ -333,8 +334,8 @@ impl Policy {
                 ip: ev.ip.map(|ip| ip.to_string()),
                 user_agent: ev.user_agent.as_deref().map(cards),
                 language: ev.language.as_deref(),
-                url: ev.url.as_deref().map(cards),
-                referrer: ev.referrer.as_deref().map(cards),
+                url: ev.url.as_deref().map(url_cards),
+                referrer: ev.referrer.as_deref().map(url_cards),
                 app: ev
                     .app
                     .as_ref()

@@ -46,20 +46,22 @@ pub fn scrub<'a>(text: &'a str, level: Level, known: &[&str]) -> Cow<'a, str> {
         }
     }
     let stats = Stats::of(&out);
-    if level == Level::All && stats.at {
-        if let Some(s) = replace_emails(&out) {
-            out = Cow::Owned(s);
-        }
+    if level == Level::All
+        && stats.at
+        && let Some(s) = replace_emails(&out)
+    {
+        out = Cow::Owned(s);
     }
-    if level == Level::All && (stats.colons >= 2 || stats.dots >= 3) {
-        if let Some(s) = replace_ips(&out) {
-            out = Cow::Owned(s);
-        }
+    if level == Level::All
+        && (stats.colons >= 2 || stats.dots >= 3)
+        && let Some(s) = replace_ips(&out)
+    {
+        out = Cow::Owned(s);
     }
-    if stats.digits >= 7 {
-        if let Some(s) = replace_digit_runs(&out, level) {
-            out = Cow::Owned(s);
-        }
+    if stats.digits >= 7
+        && let Some(s) = replace_digit_runs(&out, level)
+    {
+        out = Cow::Owned(s);
     }
     out
 }
@@ -186,12 +188,19 @@ fn replace_ips(s: &str) -> Option<String> {
 fn looks_like_ip(run: &str) -> bool {
     let trimmed = run.trim_matches('.');
     if trimmed.contains(':') {
-        let t = trimmed.trim_end_matches(':');
-        return t.parse::<Ipv6Addr>().is_ok()
-            || trimmed.parse::<Ipv6Addr>().is_ok()
-            || trimmed.split(':').any(has_ipv4_window);
+        return trimmed.split(':').any(has_ipv4_window) || has_ipv6(trimmed);
     }
     has_ipv4_window(trimmed)
+}
+
+/// An IPv6 address in a run of hex digits, colons and dots. Hex letters glued to the
+/// front ("abc2001:db8::1") or trailing colons would defeat a whole-run parse, so a few
+/// leading characters are dropped in turn (bounded, so a long run costs little).
+fn has_ipv6(run: &str) -> bool {
+    const MAX_GLUED: usize = 8;
+    let run = run.trim_end_matches(':');
+    (0..=MAX_GLUED.min(run.len().saturating_sub(2)))
+        .any(|start| run.is_char_boundary(start) && run[start..].parse::<Ipv6Addr>().is_ok())
 }
 
 fn has_ipv4_window(run: &str) -> bool {
@@ -269,7 +278,7 @@ fn classify_run(run: &str, digits: &[u8], plus: bool, level: Level) -> Option<&'
     }
     if level == Level::CardsOnly {
         // Cards embedded in a longer run (glued to other digits) are still cards.
-        return (n > 19 && contains_card(digits)).then_some(CARD);
+        return (n > 13 && contains_card(digits)).then_some(CARD);
     }
     if is_version_like(run) {
         return None;
@@ -314,7 +323,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// True when a JSON number's decimal digits form a Luhn-valid card number: a card sent as
@@ -345,6 +354,7 @@ mod tests {
             ("from 203.0.113.7 today", "from [ip] today"),
             ("v=10.0.0.1.5", "v=[ip]"),
             ("addr 2001:db8::1 x", "addr [ip] x"),
+            ("glued abc2001:db8::1", "glued [ip]"),
             ("mapped ::ffff:192.0.2.1", "mapped [ip]"),
             ("at 12:30:45 sharp", "at 12:30:45 sharp"),
             ("card 4111 1111 1111 1111 ok", "card [card] ok"),

@@ -162,6 +162,21 @@ pub fn referrer_host(url: &str, known: &[&str]) -> Option<String> {
     split(url).map(|p| clean_host(p.host, known))
 }
 
+/// The full URL for the personal record, with card numbers and `never` values removed.
+/// Percent-encoding and `+` would hide a card's separators from the scrubber, so the
+/// decoded form is checked; it is returned (decoded) only when something was removed.
+pub fn scrub_cards<'a>(url: &'a str, never: &[&str]) -> Cow<'a, str> {
+    let direct = scrub::scrub(url, Level::CardsOnly, never);
+    if matches!(direct, Cow::Owned(_)) {
+        return direct;
+    }
+    let decoded = percent_decode(&url.replace('+', " ")).into_owned();
+    match scrub::scrub(&decoded, Level::CardsOnly, never) {
+        Cow::Owned(s) => Cow::Owned(s),
+        Cow::Borrowed(_) => Cow::Borrowed(url),
+    }
+}
+
 fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
@@ -195,12 +210,13 @@ pub fn percent_decode(s: &str) -> Cow<'_, str> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;

@@ -1,0 +1,298 @@
+//! Property tests of the privacy guarantees: identifiers, e-mails, phone numbers, card
+//! numbers and IP addresses planted in every string field of random raw events never
+//! reach the anonymous record, and `bank_card` / `government_id` reach no output at all.
+
+use consent_enricher::pipeline::Outputs;
+use consent_enricher::state::State;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use crate::support::{self, Schemas};
+
+#[derive(Debug, Clone)]
+struct Planted {
+    user_id: String,
+    anonymous_id: String,
+    device_id: String,
+    session_id: String,
+    event_id: String,
+    email: String,
+    phone: String,
+    card: String,
+    ipv4: String,
+    ipv6: String,
+    name: String,
+    bank_card: String,
+    government_id: String,
+}
+
+impl Planted {
+    /// Every planted value and the forms it could leak in.
+    fn needles(&self) -> Vec<String> {
+        let mut out = vec![
+            self.user_id.clone(),
+            self.anonymous_id.clone(),
+            self.device_id.clone(),
+            self.session_id.clone(),
+            self.event_id.clone(),
+            self.email.clone(),
+            self.phone.clone(),
+            self.card.clone(),
+            self.ipv4.clone(),
+            self.ipv6.clone(),
+            self.name.clone(),
+        ];
+        out.extend(self.never());
+        out.push(digits(&self.phone));
+        out
+    }
+    fn never(&self) -> Vec<String> {
+        vec![
+            self.bank_card.clone(),
+            self.government_id.clone(),
+            digits(&self.bank_card),
+            digits(&self.card),
+        ]
+    }
+    fn all(&self) -> Vec<&str> {
+        vec![
+            &self.user_id,
+            &self.anonymous_id,
+            &self.device_id,
+            &self.session_id,
+            &self.event_id,
+            &self.email,
+            &self.phone,
+            &self.card,
+            &self.ipv4,
+            &self.ipv6,
+            &self.name,
+            &self.bank_card,
+            &self.government_id,
+        ]
+    }
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+fn luhn_complete(prefix: &[u8]) -> String {
+    // Appends the check digit that makes prefix Luhn-valid.
+    for check in 0..10u8 {
+        let mut d = prefix.to_vec();
+        d.push(check);
+        if consent_enricher::scrub::luhn_valid(&d) {
+            return d.iter().map(|x| char::from(b'0' + x)).collect();
+        }
+    }
+    unreachable!()
+}
+
+fn format_card(d: &str, style: u8) -> String {
+    let groups: Vec<&str> = d
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    match style % 3 {
+        0 => d.to_string(),
+        1 => groups.join(" "),
+        _ => groups.join("-"),
+    }
+}
+
+fn ident(prefix: &'static str) -> impl Strategy<Value = String> {
+    "[a-z0-9]{8,14}".prop_map(move |s| format!("{prefix}{s}"))
+}
+
+fn planted() -> impl Strategy<Value = Planted> {
+    (
+        (
+            ident("u_"),
+            "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+            ident("dev-"),
+            ident("s-"),
+            ident("evt-"),
+        ),
+        (
+            "[a-z]{3,10}(\\.[a-z]{2,6})?",
+            "[a-z]{3,8}",
+            "(com|org|net|de|co\\.uk)",
+        ),
+        (0u8..4, 100u16..999, 100u16..999, 1000u16..9999),
+        (proptest::collection::vec(0u8..10, 15), 0u8..3),
+        (
+            1u8..223,
+            any::<u8>(),
+            any::<u8>(),
+            1u8..255,
+            any::<[u16; 8]>(),
+        ),
+        (
+            "[A-Z][a-z]{3,8} [A-Z][a-z]{3,10}",
+            proptest::collection::vec(0u8..10, 15),
+            "[A-Z]{2}[0-9]{6}[A-D]",
+        ),
+    )
+        .prop_map(|(ids, mail, phone, card, ip, profile)| {
+            let (user_id, anonymous_id, device_id, session_id, event_id) = ids;
+            let email = format!("{}@{}.{}", mail.0, mail.1, mail.2);
+            let (style, a, b, c) = phone;
+            let phone = match style {
+                0 => format!("+1 ({a}) {b}-{c}"),
+                1 => format!("+44 {a} {b} {c}"),
+                2 => format!("{a}-{b}-{c}"),
+                _ => format!("+49{a}{b}{c}"),
+            };
+            let mut prefix = vec![4u8];
+            prefix.extend(card.0);
+            let card_number = format_card(&luhn_complete(&prefix), card.1);
+            let (a, b, c, d, v6) = ip;
+            let ipv4 = format!("{a}.{b}.{c}.{d}");
+            let ipv6 = std::net::Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                v6[2] | 1,
+                v6[3],
+                v6[4],
+                v6[5],
+                v6[6],
+                v6[7] | 1,
+            )
+            .to_string();
+            let mut bank = vec![5u8, 1];
+            bank.extend(&profile.1[..13]);
+            Planted {
+                user_id,
+                anonymous_id,
+                device_id,
+                session_id,
+                event_id,
+                email,
+                phone,
+                card: card_number,
+                ipv4,
+                ipv6,
+                name: profile.0,
+                bank_card: format_card(&luhn_complete(&bank), 1),
+                government_id: profile.2,
+            }
+        })
+}
+
+/// Builds a text that carries `values`, joined by separators as free text would.
+fn text(values: &[&str], sep: &str) -> String {
+    values.iter().map(|v| format!("x{sep}{v}{sep}")).collect()
+}
+
+fn raw_event(p: &Planted, pick: &[usize], seps: &[&'static str]) -> Value {
+    let all = p.all();
+    let some = |i: usize| -> String {
+        let vals: Vec<&str> = pick
+            .iter()
+            .skip(i)
+            .step_by(3)
+            .map(|j| all[j % all.len()])
+            .collect();
+        text(&vals, seps[i % seps.len()])
+    };
+    let enc = |s: &str| {
+        s.replace('%', "%25")
+            .replace(' ', "%20")
+            .replace('@', "%40")
+            .replace('#', "%23")
+            .replace('&', "%26")
+            .replace('?', "%3F")
+            .replace('/', "%2F")
+    };
+    let every = all.join(" ; ");
+    json!({
+        "event_id": p.event_id,
+        "event_type": "page_view",
+        "occurred_at": "2026-11-29T10:00:00.000Z",
+        "user_id": p.user_id,
+        "anonymous_id": p.anonymous_id,
+        "device_id": p.device_id,
+        "session_id": p.session_id,
+        "ip": p.ipv4,
+        "user_agent": format!("Mozilla/5.0 ({}) Chrome/120.0 {}", every, some(0)),
+        "language": p.email,
+        "url": format!(
+            "https://{}@shop.example.com/a/{}/b/{}/{}?utm_source={}&utm_term={}&q={}#{}",
+            enc(&p.email), enc(&p.user_id), enc(&p.email), enc(&some(1)), enc(&every), enc(&p.phone), enc(&p.card), enc(&p.ipv6)
+        ),
+        "referrer": format!("https://{}.example.com/{}?q={}", p.device_id, enc(&p.email), enc(&every)),
+        "app": {"name": some(2), "version": p.card, "platform": p.ipv6},
+        "properties": {
+            "free": every,
+            "mix": some(1),
+            p.email.clone(): p.phone,
+            "nested": {"deeper": [some(0), {"x": every, "card": p.card, p.user_id.clone(): 1}], "ip": p.ipv4},
+            "numbers": [digits(&p.card).parse::<u64>().unwrap_or(0)],
+        },
+        "location": {"lat": 48.85, "lon": 2.35, "accuracy_m": 10},
+    })
+}
+
+fn state_for(p: &Planted) -> State {
+    let config = support::config();
+    let state = State::new(&config.policy.profile_fields);
+    let consent: consent_enricher::model::ConsentRecord = serde_json::from_value(json!({
+        "user_id": p.user_id, "updated_at": "2026-11-01T00:00:00Z", "policy_version": "v1",
+        "purposes": {"analytics": true}
+    }))
+    .unwrap();
+    state.apply_consent(&p.user_id, Some(&consent));
+    let profile: consent_enricher::model::ProfileRecord = serde_json::from_value(json!({
+        "user_id": p.user_id, "updated_at": "2026-11-01T00:00:00Z", "name": p.name, "email": p.email,
+        "phone": p.phone, "bank_card": p.bank_card, "government_id": p.government_id,
+        "preferences": {"note": format!("card {} id {}", p.bank_card, p.government_id)}
+    }))
+    .unwrap();
+    state.apply_profile(&p.user_id, Some(&profile));
+    state
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn planted_identifiers_never_reach_the_anonymous_record(
+        p in planted(),
+        pick in proptest::collection::vec(0usize..13, 6..20),
+        seps in proptest::sample::subsequence(vec![" ", ", ", "\n", "(", "/", "=", "\""], 1..4),
+    ) {
+        let core = support::core();
+        let state = state_for(&p);
+        let raw = serde_json::to_vec(&raw_event(&p, &pick, &seps)).unwrap();
+        let Outputs::Event { anonymous, personal, .. } = support::run(&core, &state, &raw) else {
+            panic!("planted event was rejected");
+        };
+        let anon_text = String::from_utf8(anonymous.value.clone()).unwrap();
+        let anon_lower = anon_text.to_lowercase();
+        for needle in p.needles() {
+            prop_assert!(!anon_lower.contains(&needle.to_lowercase()), "{needle:?} leaked into {anon_text}");
+        }
+        let personal = personal.expect("consented user gets a personal record");
+        let personal_text = String::from_utf8(personal.value.clone()).unwrap();
+        for needle in p.never() {
+            prop_assert!(!personal_text.contains(&needle), "{needle:?} leaked into the personal record {personal_text}");
+        }
+        Schemas::get().check("anonymous-event.schema.json", &serde_json::from_slice(&anonymous.value).unwrap());
+        Schemas::get().check("personal-event.schema.json", &serde_json::from_slice(&personal.value).unwrap());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_always_yield_one_output(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let core = support::core();
+        let state = State::new(&[]);
+        match support::run(&core, &state, &bytes) {
+            Outputs::DeadLetter(d) => prop_assert_eq!(d.value, bytes),
+            Outputs::Event { anonymous, .. } => {
+                let v: Value = serde_json::from_slice(&anonymous.value).unwrap();
+                Schemas::get().check("anonymous-event.schema.json", &v);
+            }
+        }
+    }
+}
