@@ -56,6 +56,17 @@ pub struct Config {
     pub topics: TopicsConfig,
     /// Kafka connection and client properties.
     pub kafka: KafkaConfig,
+    /// Enrichment data.
+    pub enrich: EnrichConfig,
+}
+
+/// Enrichment data sources.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// MaxMind-format `.mmdb` files for IP geolocation (GeoIP2/GeoLite2 City or DB-IP
+    /// city lite; IPv4 and IPv6 may be separate files). Empty: no IP location.
+    pub geoip: Vec<PathBuf>,
 }
 
 /// Granularity of the location kept in the anonymous record.
@@ -315,6 +326,11 @@ pub const KEYS: &[ConfigKey] = &[
         key: "kafka.producer",
         default: "{}",
         meaning: "librdkafka properties for producers only.",
+    },
+    ConfigKey {
+        key: "enrich.geoip",
+        default: "[]",
+        meaning: "MaxMind-format .mmdb files for IP geolocation (GeoIP2/GeoLite2 City or DB-IP city lite; IPv4 and IPv6 may be separate files). `--geoip` overrides.",
     },
 ];
 
