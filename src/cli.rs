@@ -10,7 +10,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use consent_enricher::config::{self, Config};
+use consent_enricher::r#gen::{self, GenConfig, GenTopic};
+use consent_enricher::kafka::admin::{self, TopicOutcome};
+use consent_enricher::kafka::{EdgeError, load, worker};
 use consent_enricher::offline::{self, Summary};
 use consent_enricher::pipeline::Core;
 use consent_enricher::state::State;
@@ -50,6 +56,30 @@ impl ConfigArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the worker: load the user tables, then consume raw events as a consumer group.
+    Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// File written once the tables are loaded and the worker consumes (readiness).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Manage the contract's topics.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// Generate realistic users, consents, profiles and events, to Kafka or to JSONL files.
+    Gen(GenArgs),
+    /// Zero-setup demo: an in-process Kafka cluster, sample data, the real worker, a summary.
+    Demo {
+        /// Events to generate.
+        #[arg(long, default_value_t = 2000)]
+        events: u64,
+        /// Users to generate.
+        #[arg(long, default_value_t = 200)]
+        users: u64,
+    },
     /// Run the core offline over JSON Lines: raw events in, one JSON line per output record out.
     Process {
         #[command(flatten)]
@@ -77,20 +107,197 @@ enum Command {
     },
 }
 
-/// Entry point: runs the command, prints errors with their causes, maps them to exit codes.
+/// Entry point: runs the command, prints errors with their causes, maps them to exit
+/// codes (Kafka edge errors carry their own: 3 unreachable, 4 topic, 5 authorization,
+/// 6 fatal; everything else is 2).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            consent_enricher::log::error(&format!("{e:#}"));
+            let code = e
+                .downcast_ref::<EdgeError>()
+                .map_or(2, EdgeError::exit_code);
+            ExitCode::from(code)
         }
     }
 }
 
+fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
+    let core = Arc::new(Core::new(config).context("starting the core")?);
+    let state = Arc::new(State::new(&config.policy.profile_fields));
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let ready = || {
+        if let Some(p) = &ready_file
+            && let Err(e) = std::fs::write(p, b"ready\n")
+        {
+            consent_enricher::log::warn(&format!("cannot write ready file {}: {e}", p.display()));
+        }
+    };
+    let report = worker::run(config, core, state, stop, ready)?;
+    if let Some(p) = &ready_file {
+        let _ = std::fs::remove_file(p);
+    }
+    eprintln!("{}", report.render());
+    Ok(())
+}
+
+fn topics_create(config: &Config) -> Result<()> {
+    let outcomes = admin::create_topics(config)?;
+    let mut differs = 0;
+    for (name, outcome) in &outcomes {
+        match outcome {
+            TopicOutcome::Created => println!("{name}: created"),
+            TopicOutcome::Exists => println!("{name}: exists, settings OK"),
+            TopicOutcome::Differs(why) => {
+                differs += 1;
+                println!("{name}: exists with different settings: {why}");
+            }
+        }
+    }
+    if differs > 0 {
+        return Err(EdgeError::TopicMisconfigured(format!(
+            "{differs} topic(s) differ from the configuration"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn generate(args: &GenArgs) -> Result<()> {
+    let cfg = GenConfig {
+        seed: args.seed,
+        users: args.users,
+        events: args.events,
+        malformed: args.malformed,
+        consent_granted: args.granted,
+        consent_denied: args.denied,
+        consent_withdrawn: args.withdrawn,
+        erased: args.erased,
+        ..GenConfig::default()
+    };
+    let summary = r#gen::summary(&cfg);
+    let state_count = r#gen::state_records(&cfg).count() as u64;
+    match &args.output_dir {
+        Some(dir) => {
+            write_gen_files(dir, &cfg).with_context(|| format!("writing {}", dir.display()))?
+        }
+        None => {
+            let config = args.config.load()?;
+            load::produce(&config, r#gen::state_records(&cfg), state_count, "state")?;
+            load::produce(&config, r#gen::events(&cfg), cfg.events, "events")?;
+        }
+    }
+    eprintln!(
+        "generated {} users, {} state records, {} events ({} malformed, {} identified); expected: {} anonymous, {} personal, {} dead letters",
+        summary.users,
+        state_count,
+        summary.events,
+        summary.malformed,
+        summary.identified,
+        summary.events - summary.malformed,
+        summary.expected_personal,
+        summary.malformed
+    );
+    Ok(())
+}
+
+/// State files use the `{"key": .., "value": ..}` envelope (`null` = tombstone) that
+/// `process` reads; events are written one raw value per line.
+fn write_gen_files(dir: &Path, cfg: &GenConfig) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut files: Vec<BufWriter<File>> = [
+        "consents.jsonl",
+        "profiles.jsonl",
+        "erasures.jsonl",
+        "events.jsonl",
+    ]
+    .iter()
+    .map(|n| File::create(dir.join(n)).map(BufWriter::new))
+    .collect::<std::io::Result<_>>()?;
+    for rec in r#gen::state_records(cfg).chain(r#gen::events(cfg)) {
+        let idx = match rec.topic {
+            GenTopic::Consent => 0,
+            GenTopic::Profile => 1,
+            GenTopic::Erasure => 2,
+            GenTopic::Raw => 3,
+        };
+        let f = &mut files[idx];
+        if idx == 3 {
+            f.write_all(rec.value.as_deref().unwrap_or_default())?;
+        } else {
+            let value: serde_json::Value = match rec.value.as_deref() {
+                None => serde_json::Value::Null,
+                Some(v) => serde_json::from_slice(v)?,
+            };
+            serde_json::to_writer(
+                &mut *f,
+                &serde_json::json!({"key": rec.key, "value": value}),
+            )?;
+        }
+        f.write_all(b"\n")?;
+    }
+    for mut f in files {
+        f.flush()?;
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Create every topic with the right settings (idempotent; wrong settings are reported).
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Users in the population.
+    #[arg(long, default_value_t = 1000)]
+    users: u64,
+    /// Raw events.
+    #[arg(long, default_value_t = 10_000)]
+    events: u64,
+    /// Seed: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Share of events that are bad inputs.
+    #[arg(long, default_value_t = 0.01)]
+    malformed: f64,
+    /// Share of users whose analytics consent is granted.
+    #[arg(long, default_value_t = 0.5)]
+    granted: f64,
+    /// Share of users who deny analytics.
+    #[arg(long, default_value_t = 0.2)]
+    denied: f64,
+    /// Share of users who grant, then withdraw.
+    #[arg(long, default_value_t = 0.1)]
+    withdrawn: f64,
+    /// Share of users who grant, then ask for erasure.
+    #[arg(long, default_value_t = 0.05)]
+    erased: f64,
+    /// Write JSONL files (consents, profiles, erasures, events) into this folder instead of Kafka.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Run { config, ready_file } => run_worker(&config.load()?, ready_file),
+        Command::Topics {
+            action: TopicsAction::Create { config },
+        } => topics_create(&config.load()?),
+        Command::Gen(args) => generate(&args),
+        Command::Demo { events, users } => crate::demo::run(users, events),
         Command::Process {
             config,
             input,

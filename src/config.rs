@@ -169,6 +169,10 @@ pub struct TopicsConfig {
     pub dead_letter: String,
     /// Audit records out.
     pub audit: String,
+    /// Partitions of every topic `topics create` makes (the worker scales up to this).
+    pub partitions: i32,
+    /// Replication factor of every topic `topics create` makes.
+    pub replication_factor: i32,
 }
 
 impl Default for TopicsConfig {
@@ -182,6 +186,8 @@ impl Default for TopicsConfig {
             anonymous: "usage.anonymous".into(),
             dead_letter: "usage.dead-letter".into(),
             audit: "privacy.audit".into(),
+            partitions: 6,
+            replication_factor: 1,
         }
     }
 }
@@ -303,6 +309,16 @@ pub const KEYS: &[ConfigKey] = &[
         meaning: "Audit records out.",
     },
     ConfigKey {
+        key: "topics.partitions",
+        default: "6",
+        meaning: "Partitions of every topic `topics create` makes; the most worker instances that can share the load.",
+    },
+    ConfigKey {
+        key: "topics.replication_factor",
+        default: "1",
+        meaning: "Replication factor of every topic `topics create` makes (3 in production).",
+    },
+    ConfigKey {
         key: "kafka.bootstrap_servers",
         default: "\"127.0.0.1:9092\"",
         meaning: "Kafka bootstrap servers.",
@@ -387,6 +403,12 @@ impl Config {
                     why: format!("{f} is never copied; remove it"),
                 });
             }
+        }
+        if self.topics.partitions < 1 || self.topics.replication_factor < 1 {
+            return Err(ConfigError::Value {
+                key: "topics.partitions",
+                why: "partitions and replication_factor must be at least 1".into(),
+            });
         }
         if self.limits.max_event_bytes == 0 {
             return Err(ConfigError::Value {

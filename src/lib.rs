@@ -5,6 +5,9 @@
 
 pub mod config;
 pub mod enrich;
+pub mod r#gen;
+pub mod kafka;
+pub mod log;
 pub mod model;
 pub mod offline;
 pub mod pipeline;

@@ -135,7 +135,9 @@ impl Core {
         }
     }
 
-    /// Applies an erasure request and returns the audit record to publish.
+    /// Applies an erasure request and returns the audit record to publish. Applying is
+    /// idempotent: every instance also applies erasures from its own table reader, so the
+    /// audit record says the request was carried out, not what this call happened to purge.
     pub fn erase(&self, req: &ErasureRequest, state: &State, now: DateTime<Utc>) -> Produced {
         let outcome = state.apply_erasure(req);
         let audit = Audit {
@@ -143,10 +145,6 @@ impl Core {
             request_id: &outcome.request_id,
             requested_at: format_time(&outcome.requested_at),
             completed_at: format_time(&now),
-            purged: Purged {
-                consent: outcome.purged_consent,
-                profile: outcome.purged_profile,
-            },
         };
         Produced {
             key: Some(outcome.request_id.clone()),
@@ -161,13 +159,6 @@ struct Audit<'a> {
     request_id: &'a str,
     requested_at: String,
     completed_at: String,
-    purged: Purged,
-}
-
-#[derive(Serialize)]
-struct Purged {
-    consent: bool,
-    profile: bool,
 }
 
 fn dead_letter(raw: &RawRecord<'_>, rej: Rejection) -> DeadLetter {

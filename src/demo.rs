@@ -1,0 +1,176 @@
+//! `consent-enricher demo`: the zero-setup first run. Starts librdkafka's in-process
+//! cluster, creates the topics, loads generated data, runs the real worker loop over it,
+//! then prints what reached each topic: counts, an anonymous record next to its personal
+//! twin, and dead-letter reasons. Needs nothing but cargo; it is not a test of Kafka (the
+//! integration tests use a real broker).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use serde_json::Value;
+
+use consent_enricher::config::Config;
+use consent_enricher::r#gen::{self, GenConfig};
+use consent_enricher::kafka::{load, worker};
+use consent_enricher::pipeline::Core;
+use consent_enricher::policy::Pseudonymizer;
+use consent_enricher::state::State;
+
+const DEMO_KEY: &str = "demo-pseudonym-key-not-a-secret";
+
+/// Runs the demo.
+pub fn run(users: u64, events: u64) -> Result<()> {
+    let mock = MockCluster::new(1).context("starting the in-process Kafka cluster")?;
+    let mut config = Config::default();
+    config.kafka.bootstrap_servers = mock.bootstrap_servers();
+    config.kafka.group_id = "demo".into();
+    config.pseudonym.key = DEMO_KEY.into();
+    config.topics.partitions = 3;
+    for (name, _) in consent_enricher::kafka::admin::contract_topics(&config) {
+        mock.create_topic(&name, config.topics.partitions, 1)
+            .with_context(|| format!("creating {name}"))?;
+    }
+    let cfg = GenConfig {
+        users,
+        events,
+        ..GenConfig::default()
+    };
+    let expected = r#gen::summary(&cfg);
+    let state_count = r#gen::state_records(&cfg).count() as u64;
+    load::produce(&config, r#gen::state_records(&cfg), state_count, "state")?;
+    load::produce(&config, r#gen::events(&cfg), events, "events")?;
+
+    let core = Arc::new(Core::new(&config)?);
+    let state = Arc::new(State::new(&config.policy.profile_fields));
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (config, stop) = (config.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || worker::run(&config, core, state, stop, || {}))
+    };
+    let seen = read_outputs(&config, events, &worker)?;
+    stop.store(true, Ordering::SeqCst);
+    let report = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the worker thread panicked"))??;
+    print_summary(&config, &seen, &report, &expected);
+    Ok(())
+}
+
+#[derive(Default)]
+struct Seen {
+    counts: BTreeMap<String, u64>,
+    anonymous: Vec<Value>,
+    personal: Vec<Value>,
+    reasons: BTreeMap<String, u64>,
+}
+
+/// Reads the output topics until every raw event is accounted for (anonymous + dead
+/// letter), or 60 s pass.
+fn read_outputs(
+    config: &Config,
+    events: u64,
+    worker: &std::thread::JoinHandle<Result<worker::Report, consent_enricher::kafka::EdgeError>>,
+) -> Result<Seen> {
+    let t = &config.topics;
+    let consumer: BaseConsumer = consent_enricher::kafka::client_config(
+        &config.kafka,
+        consent_enricher::kafka::Role::Consumer,
+    )
+    .set("group.id", "demo-reader")
+    .set("auto.offset.reset", "earliest")
+    .set("isolation.level", "read_committed")
+    .create()?;
+    consumer.subscribe(&[&t.anonymous, &t.personal, &t.dead_letter, &t.audit])?;
+    let mut seen = Seen::default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut idle_since = Instant::now();
+    while Instant::now() < deadline && !worker.is_finished() {
+        let done = seen.counts.get(&t.anonymous).copied().unwrap_or(0)
+            + seen.counts.get(&t.dead_letter).copied().unwrap_or(0);
+        // Personal and audit records may trail the last anonymous one: read until quiet.
+        if done >= events && idle_since.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        idle_since = Instant::now();
+        let msg = msg?;
+        *seen.counts.entry(msg.topic().to_string()).or_default() += 1;
+        let value = || {
+            msg.payload()
+                .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+        };
+        if msg.topic() == t.anonymous {
+            seen.anonymous.extend(value());
+        } else if msg.topic() == t.personal && seen.personal.len() < 50 {
+            seen.personal.extend(value());
+        } else if msg.topic() == t.dead_letter {
+            let reason = msg
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == "dlq.reason"))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            *seen.reasons.entry(reason).or_default() += 1;
+        }
+    }
+    Ok(seen)
+}
+
+fn print_summary(
+    config: &Config,
+    seen: &Seen,
+    report: &worker::Report,
+    expected: &r#gen::GenSummary,
+) {
+    println!("\n=== consent-enricher demo (in-process Kafka cluster) ===\n");
+    println!("raw events processed by the worker: {}", report.raw);
+    for (topic, n) in &seen.counts {
+        println!("  {topic:<20} {n}");
+    }
+    println!(
+        "expected from the generator: {} anonymous, {} personal, {} dead letters",
+        expected.events - expected.malformed,
+        expected.expected_personal,
+        expected.malformed
+    );
+    println!("\ndead-letter reasons:");
+    for (r, n) in &seen.reasons {
+        println!("  {r:<20} {n}");
+    }
+    let pseudo = Pseudonymizer::new(DEMO_KEY.as_bytes());
+    let twin = seen.personal.iter().find_map(|p| {
+        let id = p["event_id"].as_str()?;
+        let hashed = pseudo.pseudonym(id);
+        let anon = seen
+            .anonymous
+            .iter()
+            .find(|a| a["event_id"] == hashed.as_str())?;
+        Some((p, anon))
+    });
+    if let Some((p, a)) = twin {
+        println!("\n--- a personal record ({}) ---", config.topics.personal);
+        println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
+        println!(
+            "\n--- its anonymous twin ({}): same event, identifiers stripped ---",
+            config.topics.anonymous
+        );
+        println!("{}", serde_json::to_string_pretty(a).unwrap_or_default());
+    }
+    if let Some(a) = seen.anonymous.iter().find(|a| {
+        let p = a["properties"].to_string();
+        ["[email]", "[phone]", "[card]", "[id]", "[ip]"]
+            .iter()
+            .any(|m| p.contains(m))
+    }) {
+        println!("\n--- an anonymous record whose free text was scrubbed ---");
+        println!("{}", serde_json::to_string_pretty(a).unwrap_or_default());
+    }
+}

@@ -1,0 +1,180 @@
+//! The Kafka edge: client configuration, start-up checks and the error codes operators
+//! see, plus the submodules that move bytes (`tables` loads the user tables, `worker`
+//! runs the consume → process → produce loop, `admin` creates topics, `load` writes
+//! generated data). Nothing here decides policy: records go through `pipeline::Core`.
+
+pub mod admin;
+pub mod load;
+pub mod tables;
+pub mod worker;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::config::KafkaConfig;
+
+/// How long start-up waits for the cluster to answer a metadata request.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Errors of the Kafka edge, each with a stable code for logs and exit statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// No broker answered.
+    #[error("broker_unreachable: no broker at {servers} answered within {secs} s ({source})")]
+    BrokerUnreachable {
+        /// bootstrap.servers.
+        servers: String,
+        /// Timeout.
+        secs: u64,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// A configured topic does not exist.
+    #[error(
+        "topic_missing: topic {0} does not exist; create it with `consent-enricher topics create`"
+    )]
+    TopicMissing(String),
+    /// The principal may not use a topic or group.
+    #[error("authorization_failed: not authorized for {0}")]
+    AuthorizationFailed(String),
+    /// A producer or consumer failed in a way retrying cannot fix.
+    #[error("kafka_fatal: {context}: {source}")]
+    Fatal {
+        /// What we were doing.
+        context: &'static str,
+        /// librdkafka's error.
+        source: KafkaError,
+    },
+    /// An output could not be delivered after librdkafka's own retries.
+    #[error("delivery_failed: {0}")]
+    DeliveryFailed(String),
+    /// A topic exists with settings that break the contract.
+    #[error("topic_misconfigured: {0}")]
+    TopicMisconfigured(String),
+}
+
+impl EdgeError {
+    /// Process exit status for this error (distinct per class, for orchestrators).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EdgeError::BrokerUnreachable { .. } => 3,
+            EdgeError::TopicMissing(_) | EdgeError::TopicMisconfigured(_) => 4,
+            EdgeError::AuthorizationFailed(_) => 5,
+            EdgeError::Fatal { .. } | EdgeError::DeliveryFailed(_) => 6,
+        }
+    }
+}
+
+/// Which client a configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A consumer.
+    Consumer,
+    /// A producer.
+    Producer,
+}
+
+/// librdkafka configuration for `role`: our defaults, then `[kafka.client]`, then the
+/// role's own section, so an operator's setting always wins.
+pub fn client_config(k: &KafkaConfig, role: Role) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.bootstrap_servers);
+    for (key, v) in &k.client {
+        c.set(key, v);
+    }
+    let extra = match role {
+        Role::Consumer => &k.consumer,
+        Role::Producer => &k.producer,
+    };
+    for (key, v) in extra {
+        c.set(key, v);
+    }
+    c
+}
+
+/// Sets `key` unless the operator already did.
+pub fn set_default(c: &mut ClientConfig, key: &str, value: &str) {
+    if c.get(key).is_none() {
+        c.set(key, value);
+    }
+}
+
+/// A client context that logs librdkafka's errors with their codes and nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct LogContext;
+
+impl ClientContext for LogContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        crate::log::kafka(level as i32, fac, log_message);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        crate::log::warn(&format!("kafka: {error} ({reason})"));
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LogContext {}
+
+/// Checks that the cluster answers and every topic in `topics` exists and is readable,
+/// so a wrong address, a missing topic or a missing ACL stops start-up with its code.
+pub fn check_topics<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    servers: &str,
+    topics: &[&str],
+) -> Result<(), EdgeError> {
+    let md = consumer
+        .fetch_metadata(None, STARTUP_TIMEOUT)
+        .map_err(|source| EdgeError::BrokerUnreachable {
+            servers: servers.to_string(),
+            secs: STARTUP_TIMEOUT.as_secs(),
+            source,
+        })?;
+    for t in topics {
+        let Some(found) = md.topics().iter().find(|m| m.name() == *t) else {
+            return Err(EdgeError::TopicMissing((*t).to_string()));
+        };
+        match found.error().map(RDKafkaErrorCode::from) {
+            None => {}
+            Some(RDKafkaErrorCode::TopicAuthorizationFailed) => {
+                return Err(EdgeError::AuthorizationFailed(format!("topic {t}")));
+            }
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                return Err(EdgeError::TopicMissing((*t).to_string()));
+            }
+            Some(code) => {
+                return Err(EdgeError::Fatal {
+                    context: "reading topic metadata",
+                    source: KafkaError::MetadataFetch(code),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drives a future to completion on this thread. rdkafka's admin API is async; the
+/// worker has no runtime, and one blocking call at start-up does not need one.
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}

@@ -1,0 +1,399 @@
+//! The user tables as global tables: reads `users.consent`, `users.profile` and
+//! `users.erasure` from the beginning of every partition into `State` before the worker
+//! may process an event, then keeps applying changes live. It also publishes one audit
+//! record per erasure request through its own consumer group. It owns table loading and
+//! freshness tracking; it never processes raw events and never logs record contents.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{EdgeError, LogContext, Role, client_config, set_default};
+use crate::config::Config;
+use crate::log;
+use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord};
+use crate::pipeline::Core;
+use crate::state::State;
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// Which table a record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Consent,
+    Profile,
+    Erasure,
+}
+
+/// The running table reader.
+pub struct Tables {
+    handle: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    /// Milliseconds since the epoch when the reader last saw itself caught up with the
+    /// consent topic's end offsets.
+    pub consent_fresh_at_ms: Arc<AtomicI64>,
+}
+
+impl Tables {
+    /// Stops the reader thread and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Tables {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Reader {
+    consumer: BaseConsumer<LogContext>,
+    topics: HashMap<String, Table>,
+    state: Arc<State>,
+    applied: [u64; 3],
+    bad: u64,
+}
+
+/// Loads every table to its end offsets (blocking), then keeps them current in a thread.
+pub fn load(config: &Config, state: Arc<State>, core: Arc<Core>) -> Result<Tables, EdgeError> {
+    let started = Instant::now();
+    let t = &config.topics;
+    let mut cc = client_config(&config.kafka, Role::Consumer);
+    set_default(
+        &mut cc,
+        "group.id",
+        &format!("{}.tables", config.kafka.group_id),
+    );
+    cc.set("enable.auto.commit", "false");
+    set_default(&mut cc, "isolation.level", "read_committed");
+    set_default(&mut cc, "auto.offset.reset", "earliest");
+    let consumer: BaseConsumer<LogContext> =
+        cc.create_with_context(LogContext)
+            .map_err(|source| EdgeError::Fatal {
+                context: "creating the table consumer",
+                source,
+            })?;
+    super::check_topics(
+        &consumer,
+        &config.kafka.bootstrap_servers,
+        &[&t.consent, &t.profile, &t.erasure],
+    )?;
+    let topics: HashMap<String, Table> = [
+        (t.consent.clone(), Table::Consent),
+        (t.profile.clone(), Table::Profile),
+        (t.erasure.clone(), Table::Erasure),
+    ]
+    .into();
+    let ends = end_offsets(&consumer, &topics)?;
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in ends.keys() {
+        tpl.add_partition_offset(topic, *partition, Offset::Beginning)
+            .map_err(|source| EdgeError::Fatal {
+                context: "assigning table partitions",
+                source,
+            })?;
+    }
+    consumer.assign(&tpl).map_err(|source| EdgeError::Fatal {
+        context: "assigning table partitions",
+        source,
+    })?;
+    let mut reader = Reader {
+        consumer,
+        topics,
+        state,
+        applied: [0; 3],
+        bad: 0,
+    };
+    while !reader.caught_up(&ends) {
+        reader.poll_once();
+    }
+    let s = reader.state.sizes();
+    log::info(&format!(
+        "tables loaded in {} ms: {} consent, {} profile, {} erasure records applied ({} unreadable); {} users with consent, {} profiles, {} erased",
+        started.elapsed().as_millis(),
+        reader.applied[0],
+        reader.applied[1],
+        reader.applied[2],
+        reader.bad,
+        s.consents,
+        s.profiles,
+        s.erased
+    ));
+    let fresh = Arc::new(AtomicI64::new(now_ms()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let audit = AuditPublisher::new(config, core)?;
+    let handle = {
+        let (fresh, stop) = (Arc::clone(&fresh), Arc::clone(&stop));
+        let consent_topic = t.consent.clone();
+        std::thread::Builder::new()
+            .name("tables".into())
+            .spawn(move || live(reader, audit, &consent_topic, &fresh, &stop))
+            .map_err(|e| EdgeError::DeliveryFailed(format!("cannot start the table thread: {e}")))?
+    };
+    Ok(Tables {
+        handle: Some(handle),
+        stop,
+        consent_fresh_at_ms: fresh,
+    })
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+type Ends = HashMap<(String, i32), (i64, i64)>;
+
+fn end_offsets(
+    consumer: &BaseConsumer<LogContext>,
+    topics: &HashMap<String, Table>,
+) -> Result<Ends, EdgeError> {
+    let mut ends = HashMap::new();
+    for topic in topics.keys() {
+        let md = consumer
+            .fetch_metadata(Some(topic), super::STARTUP_TIMEOUT)
+            .map_err(|source| EdgeError::Fatal {
+                context: "reading table metadata",
+                source,
+            })?;
+        for m in md.topics() {
+            for p in m.partitions() {
+                let (lo, hi) = consumer
+                    .fetch_watermarks(topic, p.id(), super::STARTUP_TIMEOUT)
+                    .map_err(|source| EdgeError::Fatal {
+                        context: "reading table end offsets",
+                        source,
+                    })?;
+                ends.insert((topic.clone(), p.id()), (lo, hi));
+            }
+        }
+    }
+    Ok(ends)
+}
+
+impl Reader {
+    fn poll_once(&mut self) {
+        let outcome = match self.consumer.poll(POLL) {
+            None => None,
+            Some(Ok(msg)) => apply(&self.topics, &self.state, &msg),
+            Some(Err(e)) => {
+                log::warn(&format!("table consumer: {e}"));
+                None
+            }
+        };
+        if let Some((table, ok)) = outcome {
+            self.applied[table as usize] += 1;
+            self.bad += u64::from(!ok);
+        }
+    }
+
+    /// True when every partition's position has reached the end offset taken at start
+    /// (or the partition is empty). Positions skip transaction markers, which raw
+    /// message offsets would not.
+    fn caught_up(&self, ends: &Ends) -> bool {
+        let Ok(pos) = self.consumer.position() else {
+            return false;
+        };
+        ends.iter().all(|((topic, partition), (lo, hi))| {
+            if lo == hi {
+                return true;
+            }
+            match pos.find_partition(topic, *partition).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o >= *hi,
+                _ => false,
+            }
+        })
+    }
+}
+
+/// Applies one table record; returns its table and whether it could be read.
+fn apply(
+    topics: &HashMap<String, Table>,
+    state: &State,
+    msg: &BorrowedMessage<'_>,
+) -> Option<(Table, bool)> {
+    let table = topics.get(msg.topic()).copied()?;
+    let key = msg.key().and_then(|k| std::str::from_utf8(k).ok());
+    let ok = match table {
+        Table::Consent => apply_consent(state, key, msg.payload()),
+        Table::Profile => apply_profile(state, key, msg.payload()),
+        Table::Erasure => msg
+            .payload()
+            .and_then(|p| serde_json::from_slice::<ErasureRequest>(p).ok())
+            .map(|r| state.apply_erasure(&r))
+            .is_some(),
+    };
+    if !ok {
+        log::warn(&format!(
+            "unreadable {table:?} record at {}/{}@{} (a consent is removed: fail closed)",
+            msg.topic(),
+            msg.partition(),
+            msg.offset()
+        ));
+    }
+    Some((table, ok))
+}
+
+/// A consent record that cannot be read removes the user's consent: fail closed.
+fn apply_consent(state: &State, key: Option<&str>, payload: Option<&[u8]>) -> bool {
+    let Some(payload) = payload else {
+        if let Some(user) = key {
+            state.apply_consent(user, None);
+        }
+        return key.is_some();
+    };
+    match serde_json::from_slice::<ConsentRecord>(payload) {
+        Ok(rec) => {
+            // The key is what compaction keeps; a record whose body names another user
+            // is refused rather than guessed at.
+            if key.is_some_and(|k| k != rec.user_id) {
+                if let Some(k) = key {
+                    state.apply_consent(k, None);
+                }
+                return false;
+            }
+            state.apply_consent(&rec.user_id, Some(&rec));
+            true
+        }
+        Err(_) => {
+            if let Some(k) = key {
+                state.apply_consent(k, None);
+            }
+            false
+        }
+    }
+}
+
+fn apply_profile(state: &State, key: Option<&str>, payload: Option<&[u8]>) -> bool {
+    let Some(payload) = payload else {
+        if let Some(user) = key {
+            state.apply_profile(user, None);
+        }
+        return key.is_some();
+    };
+    match serde_json::from_slice::<ProfileRecord>(payload) {
+        Ok(rec) if key.is_none_or(|k| k == rec.user_id) => {
+            state.apply_profile(&rec.user_id, Some(&rec));
+            true
+        }
+        _ => {
+            if let Some(k) = key {
+                state.apply_profile(k, None);
+            }
+            false
+        }
+    }
+}
+
+fn live(
+    mut reader: Reader,
+    mut audit: AuditPublisher,
+    consent_topic: &str,
+    fresh: &AtomicI64,
+    stop: &AtomicBool,
+) {
+    let mut last_check = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        reader.poll_once();
+        audit.poll_once(&reader.state);
+        if last_check.elapsed() >= Duration::from_millis(200) {
+            last_check = Instant::now();
+            if consent_caught_up(&reader.consumer, consent_topic) {
+                fresh.store(now_ms(), Ordering::SeqCst);
+            }
+        }
+    }
+    audit.close();
+}
+
+/// Compares the consumer's position with the consent topic's end offsets (one request
+/// per partition to the leader).
+fn consent_caught_up(consumer: &BaseConsumer<LogContext>, topic: &str) -> bool {
+    let Ok(pos) = consumer.position() else {
+        return false;
+    };
+    pos.elements_for_topic(topic).iter().all(|e| {
+        let Ok((lo, hi)) = consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(1))
+        else {
+            return false;
+        };
+        lo == hi || matches!(e.offset(), Offset::Offset(o) if o >= hi)
+    })
+}
+
+/// Publishes one `erasure.completed` audit record per erasure request, at least once,
+/// through the consumer group `<group_id>.audit`: its committed offsets are what makes
+/// a restart not repeat every audit record ever written.
+struct AuditPublisher {
+    consumer: BaseConsumer<DefaultConsumerContext>,
+    producer: ThreadedProducer<DefaultProducerContext>,
+    core: Arc<Core>,
+    topic: String,
+}
+
+impl AuditPublisher {
+    fn new(config: &Config, core: Arc<Core>) -> Result<AuditPublisher, EdgeError> {
+        let fatal = |source| EdgeError::Fatal {
+            context: "creating the audit publisher",
+            source,
+        };
+        let mut cc = client_config(&config.kafka, Role::Consumer);
+        cc.set("group.id", format!("{}.audit", config.kafka.group_id));
+        cc.set("enable.auto.offset.store", "false");
+        set_default(&mut cc, "auto.offset.reset", "earliest");
+        let consumer: BaseConsumer = cc.create().map_err(fatal)?;
+        consumer
+            .subscribe(&[&config.topics.erasure])
+            .map_err(fatal)?;
+        let mut pc = client_config(&config.kafka, Role::Producer);
+        set_default(&mut pc, "enable.idempotence", "true");
+        let producer: ThreadedProducer<DefaultProducerContext> = pc.create().map_err(fatal)?;
+        Ok(AuditPublisher {
+            consumer,
+            producer,
+            core,
+            topic: config.topics.audit.clone(),
+        })
+    }
+
+    fn poll_once(&mut self, state: &State) {
+        let Some(Ok(msg)) = self.consumer.poll(Duration::ZERO) else {
+            return;
+        };
+        let req = msg
+            .payload()
+            .and_then(|p| serde_json::from_slice::<ErasureRequest>(p).ok());
+        if let Some(req) = req {
+            let audit = self.core.erase(&req, state, chrono::Utc::now());
+            let key = audit.key.as_deref().unwrap_or_default();
+            let rec = BaseRecord::to(&self.topic).key(key).payload(&audit.value);
+            if let Err((e, _)) = self.producer.send(rec) {
+                log::warn(&format!("audit record not queued: {e}"));
+                return;
+            }
+            // Erasures are rare: waiting for each audit record keeps the offset honest.
+            if let Err(e) = self.producer.flush(Duration::from_secs(30)) {
+                log::warn(&format!("audit record not delivered: {e}"));
+                return;
+            }
+        }
+        if let Err(e) = self.consumer.store_offset_from_message(&msg) {
+            log::warn(&format!("audit offset not stored: {e}"));
+        }
+    }
+
+    fn close(self) {
+        let _ = self.producer.flush(Duration::from_secs(10));
+        let _ = self.consumer.commit_consumer_state(CommitMode::Sync);
+    }
+}
