@@ -2,7 +2,9 @@
 //! under a test key); each other module is one area: the pure core's guarantees here,
 //! the Kafka worker against a real broker where it applies.
 
+mod broker;
 mod core;
+mod kafka;
 mod malformed;
 mod privacy;
 mod support;

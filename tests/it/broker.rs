@@ -1,0 +1,236 @@
+//! The real-broker harness: one Apache Kafka broker for the whole test binary (the one at
+//! `KAFKA_BOOTSTRAP_SERVERS`, else started once through `scripts/kafka-up`), unique topic
+//! and group names per test, a worker running in a thread, and a read_committed reader of
+//! the output topics that waits on conditions instead of sleeping.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use consent_enricher::config::Config;
+use consent_enricher::kafka::worker::{self, Report};
+use consent_enricher::kafka::{EdgeError, Role, admin, client_config};
+use consent_enricher::pipeline::Core;
+use consent_enricher::state::State;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::support;
+
+/// The bootstrap address of the test broker.
+pub fn bootstrap() -> &'static str {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        if let Ok(a) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+            return a;
+        }
+        let out = Command::new(support::root().join("scripts/kafka-up"))
+            .output()
+            .expect("running scripts/kafka-up");
+        assert!(
+            out.status.success(),
+            "scripts/kafka-up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout.lines().last().expect("kafka-up prints the address").trim().to_string()
+    })
+}
+
+/// A configuration whose topics and group are unique to one test, with the topics made.
+pub fn config(test: &str) -> Config {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let id = format!("it-{}-{}-{n}-{test}", std::process::id(), chrono::Utc::now().timestamp_millis());
+    let mut c = support::config();
+    c.kafka.bootstrap_servers = bootstrap().to_string();
+    c.kafka.group_id = format!("{id}.group");
+    let t = &mut c.topics;
+    t.partitions = 3;
+    for (name, field) in [
+        ("raw", &mut t.raw),
+        ("consent", &mut t.consent),
+        ("profile", &mut t.profile),
+        ("erasure", &mut t.erasure),
+        ("personal", &mut t.personal),
+        ("anonymous", &mut t.anonymous),
+        ("dead-letter", &mut t.dead_letter),
+        ("audit", &mut t.audit),
+    ] {
+        *field = format!("{id}.{name}");
+    }
+    admin::create_topics(&c).expect("creating test topics");
+    // Creation returns before every broker's metadata cache has the topics.
+    let probe: BaseConsumer = client_config(&c.kafka, Role::Consumer).create().expect("probe");
+    let names: Vec<String> = admin::contract_topics(&c).into_iter().map(|(n, _)| n).collect();
+    wait_for("topics in metadata", Duration::from_secs(30), || {
+        probe.fetch_metadata(None, Duration::from_secs(5)).is_ok_and(|md| {
+            names.iter().all(|n| {
+                md.topics()
+                    .iter()
+                    .any(|t| &t.name() == n && t.error().is_none() && !t.partitions().is_empty())
+            })
+        })
+    });
+    c
+}
+
+/// A worker running in a thread, with the state it reads.
+pub struct TestWorker {
+    pub state: Arc<State>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<Report, EdgeError>>>,
+}
+
+impl TestWorker {
+    /// Starts a worker and waits until it is ready (tables loaded, subscribed).
+    pub fn start(config: &Config) -> TestWorker {
+        let state = Arc::new(State::new(&config.policy.profile_fields));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (config, state, stop, ready) = (config.clone(), Arc::clone(&state), Arc::clone(&stop), Arc::clone(&ready));
+            std::thread::spawn(move || {
+                let core = Arc::new(Core::new(&config).expect("core"));
+                worker::run(&config, core, state, stop, || ready.store(true, Ordering::SeqCst))
+            })
+        };
+        let mut w = TestWorker {
+            state,
+            stop,
+            handle: Some(handle),
+        };
+        wait_for("worker ready", Duration::from_secs(60), || {
+            let finished = w.handle.as_ref().is_some_and(JoinHandle::is_finished);
+            assert!(!finished, "worker exited early: {:?}", w.handle.take().map(|h| h.join()));
+            ready.load(Ordering::SeqCst)
+        });
+        w
+    }
+
+    /// Stops the worker (as SIGTERM would) and returns its report.
+    pub fn stop(mut self) -> Report {
+        self.stop.store(true, Ordering::SeqCst);
+        let h = self.handle.take().expect("running");
+        h.join().expect("worker thread").expect("worker result")
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes (then panics naming `what`).
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Produces records (key, value; `None` value = tombstone) to `topic` and waits for them.
+pub fn produce(config: &Config, topic: &str, records: &[(Option<&str>, Option<&[u8]>)]) {
+    let p: BaseProducer = client_config(&config.kafka, Role::Producer).create().expect("producer");
+    for (k, v) in records {
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(k) = k {
+            r = r.key(k.as_bytes());
+        }
+        if let Some(v) = v {
+            r = r.payload(v);
+        }
+        p.send(r).map_err(|(e, _)| e).expect("send");
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// One record read back from an output topic.
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub topic: String,
+    pub key: Option<String>,
+    pub value: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A read_committed reader of every output topic of a config, from the beginning.
+pub struct Reader {
+    consumer: BaseConsumer,
+    pub records: Vec<Out>,
+}
+
+impl Reader {
+    pub fn new(config: &Config) -> Reader {
+        let t = &config.topics;
+        let consumer: BaseConsumer = client_config(&config.kafka, Role::Consumer)
+            .set("group.id", format!("{}.reader", config.kafka.group_id))
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("reader");
+        consumer
+            .subscribe(&[&t.anonymous, &t.personal, &t.dead_letter, &t.audit])
+            .expect("subscribe");
+        Reader {
+            consumer,
+            records: Vec::new(),
+        }
+    }
+
+    pub fn count(&self, topic: &str) -> usize {
+        self.records.iter().filter(|r| r.topic == topic).count()
+    }
+
+    /// Reads until `cond(self)` holds.
+    pub fn read_until(&mut self, what: &str, timeout: Duration, cond: impl Fn(&Reader) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !cond(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; have {} records", self.records.len());
+            let Some(msg) = self.consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let msg = msg.expect("reader poll");
+            let headers = msg
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.records.push(Out {
+                topic: msg.topic().to_string(),
+                key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: msg.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
+        }
+    }
+
+    /// Reads whatever else arrives within `quiet` (to catch duplicates or late records).
+    pub fn drain(&mut self, quiet: Duration) {
+        let mut last = Instant::now();
+        while last.elapsed() < quiet {
+            if let Some(msg) = self.consumer.poll(Duration::from_millis(100)) {
+                let msg = msg.expect("reader poll");
+                self.records.push(Out {
+                    topic: msg.topic().to_string(),
+                    key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    value: msg.payload().unwrap_or_default().to_vec(),
+                    headers: BTreeMap::new(),
+                });
+                last = Instant::now();
+            }
+        }
+    }
+}
