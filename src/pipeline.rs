@@ -4,11 +4,13 @@
 //! serialization of the output documents. No I/O, no async, no globals: the Kafka edge
 //! and the `process` command call it and move the bytes.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, ConfigError};
-use crate::enrich::{self, Miss};
+use crate::enrich::{self, Enricher, GeoIpError, Miss};
 use crate::model::{DlqReason, ErasureRequest, RawEvent, Rejection, format_time};
 use crate::policy::{Decision, Policy};
 use crate::state::State;
@@ -81,21 +83,44 @@ fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
 }
 
-/// The core: the policy plus limits, built once from the configuration.
+/// The core: the policy plus limits, built once from the configuration, and the shared
+/// enrichment state (geoip databases, time-zone finder).
 #[derive(Debug, Clone)]
 pub struct Core {
     policy: Policy,
     max_event_bytes: usize,
+    enricher: Arc<Enricher>,
 }
 
 impl Core {
-    /// Builds the core; fails without a pseudonym key.
+    /// Builds the core without IP geolocation (user agent, device location and time
+    /// zone still enrich); fails without a pseudonym key. Cheap: the time-zone finder is
+    /// shared process-wide.
     pub fn new(config: &Config) -> Result<Core, ConfigError> {
+        Core::with_enricher(config, Arc::new(Enricher::without_geoip()))
+    }
+
+    /// Builds the core with an enricher opened by the caller (`Enricher::new` with the
+    /// `enrich.geoip` paths); fails without a pseudonym key.
+    pub fn with_enricher(config: &Config, enricher: Arc<Enricher>) -> Result<Core, ConfigError> {
         let key = config.require_key()?;
         Ok(Core {
             policy: Policy::new(config.policy.clone(), key),
             max_event_bytes: config.limits.max_event_bytes,
+            enricher,
         })
+    }
+
+    /// The enrichment state (for `describe()` in the start-up log).
+    pub fn enricher(&self) -> &Arc<Enricher> {
+        &self.enricher
+    }
+
+    /// Re-opens the geoip databases if their files changed; `true` when new data is in
+    /// use. Call it from a timer (e.g. every 60 s) and log `enricher().describe()` after
+    /// a `true`. On error the old data stays in use and the next call tries again.
+    pub fn reload_geoip(&self) -> Result<bool, GeoIpError> {
+        self.enricher.reload_geoip()
     }
 
     /// Processes one raw record against the state as it is now.
@@ -113,7 +138,7 @@ impl Core {
         };
         let processed_at = format_time(&now);
         let verdict = self.policy.decide(&ev, state);
-        let enrichment = enrich::enrich(&ev);
+        let enrichment = enrich::enrich(&ev, &self.enricher);
         let anonymous = self
             .policy
             .anonymous(&ev, &verdict, &enrichment, &processed_at);

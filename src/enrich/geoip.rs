@@ -1,0 +1,1099 @@
+//! IP geolocation from MaxMind-format (`.mmdb`) databases, read with the
+//! `maxminddb` crate, in either the GeoIP2/GeoLite2 City layout or the flat
+//! DB-IP "city lite" layout that ip-location-db publishes (one file per
+//! address family).
+//!
+//! It owns the open databases, their reload, and a bounded cache of decoded
+//! records. It must not do any I/O other than reading its database files
+//! (when opening and when `reload_if_changed` finds them changed), must not
+//! log (callers log `describe()`, which names files, never addresses), and
+//! must not look up addresses that cannot be located (private, loopback,
+//! documentation, ...): those are answered `NotPublic` without touching a
+//! database.
+//!
+//! The cache is keyed by the record's offset in the database, not by the
+//! address: many addresses share one record, so the hit rate is higher, and
+//! no IP address is held in memory beyond the call. The tree walk (well under
+//! a microsecond) is done every time; only the decode (strings, nested maps)
+//! is saved.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use maxminddb::{LookupResult, MaxMindDbError, Reader, WithinOptions};
+use rustc_hash::FxHasher;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// A located address, as far as the database knows it. Every field may be
+/// missing; an empty string in the database counts as missing. Strings are
+/// `Arc<str>` so the enrichment output can share them with the cached record
+/// instead of copying them for every event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpLocation {
+    /// ISO 3166-1 alpha-2, upper case; anything else in the database is dropped.
+    pub country_code: Option<Arc<str>>,
+    /// First-level subdivision name (e.g. "California"); MaxMind's ISO code
+    /// when it has no English name. A name, not a code, so both layouts agree.
+    pub region: Option<Arc<str>>,
+    /// City name (English where the database has several).
+    pub city: Option<Arc<str>>,
+    /// Postal code.
+    pub postal_code: Option<Arc<str>>,
+    /// Latitude of the network's location (degrees).
+    pub latitude: Option<f64>,
+    /// Longitude of the network's location (degrees).
+    pub longitude: Option<f64>,
+    /// MaxMind's `accuracy_radius`; DB-IP has none.
+    pub accuracy_km: Option<f64>,
+    /// IANA zone from the database (MaxMind only; DB-IP leaves it empty).
+    pub time_zone: Option<Arc<str>>,
+}
+
+/// Why an address has no location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GeoMiss {
+    /// No database is configured.
+    NoDatabase,
+    /// Private, loopback, link-local, multicast, documentation, reserved...
+    NotPublic,
+    /// No database has a record for it.
+    NotFound,
+}
+
+impl GeoMiss {
+    /// Stable code for metrics and `geo.source`-style fields.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GeoMiss::NoDatabase => "no_database",
+            GeoMiss::NotPublic => "not_public",
+            GeoMiss::NotFound => "not_found",
+        }
+    }
+}
+
+/// Record layout of a database, detected when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// GeoIP2/GeoLite2 City (also Country, and DB-IP's own MaxMind-compatible
+    /// files): nested `country.iso_code`, `subdivisions`, `city.names`,
+    /// `location`, `postal`.
+    MaxMindCity,
+    /// ip-location-db's flat records: `country_code, state1, state2, city,
+    /// postcode, latitude, longitude, timezone`.
+    DbIpCityLite,
+}
+
+impl Layout {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Layout::MaxMindCity => "MaxMind City",
+            Layout::DbIpCityLite => "DB-IP city lite (flat)",
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors opening or reloading databases. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum GeoIpError {
+    #[error("geoip database {path}: cannot stat: {source}")]
+    Stat {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("geoip database {path}: not a readable MaxMind DB file: {source}")]
+    Open {
+        path: PathBuf,
+        source: MaxMindDbError,
+    },
+    #[error("geoip database {path} (database_type {database_type:?}): holds no records to probe")]
+    Empty {
+        path: PathBuf,
+        database_type: String,
+    },
+    #[error(
+        "geoip database {path} (database_type {database_type:?}): unknown record layout, \
+         probe record has keys [{keys}]; expected MaxMind City (country, subdivisions, city, \
+         location, postal) or DB-IP city lite (country_code, state1, city, latitude, longitude)"
+    )]
+    UnknownLayout {
+        path: PathBuf,
+        database_type: String,
+        keys: String,
+    },
+    #[error("geoip database {path} ({layout}): probe lookup of {network} failed: {source}")]
+    Probe {
+        path: PathBuf,
+        layout: Layout,
+        network: String,
+        source: MaxMindDbError,
+    },
+}
+
+/// Decoded records cached per database generation, across all shards.
+pub const DEFAULT_CACHE_RECORDS: usize = 32_768;
+const SHARDS: usize = 16;
+
+/// The geolocation service: `Send + Sync`, share it by reference.
+pub struct GeoIp {
+    paths: Vec<PathBuf>,
+    cache_records: usize,
+    /// Swapped whole on reload; lookups clone the `Arc` and keep using the
+    /// generation they started with.
+    state: RwLock<Arc<State>>,
+    /// Serialises reloads so two callers never open the files twice at once.
+    reload: Mutex<()>,
+}
+
+struct State {
+    dbs: Vec<Db>,
+    /// Database indices to try, in order, per address family: IPv4-only
+    /// files first for IPv4 addresses, then IPv6 trees (which may hold IPv4
+    /// under `::/96`); only IPv6 trees for IPv6 addresses.
+    v4_order: Vec<usize>,
+    v6_order: Vec<usize>,
+    /// Belongs to this generation, so replacing the state clears it.
+    cache: RecordCache,
+}
+
+struct Db {
+    path: PathBuf,
+    reader: Reader<Vec<u8>>,
+    layout: Layout,
+    stamp: FileStamp,
+}
+
+/// What `reload_if_changed` compares: size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(path: &Path) -> Result<FileStamp, GeoIpError> {
+    let md = std::fs::metadata(path).map_err(|source| GeoIpError::Stat {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(FileStamp {
+        len: md.len(),
+        modified: md.modified().ok(),
+    })
+}
+
+impl GeoIp {
+    /// No database: every lookup is `Err(GeoMiss::NoDatabase)`.
+    pub fn empty() -> GeoIp {
+        GeoIp {
+            paths: Vec::new(),
+            cache_records: DEFAULT_CACHE_RECORDS,
+            state: RwLock::new(Arc::new(State::empty())),
+            reload: Mutex::new(()),
+        }
+    }
+
+    /// Opens each file (read whole into memory), detects its layout and does
+    /// a probe lookup now, so a wrong or corrupt file fails at start-up
+    /// rather than on the first event. An empty `paths` gives [`GeoIp::empty`].
+    pub fn open(paths: &[PathBuf]) -> Result<GeoIp, GeoIpError> {
+        Self::open_with_cache(paths, DEFAULT_CACHE_RECORDS)
+    }
+
+    /// [`GeoIp::open`] with a chosen cache size (decoded records; each is a
+    /// few hundred bytes, and up to twice this many are kept).
+    pub fn open_with_cache(paths: &[PathBuf], cache_records: usize) -> Result<GeoIp, GeoIpError> {
+        let state = State::open(paths, cache_records)?;
+        Ok(GeoIp {
+            paths: paths.to_vec(),
+            cache_records,
+            state: RwLock::new(Arc::new(state)),
+            reload: Mutex::new(()),
+        })
+    }
+
+    fn current(&self) -> Arc<State> {
+        // A poisoned lock only means a writer panicked between two pointer
+        // moves; the Arc inside is always whole, so keep using it.
+        Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Locates `ip`. IPv4-mapped IPv6 addresses are looked up as IPv4.
+    pub fn lookup(&self, ip: IpAddr) -> Result<Arc<IpLocation>, GeoMiss> {
+        let state = self.current();
+        if state.dbs.is_empty() {
+            return Err(GeoMiss::NoDatabase);
+        }
+        let ip = ip.to_canonical();
+        if !is_public(ip) {
+            return Err(GeoMiss::NotPublic);
+        }
+        let order = match ip {
+            IpAddr::V4(_) => &state.v4_order,
+            IpAddr::V6(_) => &state.v6_order,
+        };
+        for &i in order {
+            // In bounds: the order lists are built from `dbs`' own indices.
+            let db = &state.dbs[i];
+            // An error here can only be "IPv6 in an IPv4 tree", which the
+            // order lists exclude; treat it like no record.
+            let Ok(result) = db.reader.lookup(ip) else {
+                continue;
+            };
+            let Some(offset) = result.offset() else {
+                continue;
+            };
+            let key = ((i as u64) << 48) | offset as u64;
+            if let Some(hit) = state.cache.get(key) {
+                return Ok(hit);
+            }
+            // A record that fails to decode is a database defect; answering
+            // NotFound is better than failing the event.
+            if let Ok(loc) = decode(db.layout, &result) {
+                let loc = Arc::new(loc);
+                state.cache.insert(key, Arc::clone(&loc));
+                return Ok(loc);
+            }
+        }
+        Err(GeoMiss::NotFound)
+    }
+
+    /// Re-reads the files if any changed size or modification time since
+    /// they were opened, probes them and swaps them in atomically (lookups
+    /// in flight finish on the old ones; the cache starts empty). On error
+    /// the old databases stay in use and the next call tries again. Replace
+    /// files by rename, not in place, so a half-written file is never read.
+    pub fn reload_if_changed(&self) -> Result<bool, GeoIpError> {
+        let _one_at_a_time = self.reload.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.current();
+        let mut changed = false;
+        for db in &current.dbs {
+            if stamp(&db.path)? != db.stamp {
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(false);
+        }
+        let fresh = Arc::new(State::open(&self.paths, self.cache_records)?);
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(true)
+    }
+
+    /// One line for the start-up/reload log: files, layouts, build dates.
+    pub fn describe(&self) -> String {
+        let state = self.current();
+        if state.dbs.is_empty() {
+            return "geoip: no database".to_string();
+        }
+        let parts: Vec<String> = state
+            .dbs
+            .iter()
+            .map(|db| {
+                let md = db.reader.metadata();
+                let built = i64::try_from(md.build_epoch)
+                    .ok()
+                    .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                    .map_or_else(
+                        || "unknown".to_string(),
+                        |d| d.format("%Y-%m-%d").to_string(),
+                    );
+                format!(
+                    "{} [{}, type {:?}, IPv{} tree, built {}, {} bytes]",
+                    db.path.display(),
+                    db.layout,
+                    md.database_type,
+                    md.ip_version,
+                    built,
+                    db.stamp.len
+                )
+            })
+            .collect();
+        format!("geoip: {} database(s): {}", parts.len(), parts.join("; "))
+    }
+}
+
+impl State {
+    fn empty() -> State {
+        State {
+            dbs: Vec::new(),
+            v4_order: Vec::new(),
+            v6_order: Vec::new(),
+            cache: RecordCache::new(0),
+        }
+    }
+
+    fn open(paths: &[PathBuf], cache_records: usize) -> Result<State, GeoIpError> {
+        let dbs = paths
+            .iter()
+            .map(|p| Db::open(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let family = |v: u16| {
+            dbs.iter()
+                .enumerate()
+                .filter(move |(_, d)| d.reader.metadata().ip_version == v)
+        };
+        let v4_order = family(4).chain(family(6)).map(|(i, _)| i).collect();
+        let v6_order = family(6).map(|(i, _)| i).collect();
+        Ok(State {
+            dbs,
+            v4_order,
+            v6_order,
+            cache: RecordCache::new(cache_records),
+        })
+    }
+}
+
+impl Db {
+    fn open(path: &Path) -> Result<Db, GeoIpError> {
+        // Stat before reading: if the file is replaced in between, the stale
+        // stamp makes the next reload pick up the new file (the other order
+        // could miss it).
+        let stamp = stamp(path)?;
+        let open_err = |source| GeoIpError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let reader = Reader::open_readfile(path).map_err(open_err)?;
+        let database_type = reader.metadata().database_type.clone();
+
+        let probe = reader
+            .networks(WithinOptions::default().skip_empty_values())
+            .map_err(open_err)?
+            .next()
+            .ok_or_else(|| GeoIpError::Empty {
+                path: path.to_path_buf(),
+                database_type: database_type.clone(),
+            })?
+            .map_err(open_err)?;
+        let network = probe.network().map_err(open_err)?;
+        // A record that is not a map has no keys, hence an unknown layout.
+        let keys: BTreeMap<&str, IgnoredAny> = probe.decode().ok().flatten().unwrap_or_default();
+        let layout = detect_layout(&database_type, keys.keys().copied()).ok_or_else(|| {
+            GeoIpError::UnknownLayout {
+                path: path.to_path_buf(),
+                database_type: database_type.clone(),
+                keys: keys.keys().copied().collect::<Vec<_>>().join(", "),
+            }
+        })?;
+
+        // The probe: a real lookup of the first network's address, decoded
+        // with the detected layout, exactly as `GeoIp::lookup` will do it.
+        let probe_err = |source| GeoIpError::Probe {
+            path: path.to_path_buf(),
+            layout,
+            network: network.to_string(),
+            source,
+        };
+        let result = reader.lookup(network.ip()).map_err(probe_err)?;
+        decode(layout, &result).map_err(probe_err)?;
+
+        Ok(Db {
+            path: path.to_path_buf(),
+            reader,
+            layout,
+            stamp,
+        })
+    }
+}
+
+/// Layout from the probe record's top-level keys; `database_type` is only
+/// reported (vendors name files inconsistently, the shape is what matters).
+fn detect_layout<'a>(_database_type: &str, keys: impl Iterator<Item = &'a str>) -> Option<Layout> {
+    let (mut flat, mut nested) = (false, false);
+    for k in keys {
+        match k {
+            "country_code" | "state1" => flat = true,
+            "country" | "location" | "subdivisions" | "continent" | "postal" => nested = true,
+            _ => {}
+        }
+    }
+    match (flat, nested) {
+        (true, false) => Some(Layout::DbIpCityLite),
+        (false, true) => Some(Layout::MaxMindCity),
+        _ => None,
+    }
+}
+
+// --- Record decoding -------------------------------------------------------
+
+#[derive(Deserialize)]
+struct MmRecord<'a> {
+    #[serde(borrow, default)]
+    country: Option<MmCountry<'a>>,
+    #[serde(borrow, default)]
+    subdivisions: Option<Vec<MmSubdivision<'a>>>,
+    #[serde(borrow, default)]
+    city: Option<MmNamed<'a>>,
+    #[serde(borrow, default)]
+    location: Option<MmLocation<'a>>,
+    #[serde(borrow, default)]
+    postal: Option<MmPostal<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MmCountry<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct MmNames<'a> {
+    #[serde(borrow, default)]
+    en: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct MmNamed<'a> {
+    #[serde(borrow, default)]
+    names: Option<MmNames<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MmSubdivision<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
+    #[serde(borrow, default)]
+    names: Option<MmNames<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MmLocation<'a> {
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+    #[serde(default)]
+    accuracy_radius: Option<u16>,
+    #[serde(borrow, default)]
+    time_zone: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct MmPostal<'a> {
+    #[serde(borrow, default)]
+    code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct FlatRecord<'a> {
+    #[serde(borrow, default)]
+    country_code: Option<&'a str>,
+    #[serde(borrow, default)]
+    state1: Option<&'a str>,
+    #[serde(borrow, default)]
+    city: Option<&'a str>,
+    #[serde(borrow, default)]
+    postcode: Option<&'a str>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    latitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    longitude: Option<f64>,
+    #[serde(borrow, default)]
+    timezone: Option<&'a str>,
+}
+
+/// Coordinates as a float, double, integer or numeric string: flat files
+/// come from CSV conversions, and the type is not specified anywhere.
+fn lenient_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number or a numeric string")
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_f32<E>(self, v: f32) -> Result<Self::Value, E> {
+            Ok(Some(f64::from(v)))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.trim().parse().ok())
+        }
+    }
+    d.deserialize_any(V)
+}
+
+fn text(s: Option<&str>) -> Option<Arc<str>> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(Arc::from)
+}
+
+/// A country code as two upper-case ASCII letters; anything that is not two
+/// ASCII letters is dropped, so the output always matches the schemas'
+/// `^[A-Z]{2}$`.
+fn country(s: Option<&str>) -> Option<Arc<str>> {
+    match s.map(str::trim).map(str::as_bytes) {
+        Some([a, b]) if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            let code = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+            std::str::from_utf8(&code).ok().map(Arc::from)
+        }
+        _ => None,
+    }
+}
+
+/// Keeps a coordinate pair only if it is a real position: both present,
+/// finite and in range, and not (0, 0), which flat files use for "unknown".
+fn coords(lat: Option<f64>, lon: Option<f64>) -> (Option<f64>, Option<f64>) {
+    match (lat, lon) {
+        (Some(la), Some(lo))
+            if (-90.0..=90.0).contains(&la)
+                && (-180.0..=180.0).contains(&lo)
+                && !(la == 0.0 && lo == 0.0) =>
+        {
+            (Some(la), Some(lo))
+        }
+        _ => (None, None),
+    }
+}
+
+fn decode<S: AsRef<[u8]>>(
+    layout: Layout,
+    result: &LookupResult<'_, S>,
+) -> Result<IpLocation, MaxMindDbError> {
+    match layout {
+        Layout::MaxMindCity => {
+            let Some(r) = result.decode::<MmRecord<'_>>()? else {
+                return Ok(IpLocation::default());
+            };
+            let sub = r.subdivisions.as_ref().and_then(|s| s.first());
+            let loc = r.location.as_ref();
+            let (latitude, longitude) =
+                coords(loc.and_then(|l| l.latitude), loc.and_then(|l| l.longitude));
+            Ok(IpLocation {
+                country_code: country(r.country.and_then(|c| c.iso_code)),
+                region: text(sub.and_then(|s| s.names.as_ref().and_then(|n| n.en)))
+                    .or_else(|| text(sub.and_then(|s| s.iso_code))),
+                city: text(r.city.and_then(|c| c.names).and_then(|n| n.en)),
+                postal_code: text(r.postal.and_then(|p| p.code)),
+                latitude,
+                longitude,
+                accuracy_km: loc
+                    .and_then(|l| l.accuracy_radius)
+                    .filter(|_| latitude.is_some())
+                    .map(f64::from),
+                time_zone: text(loc.and_then(|l| l.time_zone)),
+            })
+        }
+        Layout::DbIpCityLite => {
+            let Some(r) = result.decode::<FlatRecord<'_>>()? else {
+                return Ok(IpLocation::default());
+            };
+            let (latitude, longitude) = coords(r.latitude, r.longitude);
+            Ok(IpLocation {
+                country_code: country(r.country_code),
+                region: text(r.state1),
+                city: text(r.city),
+                postal_code: text(r.postcode),
+                latitude,
+                longitude,
+                accuracy_km: None,
+                time_zone: text(r.timezone),
+            })
+        }
+    }
+}
+
+// --- Address classification ------------------------------------------------
+
+/// Whether an address can be geolocated: not private, loopback, link-local,
+/// multicast, documentation, benchmarking, shared (CGNAT) or reserved.
+/// (`IpAddr::is_global` is unstable, hence our own.) Expects IPv4-mapped
+/// addresses already converted to IPv4.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn in_v4(ip: u32, net: [u8; 4], len: u32) -> bool {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    ip & mask == u32::from_be_bytes(net) & mask
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    const NOT_PUBLIC: &[([u8; 4], u32)] = &[
+        ([0, 0, 0, 0], 8),       // "this network"
+        ([10, 0, 0, 0], 8),      // private
+        ([100, 64, 0, 0], 10),   // shared address space (CGNAT)
+        ([127, 0, 0, 0], 8),     // loopback
+        ([169, 254, 0, 0], 16),  // link-local
+        ([172, 16, 0, 0], 12),   // private
+        ([192, 0, 0, 0], 24),    // IETF protocol assignments
+        ([192, 0, 2, 0], 24),    // documentation TEST-NET-1
+        ([192, 88, 99, 0], 24),  // deprecated 6to4 relay anycast
+        ([192, 168, 0, 0], 16),  // private
+        ([198, 18, 0, 0], 15),   // benchmarking
+        ([198, 51, 100, 0], 24), // documentation TEST-NET-2
+        ([203, 0, 113, 0], 24),  // documentation TEST-NET-3
+        ([224, 0, 0, 0], 4),     // multicast
+        ([240, 0, 0, 0], 4),     // reserved, and broadcast
+    ];
+    let ip = u32::from(ip);
+    !NOT_PUBLIC.iter().any(|(net, len)| in_v4(ip, *net, *len))
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let bits = u128::from(ip);
+    let in_net = |net: u128, len: u32| (bits ^ net) >> (128 - len) == 0;
+    const NOT_PUBLIC: &[(u128, u32)] = &[
+        (0, 8),                       // ::/8: unspecified, loopback, IPv4-compatible
+        (0x0064_ff9b_0001 << 80, 48), // 64:ff9b:1::/48 local-use NAT64
+        (0x0100 << 112, 64),          // 100::/64 discard-only
+        (0x2001 << 112, 23),          // 2001::/23 IETF protocol assignments (Teredo, ORCHID, ...)
+        (0x2001_0db8 << 96, 32),      // 2001:db8::/32 documentation
+        (0x3fff << 112, 20),          // 3fff::/20 documentation
+        (0x5f00 << 112, 16),          // 5f00::/16 SRv6 SIDs
+        (0xfc00 << 112, 7),           // fc00::/7 unique local
+        (0xfe80 << 112, 10),          // fe80::/10 link-local
+        (0xfec0 << 112, 10),          // fec0::/10 deprecated site-local
+        (0xff00 << 112, 8),           // ff00::/8 multicast
+    ];
+    !NOT_PUBLIC.iter().any(|(net, len)| in_net(*net, *len))
+}
+
+// --- Record cache ----------------------------------------------------------
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+type Map = std::collections::HashMap<u64, Arc<IpLocation>, FxBuild>;
+
+/// Bounded, sharded cache of decoded records. Each shard keeps two
+/// generations: when the current one is full it becomes the old one and the
+/// previous old one is dropped; a hit in the old generation is promoted. That
+/// approximates LRU with O(1) work and a hard bound of 2 x capacity entries.
+/// Keys are database offsets chosen by the database, not by senders, so a
+/// fast non-keyed hash is safe here.
+struct RecordCache {
+    shards: Vec<Mutex<Shard>>,
+    per_shard: usize,
+}
+
+#[derive(Default)]
+struct Shard {
+    current: Map,
+    old: Map,
+}
+
+impl RecordCache {
+    fn new(records: usize) -> RecordCache {
+        let per_shard = records.div_ceil(SHARDS);
+        RecordCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard,
+        }
+    }
+
+    fn shard(&self, key: u64) -> &Mutex<Shard> {
+        let h = FxBuild::default().hash_one(key);
+        // Top bits: FxHash mixes into the high bits best.
+        &self.shards[(h >> 60) as usize % SHARDS]
+    }
+
+    fn get(&self, key: u64) -> Option<Arc<IpLocation>> {
+        if self.per_shard == 0 {
+            return None;
+        }
+        let mut s = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = s.current.get(&key) {
+            return Some(Arc::clone(v));
+        }
+        let v = s.old.remove(&key)?;
+        s.insert_current(key, Arc::clone(&v), self.per_shard);
+        Some(v)
+    }
+
+    fn insert(&self, key: u64, value: Arc<IpLocation>) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let mut s = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.insert_current(key, value, self.per_shard);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.lock().unwrap_or_else(PoisonError::into_inner);
+                s.current.len() + s.old.len()
+            })
+            .sum()
+    }
+}
+
+impl Shard {
+    fn insert_current(&mut self, key: u64, value: Arc<IpLocation>, cap: usize) {
+        if self.current.len() >= cap {
+            self.old = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::mmdb_writer::{self, Value, Variant, Writer};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    /// A fresh directory per test and process (no tempfile crate needed).
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("enrich-geoip-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        dir
+    }
+
+    fn loc(g: &GeoIp, s: &str) -> Arc<IpLocation> {
+        g.lookup(ip(s)).unwrap_or_else(|e| panic!("{s}: {e:?}"))
+    }
+
+    #[test]
+    fn maxmind_layout_ipv4_ipv6_and_mapped() {
+        let dir = temp_dir("mm");
+        let paths = mmdb_writer::write_fixture(Layout::MaxMindCity, &dir).unwrap();
+        let g = GeoIp::open(&paths).unwrap();
+        assert!(g.describe().contains("MaxMind City"), "{}", g.describe());
+        assert!(
+            g.describe().contains("built 2024-05-01"),
+            "{}",
+            g.describe()
+        );
+
+        let london = loc(&g, "81.2.69.142");
+        assert_eq!(
+            *london,
+            IpLocation {
+                country_code: Some("GB".into()),
+                region: Some("England".into()),
+                city: Some("London".into()),
+                postal_code: Some("EC1A".into()),
+                latitude: Some(51.5142),
+                longitude: Some(-0.0931),
+                accuracy_km: Some(10.0),
+                time_zone: Some("Europe/London".into()),
+            }
+        );
+        // IPv4-mapped IPv6 is the same address.
+        assert_eq!(*loc(&g, "::ffff:81.2.69.1"), *london);
+        // Narrower network inside a broader one.
+        assert_eq!(loc(&g, "89.160.20.5").city.as_deref(), Some("Stockholm"));
+        assert_eq!(loc(&g, "89.160.99.5").city.as_deref(), Some("Linköping"));
+        assert_eq!(
+            loc(&g, "216.160.83.60").region.as_deref(),
+            Some("Washington")
+        );
+        // Country-only record: the rest stays None.
+        let ph = loc(&g, "202.196.230.1");
+        assert_eq!(
+            (
+                ph.country_code.as_deref(),
+                ph.region.as_deref(),
+                ph.city.as_deref(),
+                ph.postal_code.as_deref()
+            ),
+            (Some("PH"), None, None, None)
+        );
+        // IPv6.
+        let edi = loc(&g, "2a02:c7f:1234::1");
+        assert_eq!(
+            (edi.city.as_deref(), edi.postal_code.as_deref()),
+            (Some("Edinburgh"), Some("EH1"))
+        );
+        assert_eq!(loc(&g, "2c0f:f000:1::1").time_zone, None);
+        // Not in the database.
+        assert_eq!(g.lookup(ip("8.8.8.8")), Err(GeoMiss::NotFound));
+        assert_eq!(g.lookup(ip("2600::1")), Err(GeoMiss::NotFound));
+    }
+
+    #[test]
+    fn dbip_flat_layout_two_files() {
+        let dir = temp_dir("dbip");
+        let paths = mmdb_writer::write_fixture(Layout::DbIpCityLite, &dir).unwrap();
+        assert_eq!(paths.len(), 2);
+        let g = GeoIp::open(&paths).unwrap();
+        let d = g.describe();
+        assert!(
+            d.contains("2 database(s)") && d.contains("DB-IP city lite"),
+            "{d}"
+        );
+
+        let london = loc(&g, "81.2.69.142");
+        assert_eq!(london.country_code.as_deref(), Some("GB"));
+        assert_eq!(london.region.as_deref(), Some("England"));
+        assert_eq!(london.city.as_deref(), Some("London"));
+        assert_eq!(london.postal_code.as_deref(), Some("EC1A"));
+        // Stored as 32-bit floats.
+        assert!((london.latitude.unwrap() - 51.5142).abs() < 1e-4);
+        assert!((london.longitude.unwrap() + 0.0931).abs() < 1e-4);
+        assert_eq!(
+            (london.accuracy_km, london.time_zone.as_deref()),
+            (None, None)
+        );
+        assert_eq!(*loc(&g, "::ffff:81.2.69.142"), *london);
+        // Empty strings are missing values.
+        let ph = loc(&g, "202.196.224.9");
+        assert_eq!(
+            (
+                ph.country_code.as_deref(),
+                ph.city.as_deref(),
+                ph.postal_code.as_deref()
+            ),
+            (Some("PH"), None, None)
+        );
+        // IPv6 goes to the IPv6 file.
+        assert_eq!(loc(&g, "2001:218::9").city.as_deref(), Some("Tokyo"));
+        assert_eq!(g.lookup(ip("1.1.1.1")), Err(GeoMiss::NotFound));
+    }
+
+    #[test]
+    fn not_public_addresses_are_never_looked_up() {
+        let dir = temp_dir("np");
+        let paths = mmdb_writer::write_fixture(Layout::MaxMindCity, &dir).unwrap();
+        let g = GeoIp::open(&paths).unwrap();
+        for a in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "127.0.0.1",
+            "0.0.0.0",
+            "169.254.1.1",
+            "100.64.0.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "198.18.0.1",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "ff02::1",
+            "2001:db8::1",
+            "3fff::1",
+            "2001::1",
+            "100::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "::1.2.3.4",
+        ] {
+            assert_eq!(g.lookup(ip(a)), Err(GeoMiss::NotPublic), "{a}");
+        }
+        for a in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "81.2.69.1",
+            "2a00::1",
+            "2001:4860::8888",
+        ] {
+            assert!(is_public(ip(a).to_canonical()), "{a}");
+        }
+    }
+
+    #[test]
+    fn no_database() {
+        let g = GeoIp::empty();
+        assert_eq!(g.lookup(ip("81.2.69.142")), Err(GeoMiss::NoDatabase));
+        assert_eq!(g.lookup(ip("10.0.0.1")), Err(GeoMiss::NoDatabase));
+        assert!(!g.reload_if_changed().unwrap());
+        assert_eq!(g.describe(), "geoip: no database");
+        assert_eq!(
+            GeoIp::open(&[]).unwrap().lookup(ip("1.2.3.4")),
+            Err(GeoMiss::NoDatabase)
+        );
+        assert_eq!(GeoMiss::NoDatabase.code(), "no_database");
+        assert_eq!(GeoMiss::NotPublic.code(), "not_public");
+        assert_eq!(GeoMiss::NotFound.code(), "not_found");
+    }
+
+    #[test]
+    fn reload_swaps_in_new_content() {
+        let dir = temp_dir("reload");
+        let paths =
+            mmdb_writer::write_fixture_variant(Layout::MaxMindCity, Variant::A, &dir).unwrap();
+        let g = GeoIp::open(&paths).unwrap();
+        let before = loc(&g, "81.2.69.142");
+        assert_eq!(before.city.as_deref(), Some("London"));
+        assert!(!g.reload_if_changed().unwrap());
+
+        // Replace by rename, as operators should; B differs in size too, so
+        // the change is seen even on filesystems with coarse mtimes.
+        let staging = temp_dir("reload-staging");
+        let new =
+            mmdb_writer::write_fixture_variant(Layout::MaxMindCity, Variant::B, &staging).unwrap();
+        std::fs::rename(&new[0], &paths[0]).unwrap();
+
+        assert!(g.reload_if_changed().unwrap());
+        assert_eq!(loc(&g, "81.2.69.142").city.as_deref(), Some("Manchester"));
+        assert_eq!(loc(&g, "2a02:c7f::1").city.as_deref(), Some("Glasgow"));
+        assert_eq!(loc(&g, "89.160.20.5").city.as_deref(), Some("Stockholm"));
+        // The Arc handed out before the reload is still valid and unchanged.
+        assert_eq!(before.city.as_deref(), Some("London"));
+        assert!(!g.reload_if_changed().unwrap());
+
+        // A broken replacement is refused and the old data stays in use.
+        std::fs::write(&paths[0], b"not a database").unwrap();
+        assert!(matches!(
+            g.reload_if_changed(),
+            Err(GeoIpError::Open { .. })
+        ));
+        assert_eq!(loc(&g, "81.2.69.142").city.as_deref(), Some("Manchester"));
+    }
+
+    #[test]
+    fn unknown_layout_is_refused_with_a_clear_error() {
+        let dir = temp_dir("asn");
+        let path = dir.join("GeoLite2-ASN.mmdb");
+        mmdb_writer::write_asn_database(&path).unwrap();
+        let err = GeoIp::open(std::slice::from_ref(&path))
+            .err()
+            .expect("refused");
+        let msg = err.to_string();
+        assert!(matches!(err, GeoIpError::UnknownLayout { .. }), "{msg}");
+        assert!(msg.contains("GeoLite2-ASN.mmdb"), "{msg}");
+        assert!(msg.contains("\"GeoLite2-ASN\""), "{msg}");
+        assert!(msg.contains("autonomous_system_number"), "{msg}");
+    }
+
+    #[test]
+    fn bad_files_are_refused() {
+        let dir = temp_dir("bad");
+        let missing = dir.join("missing.mmdb");
+        assert!(matches!(
+            GeoIp::open(std::slice::from_ref(&missing)),
+            Err(GeoIpError::Stat { .. })
+        ));
+        let garbage = dir.join("garbage.mmdb");
+        std::fs::write(&garbage, b"hello").unwrap();
+        let e = GeoIp::open(std::slice::from_ref(&garbage)).err().unwrap();
+        assert!(
+            matches!(e, GeoIpError::Open { .. }) && e.to_string().contains("garbage.mmdb"),
+            "{e}"
+        );
+        // Valid file, no records.
+        let empty = dir.join("empty.mmdb");
+        Writer::new(6, 28, "GeoLite2-City", 0)
+            .write(&empty)
+            .unwrap();
+        assert!(matches!(
+            GeoIp::open(std::slice::from_ref(&empty)),
+            Err(GeoIpError::Empty { .. })
+        ));
+        // Right shape, wrong types: the probe decode fails at open.
+        let wrong = dir.join("wrong.mmdb");
+        let mut w = Writer::new(4, 24, "GeoLite2-City", 0);
+        w.insert(
+            ip("81.2.69.0"),
+            24,
+            &Value::map([("country", Value::str("GB"))]),
+        );
+        w.write(&wrong).unwrap();
+        assert!(matches!(
+            GeoIp::open(std::slice::from_ref(&wrong)),
+            Err(GeoIpError::Probe { .. })
+        ));
+    }
+
+    #[test]
+    fn cache_is_bounded_and_shared_across_addresses() {
+        let mut w = Writer::new(4, 32, "dbip-city-lite", 0);
+        // 4096 networks, each with its own record.
+        for i in 0..4096u32 {
+            let net = Ipv4Addr::from(0x5000_0000 + (i << 8));
+            w.insert(
+                IpAddr::V4(net),
+                24,
+                &Value::map([
+                    ("country_code", Value::str("GB")),
+                    ("city", Value::Str(format!("c{i}"))),
+                ]),
+            );
+        }
+        let dir = temp_dir("cache");
+        let path = dir.join("many.mmdb");
+        w.write(&path).unwrap();
+        let g = GeoIp::open_with_cache(std::slice::from_ref(&path), 256).unwrap();
+        for i in 0..4096u32 {
+            let a = Ipv4Addr::from(0x5000_0000 + (i << 8) + 7);
+            assert_eq!(
+                g.lookup(IpAddr::V4(a)).unwrap().city.as_deref(),
+                Some(format!("c{i}").as_str())
+            );
+        }
+        let state = g.current();
+        assert!(
+            state.cache.len() <= 2 * 256 + SHARDS,
+            "{}",
+            state.cache.len()
+        );
+        // Two addresses in one network share one cached record.
+        let a = g.lookup(ip("80.0.1.1")).unwrap();
+        let b = g.lookup(ip("80.0.1.200")).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn country_codes_are_normalised() {
+        assert_eq!(country(Some("gb")).as_deref(), Some("GB"));
+        assert_eq!(country(Some(" SE ")).as_deref(), Some("SE"));
+        for bad in ["", "GBR", "n/", "é", "1A", "G"] {
+            assert_eq!(country(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(country(None), None);
+    }
+
+    #[test]
+    fn layout_detection() {
+        let d = |keys: &[&str]| detect_layout("x", keys.iter().copied());
+        assert_eq!(
+            d(&["city", "country", "location"]),
+            Some(Layout::MaxMindCity)
+        );
+        assert_eq!(d(&["continent", "country"]), Some(Layout::MaxMindCity));
+        assert_eq!(
+            d(&["city", "country_code", "latitude", "state1"]),
+            Some(Layout::DbIpCityLite)
+        );
+        assert_eq!(d(&["autonomous_system_number"]), None);
+        assert_eq!(d(&[]), None);
+        assert_eq!(d(&["country", "country_code"]), None);
+    }
+
+    #[test]
+    fn send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<GeoIp>();
+    }
+}

@@ -1,0 +1,1010 @@
+//! Time-zone enrichment: coordinates (or, failing that, a country) to an
+//! IANA zone, and an instant in that zone to the `time {zone, utc_offset_s,
+//! dst, local_time, local_hour, weekday}` output fields.
+//!
+//! It owns the point-in-polygon index over the timezone-boundary-builder
+//! polygons (bundled in the binary by `tzf-rs`/`tzf-dist`, ODbL data) and
+//! the single-zone country table. It must not read files, call the system
+//! clock or the host's zone database: every answer depends only on its inputs
+//! and the data compiled into the binary, so results are reproducible.
+//!
+//! Why `tzf-rs` (lite data) rather than our own index over `geo` polygons:
+//! the full boundary data is ~100 MB of GeoJSON that we could not ship or
+//! fetch at build time, while `tzf-dist` embeds a 4 MB pre-simplified copy
+//! (with the ocean zones) and `tzf-rs` answers from a tile pre-index in
+//! ~0.25 µs. Start-up is ~70 ms and ~40 MB of RSS (polygons are expanded in
+//! memory); compile cost is small (two tiny pure-Rust crates plus the data
+//! blob). The simplification moves borders by up to a few hundred metres,
+//! which the `scripts/tz-crosscheck` comparison against Python's
+//! unsimplified `timezonefinder` quantifies. No per-cell cache is kept: the
+//! lookup is already faster than a hash-map probe would be worth.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Datelike, Offset, TimeZone, Timelike, Utc};
+use chrono_tz::{OffsetComponents, Tz};
+use tzf_rs::DefaultFinder;
+
+/// The process-wide finder: an immutable table built from data compiled into
+/// the binary, so one copy serves every `Enricher` (and every `Core` a test
+/// builds) instead of ~70 ms and ~30 MB each.
+static SHARED: OnceLock<Arc<ZoneFinder>> = OnceLock::new();
+
+/// Finds the IANA zone of a point or a country. Build once, share by
+/// reference (it is `Send + Sync` and immutable).
+pub struct ZoneFinder {
+    finder: DefaultFinder,
+    /// `tzf` zone index -> parsed zone, so a lookup never parses a name.
+    /// `None` for a name this build's `chrono-tz` does not know (none today;
+    /// a test checks), in which case the point gets its nautical zone.
+    zones: Vec<Option<Tz>>,
+    /// Nautical zones by hour offset + 12: `Etc/GMT+12` (UTC-12) .. `Etc/GMT-12`.
+    nautical: Vec<Tz>,
+    /// Upper-case ISO 3166-1 alpha-2 code -> zone, sorted for binary search.
+    countries: Vec<([u8; 2], Tz)>,
+}
+
+/// Error building a [`ZoneFinder`]; only a broken build can cause it.
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneFinderError {
+    #[error("embedded time-zone boundary data is unreadable: {0}")]
+    Data(String),
+    #[error("zone name {0:?} in the built-in tables is unknown to chrono-tz")]
+    UnknownZone(String),
+    #[error("country code {0:?} in the built-in table is not two letters")]
+    BadCountryCode(String),
+}
+
+impl Default for ZoneFinder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ZoneFinder {
+    /// Builds the finder (~70 ms, ~40 MB; do it once at start-up).
+    pub fn new() -> ZoneFinder {
+        // Proven invariant: every input to `try_new` is compiled into the
+        // binary (the tzf-dist blob and the tables below), and the test
+        // `builds_and_knows_every_zone` builds it, so it cannot fail at run
+        // time unless the build itself is broken.
+        Self::try_new().expect("built-in time-zone data is valid (checked by unit tests)")
+    }
+
+    /// Fallible constructor, for callers that prefer an error to a panic.
+    pub fn try_new() -> Result<ZoneFinder, ZoneFinderError> {
+        let finder = DefaultFinder::from_tzb(tzf_dist::load_lite_tzb())
+            .map_err(|e| ZoneFinderError::Data(e.to_string()))?;
+        let zones = finder
+            .timezonenames()
+            .iter()
+            .map(|n| n.parse::<Tz>().ok())
+            .collect();
+        let nautical = (-12i32..=12)
+            .map(|h| {
+                // IANA's Etc/GMT signs are inverted: UTC+5 is "Etc/GMT-5".
+                let name = match h {
+                    0 => "Etc/GMT".to_string(),
+                    h if h > 0 => format!("Etc/GMT-{h}"),
+                    h => format!("Etc/GMT+{}", -h),
+                };
+                name.parse::<Tz>()
+                    .map_err(|_| ZoneFinderError::UnknownZone(name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut countries = SINGLE_ZONE_COUNTRIES
+            .iter()
+            .map(|(code, zone)| {
+                let tz = zone
+                    .parse::<Tz>()
+                    .map_err(|_| ZoneFinderError::UnknownZone((*zone).to_string()))?;
+                match code.as_bytes() {
+                    [a, b] => Ok(([*a, *b], tz)),
+                    _ => Err(ZoneFinderError::BadCountryCode((*code).to_string())),
+                }
+            })
+            .collect::<Result<Vec<_>, ZoneFinderError>>()?;
+        countries.sort_unstable_by_key(|(c, _)| *c);
+        Ok(ZoneFinder {
+            finder,
+            zones,
+            nautical,
+            countries,
+        })
+    }
+
+    /// The process-wide finder, built on first use (see [`ZoneFinder::new`]
+    /// for why building cannot fail at run time).
+    pub fn shared() -> Arc<ZoneFinder> {
+        Arc::clone(SHARED.get_or_init(|| Arc::new(ZoneFinder::new())))
+    }
+
+    /// [`ZoneFinder::shared`] that reports a broken build as an error instead
+    /// of panicking. If two threads race, both build and one copy is kept.
+    pub fn try_shared() -> Result<Arc<ZoneFinder>, ZoneFinderError> {
+        if let Some(z) = SHARED.get() {
+            return Ok(Arc::clone(z));
+        }
+        let built = Arc::new(ZoneFinder::try_new()?);
+        Ok(Arc::clone(SHARED.get_or_init(|| built)))
+    }
+
+    /// Release of the boundary data (e.g. "2026f"), for the start-up log.
+    pub fn data_version(&self) -> &str {
+        self.finder.data_version()
+    }
+
+    /// The IANA zone at a point (WGS84 degrees). Open sea gets its nautical
+    /// zone (`Etc/GMT±N`); NaN, infinities and out-of-range values get `None`.
+    pub fn zone_at(&self, lat: f64, lon: f64) -> Option<Tz> {
+        // The range checks also reject NaN (every comparison is false).
+        if !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)) {
+            return None;
+        }
+        let from_polygons = self
+            .finder
+            .get_tz_index(lon, lat)
+            .and_then(|i| self.zones.get(i).copied().flatten());
+        // The data covers the whole globe including the oceans, so the
+        // nautical fallback only fills gaps (none are known).
+        Some(from_polygons.unwrap_or_else(|| self.nautical_zone(lon)))
+    }
+
+    /// Every zone whose polygon contains the point, by exact polygon test
+    /// (slower than [`ZoneFinder::zone_at`]). The boundary data has a few
+    /// overlaps, notably Asia/Urumqi inside Asia/Shanghai over Xinjiang,
+    /// where `zone_at` answers Asia/Shanghai; this shows the alternatives.
+    pub fn zones_at(&self, lat: f64, lon: f64) -> Vec<Tz> {
+        if !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)) {
+            return Vec::new();
+        }
+        self.finder
+            .get_tz_names(lon, lat)
+            .into_iter()
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    }
+
+    fn nautical_zone(&self, lon: f64) -> Tz {
+        // Each nautical zone is 15° wide, centred on a multiple of 15°.
+        let hours = (lon / 15.0).round().clamp(-12.0, 12.0) as i32;
+        // Proven invariant: `hours + 12` is in 0..=24 and `nautical` has 25
+        // entries (built from -12..=12 in `try_new`).
+        self.nautical[(hours + 12) as usize]
+    }
+
+    /// The zone of a country that has exactly one (ISO 3166-1 alpha-2, any
+    /// case). Countries spanning several zones get `None`: guessing one
+    /// would invent a wrong local time for part of the population.
+    pub fn zone_for_country(&self, country_code: &str) -> Option<Tz> {
+        let [a, b] = country_code.as_bytes() else {
+            return None;
+        };
+        let key = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+        self.countries
+            .binary_search_by_key(&key, |(c, _)| *c)
+            .ok()
+            .map(|i| self.countries[i].1)
+    }
+}
+
+/// Countries with a single zone. Also listed, with the zone shown, are a few
+/// whose several IANA zones have had identical rules for years (AR, CN, CY,
+/// DE, MY, UZ): the answer is right for everyone there today. CN maps to
+/// Asia/Shanghai, the official time; Asia/Urumqi (UTC+6) is an informal
+/// local usage. Multi-zone countries (US, CA, MX, BR, RU, AU, ID, KZ, MN, CD,
+/// CL, EC, ES, PT, NZ, KI, FM, PF, PG, GL, MH, PS, UA, UM, AQ) are absent.
+const SINGLE_ZONE_COUNTRIES: &[(&str, &str)] = &[
+    ("AD", "Europe/Andorra"),
+    ("AE", "Asia/Dubai"),
+    ("AF", "Asia/Kabul"),
+    ("AG", "America/Antigua"),
+    ("AI", "America/Anguilla"),
+    ("AL", "Europe/Tirane"),
+    ("AM", "Asia/Yerevan"),
+    ("AO", "Africa/Luanda"),
+    ("AR", "America/Argentina/Buenos_Aires"),
+    ("AS", "Pacific/Pago_Pago"),
+    ("AT", "Europe/Vienna"),
+    ("AW", "America/Aruba"),
+    ("AX", "Europe/Mariehamn"),
+    ("AZ", "Asia/Baku"),
+    ("BA", "Europe/Sarajevo"),
+    ("BB", "America/Barbados"),
+    ("BD", "Asia/Dhaka"),
+    ("BE", "Europe/Brussels"),
+    ("BF", "Africa/Ouagadougou"),
+    ("BG", "Europe/Sofia"),
+    ("BH", "Asia/Bahrain"),
+    ("BI", "Africa/Bujumbura"),
+    ("BJ", "Africa/Porto-Novo"),
+    ("BL", "America/St_Barthelemy"),
+    ("BM", "Atlantic/Bermuda"),
+    ("BN", "Asia/Brunei"),
+    ("BO", "America/La_Paz"),
+    ("BQ", "America/Kralendijk"),
+    ("BS", "America/Nassau"),
+    ("BT", "Asia/Thimphu"),
+    ("BW", "Africa/Gaborone"),
+    ("BY", "Europe/Minsk"),
+    ("BZ", "America/Belize"),
+    ("CC", "Indian/Cocos"),
+    ("CF", "Africa/Bangui"),
+    ("CG", "Africa/Brazzaville"),
+    ("CH", "Europe/Zurich"),
+    ("CI", "Africa/Abidjan"),
+    ("CK", "Pacific/Rarotonga"),
+    ("CM", "Africa/Douala"),
+    ("CN", "Asia/Shanghai"),
+    ("CO", "America/Bogota"),
+    ("CR", "America/Costa_Rica"),
+    ("CU", "America/Havana"),
+    ("CV", "Atlantic/Cape_Verde"),
+    ("CW", "America/Curacao"),
+    ("CX", "Indian/Christmas"),
+    ("CY", "Asia/Nicosia"),
+    ("CZ", "Europe/Prague"),
+    ("DE", "Europe/Berlin"),
+    ("DJ", "Africa/Djibouti"),
+    ("DK", "Europe/Copenhagen"),
+    ("DM", "America/Dominica"),
+    ("DO", "America/Santo_Domingo"),
+    ("DZ", "Africa/Algiers"),
+    ("EE", "Europe/Tallinn"),
+    ("EG", "Africa/Cairo"),
+    ("EH", "Africa/El_Aaiun"),
+    ("ER", "Africa/Asmara"),
+    ("ET", "Africa/Addis_Ababa"),
+    ("FI", "Europe/Helsinki"),
+    ("FJ", "Pacific/Fiji"),
+    ("FK", "Atlantic/Stanley"),
+    ("FO", "Atlantic/Faroe"),
+    ("FR", "Europe/Paris"),
+    ("GA", "Africa/Libreville"),
+    ("GB", "Europe/London"),
+    ("GD", "America/Grenada"),
+    ("GE", "Asia/Tbilisi"),
+    ("GF", "America/Cayenne"),
+    ("GG", "Europe/Guernsey"),
+    ("GH", "Africa/Accra"),
+    ("GI", "Europe/Gibraltar"),
+    ("GM", "Africa/Banjul"),
+    ("GN", "Africa/Conakry"),
+    ("GP", "America/Guadeloupe"),
+    ("GQ", "Africa/Malabo"),
+    ("GR", "Europe/Athens"),
+    ("GS", "Atlantic/South_Georgia"),
+    ("GT", "America/Guatemala"),
+    ("GU", "Pacific/Guam"),
+    ("GW", "Africa/Bissau"),
+    ("GY", "America/Guyana"),
+    ("HK", "Asia/Hong_Kong"),
+    ("HN", "America/Tegucigalpa"),
+    ("HR", "Europe/Zagreb"),
+    ("HT", "America/Port-au-Prince"),
+    ("HU", "Europe/Budapest"),
+    ("IE", "Europe/Dublin"),
+    ("IL", "Asia/Jerusalem"),
+    ("IM", "Europe/Isle_of_Man"),
+    ("IN", "Asia/Kolkata"),
+    ("IO", "Indian/Chagos"),
+    ("IQ", "Asia/Baghdad"),
+    ("IR", "Asia/Tehran"),
+    ("IS", "Atlantic/Reykjavik"),
+    ("IT", "Europe/Rome"),
+    ("JE", "Europe/Jersey"),
+    ("JM", "America/Jamaica"),
+    ("JO", "Asia/Amman"),
+    ("JP", "Asia/Tokyo"),
+    ("KE", "Africa/Nairobi"),
+    ("KG", "Asia/Bishkek"),
+    ("KH", "Asia/Phnom_Penh"),
+    ("KM", "Indian/Comoro"),
+    ("KN", "America/St_Kitts"),
+    ("KP", "Asia/Pyongyang"),
+    ("KR", "Asia/Seoul"),
+    ("KW", "Asia/Kuwait"),
+    ("KY", "America/Cayman"),
+    ("LA", "Asia/Vientiane"),
+    ("LB", "Asia/Beirut"),
+    ("LC", "America/St_Lucia"),
+    ("LI", "Europe/Vaduz"),
+    ("LK", "Asia/Colombo"),
+    ("LR", "Africa/Monrovia"),
+    ("LS", "Africa/Maseru"),
+    ("LT", "Europe/Vilnius"),
+    ("LU", "Europe/Luxembourg"),
+    ("LV", "Europe/Riga"),
+    ("LY", "Africa/Tripoli"),
+    ("MA", "Africa/Casablanca"),
+    ("MC", "Europe/Monaco"),
+    ("MD", "Europe/Chisinau"),
+    ("ME", "Europe/Podgorica"),
+    ("MF", "America/Marigot"),
+    ("MG", "Indian/Antananarivo"),
+    ("MK", "Europe/Skopje"),
+    ("ML", "Africa/Bamako"),
+    ("MM", "Asia/Yangon"),
+    ("MO", "Asia/Macau"),
+    ("MP", "Pacific/Saipan"),
+    ("MQ", "America/Martinique"),
+    ("MR", "Africa/Nouakchott"),
+    ("MS", "America/Montserrat"),
+    ("MT", "Europe/Malta"),
+    ("MU", "Indian/Mauritius"),
+    ("MV", "Indian/Maldives"),
+    ("MW", "Africa/Blantyre"),
+    ("MY", "Asia/Kuala_Lumpur"),
+    ("MZ", "Africa/Maputo"),
+    ("NA", "Africa/Windhoek"),
+    ("NC", "Pacific/Noumea"),
+    ("NE", "Africa/Niamey"),
+    ("NF", "Pacific/Norfolk"),
+    ("NG", "Africa/Lagos"),
+    ("NI", "America/Managua"),
+    ("NL", "Europe/Amsterdam"),
+    ("NO", "Europe/Oslo"),
+    ("NP", "Asia/Kathmandu"),
+    ("NR", "Pacific/Nauru"),
+    ("NU", "Pacific/Niue"),
+    ("OM", "Asia/Muscat"),
+    ("PA", "America/Panama"),
+    ("PE", "America/Lima"),
+    ("PH", "Asia/Manila"),
+    ("PK", "Asia/Karachi"),
+    ("PL", "Europe/Warsaw"),
+    ("PM", "America/Miquelon"),
+    ("PN", "Pacific/Pitcairn"),
+    ("PR", "America/Puerto_Rico"),
+    ("PW", "Pacific/Palau"),
+    ("PY", "America/Asuncion"),
+    ("QA", "Asia/Qatar"),
+    ("RE", "Indian/Reunion"),
+    ("RO", "Europe/Bucharest"),
+    ("RS", "Europe/Belgrade"),
+    ("RW", "Africa/Kigali"),
+    ("SA", "Asia/Riyadh"),
+    ("SB", "Pacific/Guadalcanal"),
+    ("SC", "Indian/Mahe"),
+    ("SD", "Africa/Khartoum"),
+    ("SE", "Europe/Stockholm"),
+    ("SG", "Asia/Singapore"),
+    ("SH", "Atlantic/St_Helena"),
+    ("SI", "Europe/Ljubljana"),
+    ("SJ", "Arctic/Longyearbyen"),
+    ("SK", "Europe/Bratislava"),
+    ("SL", "Africa/Freetown"),
+    ("SM", "Europe/San_Marino"),
+    ("SN", "Africa/Dakar"),
+    ("SO", "Africa/Mogadishu"),
+    ("SR", "America/Paramaribo"),
+    ("SS", "Africa/Juba"),
+    ("ST", "Africa/Sao_Tome"),
+    ("SV", "America/El_Salvador"),
+    ("SX", "America/Lower_Princes"),
+    ("SY", "Asia/Damascus"),
+    ("SZ", "Africa/Mbabane"),
+    ("TC", "America/Grand_Turk"),
+    ("TD", "Africa/Ndjamena"),
+    ("TF", "Indian/Kerguelen"),
+    ("TG", "Africa/Lome"),
+    ("TH", "Asia/Bangkok"),
+    ("TJ", "Asia/Dushanbe"),
+    ("TK", "Pacific/Fakaofo"),
+    ("TL", "Asia/Dili"),
+    ("TM", "Asia/Ashgabat"),
+    ("TN", "Africa/Tunis"),
+    ("TO", "Pacific/Tongatapu"),
+    ("TR", "Europe/Istanbul"),
+    ("TT", "America/Port_of_Spain"),
+    ("TV", "Pacific/Funafuti"),
+    ("TW", "Asia/Taipei"),
+    ("TZ", "Africa/Dar_es_Salaam"),
+    ("UG", "Africa/Kampala"),
+    ("UY", "America/Montevideo"),
+    ("UZ", "Asia/Tashkent"),
+    ("VA", "Europe/Vatican"),
+    ("VC", "America/St_Vincent"),
+    ("VE", "America/Caracas"),
+    ("VG", "America/Tortola"),
+    ("VI", "America/St_Thomas"),
+    ("VN", "Asia/Ho_Chi_Minh"),
+    ("VU", "Pacific/Efate"),
+    ("WF", "Pacific/Wallis"),
+    ("WS", "Pacific/Apia"),
+    // Kosovo: user-assigned code used by MaxMind and DB-IP.
+    ("XK", "Europe/Belgrade"),
+    ("YE", "Asia/Aden"),
+    ("YT", "Indian/Mayotte"),
+    ("ZA", "Africa/Johannesburg"),
+    ("ZM", "Africa/Lusaka"),
+    ("ZW", "Africa/Harare"),
+];
+
+/// The `time {…}` output fields for one instant in one zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTime {
+    pub zone: Tz,
+    /// Total offset from UTC in seconds (standard + daylight saving).
+    pub utc_offset_s: i32,
+    /// Summer (daylight saving) time in effect.
+    pub dst: bool,
+    /// Local wall time "YYYY-MM-DDTHH:MM:SS", no offset.
+    pub local_time: String,
+    pub local_hour: u8,
+    /// ISO weekday, 1 = Monday .. 7 = Sunday.
+    pub weekday: u8,
+}
+
+/// Local time in `zone` at the event's own instant `at` (never "now").
+pub fn local_time(zone: Tz, at: DateTime<Utc>) -> LocalTime {
+    let local = at.with_timezone(&zone);
+    let offset = *local.offset();
+    let utc_offset_s = offset.fix().local_minus_utc();
+    let naive = local.naive_local();
+    LocalTime {
+        zone,
+        utc_offset_s,
+        dst: is_summer_time(zone, at, offset.dst_offset().num_seconds()),
+        local_time: format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            naive.year(),
+            naive.month(),
+            naive.day(),
+            naive.hour(),
+            naive.minute(),
+            naive.second()
+        ),
+        // hour() is 0..=23 and number_from_monday() 1..=7: both fit in u8.
+        local_hour: naive.hour() as u8,
+        weekday: naive.weekday().number_from_monday() as u8,
+    }
+}
+
+/// Whether `zone` is on its summer time at `at`.
+///
+/// IANA data describes Ireland the other way round: its "standard" time is
+/// the summer one (IST, UTC+1) and winter is a *negative* saving. Taken
+/// literally, chrono-tz's `dst_offset` would call Irish summer "no DST" and
+/// Irish winter "DST" — the opposite of what anyone reading `time.dst`
+/// expects. So a negative saving counts as winter, and for zones known to
+/// use one (Ireland; Namibia until 2017) a zero saving counts as summer when
+/// the zone's winter saving, six months away, is negative. Morocco's negative
+/// saving is its Ramadan time, so it keeps the literal reading (never DST).
+fn is_summer_time(zone: Tz, at: DateTime<Utc>, dst_offset_s: i64) -> bool {
+    if dst_offset_s != 0 {
+        return dst_offset_s > 0;
+    }
+    if !matches!(zone, Tz::Europe__Dublin | Tz::Eire | Tz::Africa__Windhoek) {
+        return false;
+    }
+    let half_year = chrono::Duration::days(182);
+    [
+        at.checked_sub_signed(half_year),
+        at.checked_add_signed(half_year),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|t| zone.offset_from_utc_datetime(&t.naive_utc()).dst_offset() < chrono::Duration::zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The process-wide finder, built once for all tests (70 ms each otherwise).
+    fn finder() -> &'static ZoneFinder {
+        SHARED.get_or_init(|| Arc::new(ZoneFinder::new()))
+    }
+
+    #[test]
+    fn shared_finder_is_built_once() {
+        let a = ZoneFinder::shared();
+        let b = ZoneFinder::try_shared().expect("built-in data");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(std::ptr::eq(finder(), &*a));
+    }
+
+    #[test]
+    fn builds_and_knows_every_zone() {
+        let f = ZoneFinder::try_new().expect("finder builds");
+        let names = f.finder.timezonenames();
+        let unknown: Vec<_> = names
+            .iter()
+            .zip(&f.zones)
+            .filter(|(_, z)| z.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "zones unknown to chrono-tz: {unknown:?}"
+        );
+        assert_eq!(f.nautical.len(), 25);
+        assert!(!f.data_version().is_empty());
+    }
+
+    #[test]
+    fn known_points() {
+        // (lat, lon, zone, what it checks)
+        let cases: &[(f64, f64, &str, &str)] = &[
+            // Capitals and large cities.
+            (51.5074, -0.1278, "Europe/London", "London"),
+            (48.8566, 2.3522, "Europe/Paris", "Paris"),
+            (52.5200, 13.4050, "Europe/Berlin", "Berlin"),
+            (40.4168, -3.7038, "Europe/Madrid", "Madrid"),
+            (38.7223, -9.1393, "Europe/Lisbon", "Lisbon"),
+            (41.9028, 12.4964, "Europe/Rome", "Rome"),
+            (55.7558, 37.6173, "Europe/Moscow", "Moscow"),
+            (59.3293, 18.0686, "Europe/Stockholm", "Stockholm"),
+            (50.4501, 30.5234, "Europe/Kyiv", "Kyiv"),
+            (41.0082, 28.9784, "Europe/Istanbul", "Istanbul"),
+            (53.3498, -6.2603, "Europe/Dublin", "Dublin"),
+            (64.1466, -21.9426, "Atlantic/Reykjavik", "Reykjavik"),
+            (30.0444, 31.2357, "Africa/Cairo", "Cairo"),
+            (6.5244, 3.3792, "Africa/Lagos", "Lagos"),
+            (-1.2921, 36.8219, "Africa/Nairobi", "Nairobi"),
+            (-33.9249, 18.4241, "Africa/Johannesburg", "Cape Town"),
+            (33.5731, -7.5898, "Africa/Casablanca", "Casablanca"),
+            (25.2048, 55.2708, "Asia/Dubai", "Dubai"),
+            (35.6892, 51.3890, "Asia/Tehran", "Tehran +3:30"),
+            (28.6139, 77.2090, "Asia/Kolkata", "New Delhi +5:30"),
+            (19.0760, 72.8777, "Asia/Kolkata", "Mumbai +5:30"),
+            (27.7172, 85.3240, "Asia/Kathmandu", "Kathmandu +5:45"),
+            (23.8103, 90.4125, "Asia/Dhaka", "Dhaka"),
+            (13.7563, 100.5018, "Asia/Bangkok", "Bangkok"),
+            (1.3521, 103.8198, "Asia/Singapore", "Singapore"),
+            (39.9042, 116.4074, "Asia/Shanghai", "Beijing"),
+            (31.2304, 121.4737, "Asia/Shanghai", "Shanghai"),
+            // Far west of China: the boundary data has Asia/Urumqi overlap
+            // Asia/Shanghai there; tzf answers Asia/Shanghai (the official
+            // time), Python's timezonefinder Asia/Urumqi. See `zones_at`.
+            (39.4704, 75.9897, "Asia/Shanghai", "Kashgar"),
+            (43.8256, 87.6168, "Asia/Shanghai", "Urumqi city"),
+            (35.6762, 139.6503, "Asia/Tokyo", "Tokyo"),
+            (37.5665, 126.9780, "Asia/Seoul", "Seoul"),
+            (-6.2088, 106.8456, "Asia/Jakarta", "Jakarta"),
+            (-8.6500, 115.2167, "Asia/Makassar", "Bali"),
+            (-33.8688, 151.2093, "Australia/Sydney", "Sydney"),
+            (-37.8136, 144.9631, "Australia/Melbourne", "Melbourne"),
+            (-31.9505, 115.8605, "Australia/Perth", "Perth"),
+            (-27.4698, 153.0251, "Australia/Brisbane", "Brisbane"),
+            (-12.4634, 130.8456, "Australia/Darwin", "Darwin +9:30"),
+            (-31.5553, 159.0821, "Australia/Lord_Howe", "Lord Howe"),
+            (-41.2865, 174.7762, "Pacific/Auckland", "Wellington"),
+            (-43.9535, -176.5597, "Pacific/Chatham", "Chatham +12:45"),
+            (40.7128, -74.0060, "America/New_York", "New York"),
+            (41.8781, -87.6298, "America/Chicago", "Chicago"),
+            (39.7392, -104.9903, "America/Denver", "Denver"),
+            (33.4484, -112.0740, "America/Phoenix", "Phoenix (no DST)"),
+            (34.0522, -118.2437, "America/Los_Angeles", "Los Angeles"),
+            (61.2181, -149.9003, "America/Anchorage", "Anchorage"),
+            (21.3069, -157.8583, "Pacific/Honolulu", "Honolulu"),
+            (43.6532, -79.3832, "America/Toronto", "Toronto"),
+            (49.2827, -123.1207, "America/Vancouver", "Vancouver"),
+            (47.5615, -52.7126, "America/St_Johns", "St John's -3:30"),
+            (19.4326, -99.1332, "America/Mexico_City", "Mexico City"),
+            (-23.5505, -46.6333, "America/Sao_Paulo", "Sao Paulo"),
+            (
+                -34.6037,
+                -58.3816,
+                "America/Argentina/Buenos_Aires",
+                "Buenos Aires",
+            ),
+            (-33.4489, -70.6693, "America/Santiago", "Santiago"),
+            (4.7110, -74.0721, "America/Bogota", "Bogota"),
+            (-12.0464, -77.0428, "America/Lima", "Lima"),
+            // Both sides of borders.
+            (38.8806, -6.9706, "Europe/Madrid", "Badajoz, Spain"),
+            (
+                38.8810,
+                -7.1630,
+                "Europe/Lisbon",
+                "Elvas, Portugal (17 km west)",
+            ),
+            (41.9402, -7.4375, "Europe/Madrid", "Verín, Spain"),
+            (
+                41.7400,
+                -7.4700,
+                "Europe/Lisbon",
+                "Chaves, Portugal (22 km south)",
+            ),
+            (
+                41.0,
+                -85.1,
+                "America/Indiana/Indianapolis",
+                "Fort Wayne, Indiana (Eastern)",
+            ),
+            (41.6, -87.3, "America/Chicago", "Gary, Indiana (Central)"),
+            (43.6, -116.2, "America/Boise", "Boise, Idaho (Mountain)"),
+            (
+                47.7,
+                -116.8,
+                "America/Los_Angeles",
+                "Coeur d'Alene, Idaho (Pacific)",
+            ),
+            (
+                36.1,
+                -86.8,
+                "America/Chicago",
+                "Nashville, Tennessee (Central)",
+            ),
+            (
+                35.96,
+                -83.92,
+                "America/New_York",
+                "Knoxville, Tennessee (Eastern)",
+            ),
+            (
+                46.8,
+                -100.8,
+                "America/Chicago",
+                "Bismarck, North Dakota (Central)",
+            ),
+            (
+                35.0,
+                -114.2,
+                "America/Phoenix",
+                "Arizona side near Bullhead City",
+            ),
+            (35.1, -114.7, "America/Los_Angeles", "Nevada side, Laughlin"),
+            (56.0, 14.0, "Europe/Stockholm", "southern Sweden"),
+            (65.85, 24.15, "Europe/Helsinki", "Tornio, Finland"),
+            (65.84, 24.13, "Europe/Stockholm", "Haparanda, Sweden"),
+            // Oceans: nautical zones, signs inverted by IANA convention.
+            (0.0, -30.0, "Etc/GMT+2", "mid-Atlantic"),
+            (35.0, -40.0, "Etc/GMT+3", "North Atlantic"),
+            (-40.0, 90.0, "Etc/GMT-6", "Indian Ocean"),
+            (0.0, -140.0, "Etc/GMT+9", "Pacific"),
+            (0.0, 0.0, "Etc/GMT", "Null Island"),
+            // Poles and the antimeridian.
+            (90.0, 0.0, "Etc/GMT", "North Pole"),
+            (
+                -90.0,
+                0.0,
+                "Antarctica/McMurdo",
+                "South Pole (NZ time at the station)",
+            ),
+            (0.0, 180.0, "Etc/GMT-12", "antimeridian, east edge"),
+            (0.0, -180.0, "Etc/GMT+12", "antimeridian, west edge"),
+            (
+                65.0,
+                179.9,
+                "Asia/Anadyr",
+                "Chukotka west of the antimeridian",
+            ),
+            (
+                65.0,
+                -179.9,
+                "Asia/Anadyr",
+                "Chukotka east of the antimeridian",
+            ),
+            (-18.1, 178.45, "Pacific/Fiji", "Suva"),
+            (
+                13.8,
+                -172.1,
+                "Etc/GMT+11",
+                "ocean east of Samoa... west of dateline",
+            ),
+        ];
+        let f = finder();
+        let mut failures = Vec::new();
+        for (lat, lon, want, what) in cases {
+            let got = f.zone_at(*lat, *lon).map(|z| z.name());
+            if got != Some(*want) {
+                failures.push(format!("{what} ({lat},{lon}): want {want}, got {got:?}"));
+            }
+        }
+        assert!(cases.len() >= 60);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn overlapping_zones_in_xinjiang() {
+        let all = finder().zones_at(39.4704, 75.9897);
+        assert!(
+            all.contains(&Tz::Asia__Shanghai) && all.contains(&Tz::Asia__Urumqi),
+            "{all:?}"
+        );
+        assert_eq!(finder().zones_at(51.5, -0.12), vec![Tz::Europe__London]);
+        assert!(finder().zones_at(f64::NAN, 0.0).is_empty());
+    }
+
+    #[test]
+    fn invalid_coordinates() {
+        let f = finder();
+        for (lat, lon) in [
+            (f64::NAN, 0.0),
+            (0.0, f64::NAN),
+            (f64::INFINITY, 0.0),
+            (0.0, f64::NEG_INFINITY),
+            (90.0001, 0.0),
+            (-90.0001, 0.0),
+            (0.0, 180.0001),
+            (0.0, -180.0001),
+            (1e300, 1e300),
+        ] {
+            assert_eq!(f.zone_at(lat, lon), None, "({lat},{lon})");
+        }
+    }
+
+    #[test]
+    fn nautical_fallback() {
+        let f = finder();
+        assert_eq!(f.nautical_zone(0.0).name(), "Etc/GMT");
+        assert_eq!(f.nautical_zone(7.4).name(), "Etc/GMT");
+        assert_eq!(f.nautical_zone(7.6).name(), "Etc/GMT-1");
+        assert_eq!(f.nautical_zone(-100.0).name(), "Etc/GMT+7");
+        assert_eq!(f.nautical_zone(180.0).name(), "Etc/GMT-12");
+        assert_eq!(f.nautical_zone(-180.0).name(), "Etc/GMT+12");
+    }
+
+    #[test]
+    fn countries() {
+        let f = finder();
+        assert_eq!(f.zone_for_country("FR"), Some(Tz::Europe__Paris));
+        assert_eq!(f.zone_for_country("fr"), Some(Tz::Europe__Paris));
+        assert_eq!(f.zone_for_country("IN"), Some(Tz::Asia__Kolkata));
+        assert_eq!(f.zone_for_country("NP"), Some(Tz::Asia__Kathmandu));
+        assert_eq!(f.zone_for_country("CN"), Some(Tz::Asia__Shanghai));
+        for multi in [
+            "US", "CA", "RU", "AU", "BR", "MX", "ID", "ES", "PT", "NZ", "KZ",
+        ] {
+            assert_eq!(f.zone_for_country(multi), None, "{multi}");
+        }
+        for bad in ["", "F", "FRA", "ZZ", "é", "\u{0}\u{0}"] {
+            assert_eq!(f.zone_for_country(bad), None, "{bad:?}");
+        }
+        // No duplicates in the table (a copy-paste slip would hide one).
+        let mut codes: Vec<_> = SINGLE_ZONE_COUNTRIES.iter().map(|(c, _)| *c).collect();
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        );
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), SINGLE_ZONE_COUNTRIES.len());
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("test instant")
+    }
+
+    fn lt(zone: Tz, instant: &str) -> (i32, bool, String) {
+        let l = local_time(zone, at(instant));
+        (l.utc_offset_s, l.dst, l.local_time)
+    }
+
+    #[test]
+    fn dst_transitions_both_hemispheres() {
+        let h = 3600;
+        let cases: &[(Tz, &str, i32, bool, &str)] = &[
+            // Europe/London: 2024-03-31 01:00 UTC clocks go forward.
+            (
+                Tz::Europe__London,
+                "2024-03-31T00:59:59Z",
+                0,
+                false,
+                "2024-03-31T00:59:59",
+            ),
+            (
+                Tz::Europe__London,
+                "2024-03-31T01:00:00Z",
+                h,
+                true,
+                "2024-03-31T02:00:00",
+            ),
+            // 2024-10-27 01:00 UTC back.
+            (
+                Tz::Europe__London,
+                "2024-10-27T00:59:59Z",
+                h,
+                true,
+                "2024-10-27T01:59:59",
+            ),
+            (
+                Tz::Europe__London,
+                "2024-10-27T01:00:00Z",
+                0,
+                false,
+                "2024-10-27T01:00:00",
+            ),
+            // America/New_York: 2024-03-10 07:00 UTC forward, 2024-11-03 06:00 UTC back.
+            (
+                Tz::America__New_York,
+                "2024-03-10T06:59:59Z",
+                -5 * h,
+                false,
+                "2024-03-10T01:59:59",
+            ),
+            (
+                Tz::America__New_York,
+                "2024-03-10T07:00:00Z",
+                -4 * h,
+                true,
+                "2024-03-10T03:00:00",
+            ),
+            (
+                Tz::America__New_York,
+                "2024-11-03T05:59:59Z",
+                -4 * h,
+                true,
+                "2024-11-03T01:59:59",
+            ),
+            (
+                Tz::America__New_York,
+                "2024-11-03T06:00:00Z",
+                -5 * h,
+                false,
+                "2024-11-03T01:00:00",
+            ),
+            // Australia/Sydney: DST ends 2024-04-07 03:00 local (16:00 UTC on the 6th),
+            // starts 2024-10-06 02:00 local (16:00 UTC on the 5th).
+            (
+                Tz::Australia__Sydney,
+                "2024-04-06T15:59:59Z",
+                11 * h,
+                true,
+                "2024-04-07T02:59:59",
+            ),
+            (
+                Tz::Australia__Sydney,
+                "2024-04-06T16:00:00Z",
+                10 * h,
+                false,
+                "2024-04-07T02:00:00",
+            ),
+            (
+                Tz::Australia__Sydney,
+                "2024-10-05T15:59:59Z",
+                10 * h,
+                false,
+                "2024-10-06T01:59:59",
+            ),
+            (
+                Tz::Australia__Sydney,
+                "2024-10-05T16:00:00Z",
+                11 * h,
+                true,
+                "2024-10-06T03:00:00",
+            ),
+            // America/Santiago: DST ends 2024-04-07 00:00 local (03:00 UTC),
+            // starts 2024-09-08 00:00 local (04:00 UTC).
+            (
+                Tz::America__Santiago,
+                "2024-04-07T02:59:59Z",
+                -3 * h,
+                true,
+                "2024-04-06T23:59:59",
+            ),
+            (
+                Tz::America__Santiago,
+                "2024-04-07T03:00:00Z",
+                -4 * h,
+                false,
+                "2024-04-06T23:00:00",
+            ),
+            (
+                Tz::America__Santiago,
+                "2024-09-08T03:59:59Z",
+                -4 * h,
+                false,
+                "2024-09-07T23:59:59",
+            ),
+            (
+                Tz::America__Santiago,
+                "2024-09-08T04:00:00Z",
+                -3 * h,
+                true,
+                "2024-09-08T01:00:00",
+            ),
+            // Lord Howe: 30-minute DST, +10:30 standard / +11:00 summer.
+            (
+                Tz::Australia__Lord_Howe,
+                "2024-01-15T00:00:00Z",
+                11 * h,
+                true,
+                "2024-01-15T11:00:00",
+            ),
+            (
+                Tz::Australia__Lord_Howe,
+                "2024-07-15T00:00:00Z",
+                10 * h + 1800,
+                false,
+                "2024-07-15T10:30:00",
+            ),
+            // Chatham: +12:45 standard, +13:45 summer.
+            (
+                Tz::Pacific__Chatham,
+                "2024-07-15T00:00:00Z",
+                12 * h + 2700,
+                false,
+                "2024-07-15T12:45:00",
+            ),
+            (
+                Tz::Pacific__Chatham,
+                "2024-01-15T00:00:00Z",
+                13 * h + 2700,
+                true,
+                "2024-01-15T13:45:00",
+            ),
+            // India +5:30 and Nepal +5:45, no DST.
+            (
+                Tz::Asia__Kolkata,
+                "2024-06-01T00:00:00Z",
+                5 * h + 1800,
+                false,
+                "2024-06-01T05:30:00",
+            ),
+            (
+                Tz::Asia__Kathmandu,
+                "2024-06-01T00:00:00Z",
+                5 * h + 2700,
+                false,
+                "2024-06-01T05:45:00",
+            ),
+            // Ireland's inverted IANA encoding still reads as summer = DST.
+            (
+                Tz::Europe__Dublin,
+                "2024-07-15T12:00:00Z",
+                h,
+                true,
+                "2024-07-15T13:00:00",
+            ),
+            (
+                Tz::Europe__Dublin,
+                "2024-01-15T12:00:00Z",
+                0,
+                false,
+                "2024-01-15T12:00:00",
+            ),
+            // Morocco: +01 all year except Ramadan (+00), never DST.
+            (
+                Tz::Africa__Casablanca,
+                "2024-07-20T12:00:00Z",
+                h,
+                false,
+                "2024-07-20T13:00:00",
+            ),
+            (
+                Tz::Africa__Casablanca,
+                "2024-03-20T12:00:00Z",
+                0,
+                false,
+                "2024-03-20T12:00:00",
+            ),
+            // Nautical zone.
+            (
+                Tz::Etc__GMTPlus2,
+                "2024-07-15T12:00:00Z",
+                -2 * h,
+                false,
+                "2024-07-15T10:00:00",
+            ),
+        ];
+        for (zone, instant, off, dst, local) in cases {
+            assert_eq!(
+                lt(*zone, instant),
+                (*off, *dst, local.to_string()),
+                "{} at {instant}",
+                zone.name()
+            );
+        }
+    }
+
+    #[test]
+    fn hour_and_weekday() {
+        // 2024-01-01 was a Monday; 23:30 UTC Sunday 2023-12-31 is Monday
+        // 00:30 in Paris and still Sunday in New York.
+        let l = local_time(Tz::Europe__Paris, at("2023-12-31T23:30:00Z"));
+        assert_eq!((l.local_hour, l.weekday), (0, 1));
+        let l = local_time(Tz::America__New_York, at("2023-12-31T23:30:00Z"));
+        assert_eq!((l.local_hour, l.weekday), (18, 7));
+        // Across the date line: Kiritimati (+14) is a day ahead of Honolulu.
+        let l = local_time(Tz::Pacific__Kiritimati, at("2024-01-01T10:00:00Z"));
+        assert_eq!(
+            (l.local_time.as_str(), l.weekday),
+            ("2024-01-02T00:00:00", 2)
+        );
+    }
+}
