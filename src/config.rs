@@ -58,6 +58,95 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Enrichment data.
     pub enrich: EnrichConfig,
+    /// Delivery guarantees, batching, consent freshness and instances.
+    pub delivery: DeliveryConfig,
+    /// Metrics, traces, logs and the HTTP endpoints.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Delivery guarantee.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryMode {
+    /// Kafka transactions: each input's outputs appear once to read_committed consumers.
+    #[default]
+    ExactlyOnce,
+    /// Idempotent producer, offsets stored after acknowledgement; duplicates after a crash.
+    AtLeastOnce,
+}
+
+/// Delivery settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// `exactly-once` or `at-least-once`.
+    pub mode: DeliveryMode,
+    /// A transaction commits after this many inputs…
+    pub batch_max_records: usize,
+    /// …or after this many milliseconds, whichever comes first.
+    pub batch_max_ms: u64,
+    /// Events are not processed while the view of the consent topic is older than this.
+    pub max_consent_staleness_ms: u64,
+    /// Consumers (each with its own producer) in this process, sharing the tables.
+    pub instances: usize,
+    /// Stable name of this process for `transactional.id`s (`<group>.<id>.<slot>`);
+    /// empty = the host name. Two live processes must not share it.
+    pub instance_id: String,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            mode: DeliveryMode::ExactlyOnce,
+            batch_max_records: 1000,
+            batch_max_ms: 100,
+            max_consent_staleness_ms: 1000,
+            instances: 1,
+            instance_id: String::new(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// `time LEVEL message`.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Telemetry settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Port of `/health/live`, `/health/ready` and `/metrics` (0 = no HTTP server).
+    pub http_port: u16,
+    /// Address the HTTP server binds to.
+    pub http_bind: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Most verbose level logged: error, warn, info, debug or trace.
+    pub log_level: String,
+    /// OTLP endpoint for metrics and traces; empty = `OTEL_EXPORTER_OTLP_ENDPOINT`, or none.
+    pub otlp_endpoint: String,
+    /// Share of records that get a span (0.0–1.0).
+    pub trace_sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            http_port: 9464,
+            http_bind: "0.0.0.0".into(),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            otlp_endpoint: String::new(),
+            trace_sample_ratio: 0.01,
+        }
+    }
 }
 
 /// Enrichment data sources.
@@ -206,6 +295,8 @@ pub struct KafkaConfig {
     pub consumer: BTreeMap<String, String>,
     /// Extra librdkafka properties for producers only.
     pub producer: BTreeMap<String, String>,
+    /// How long start-up waits for the cluster before giving up (milliseconds).
+    pub startup_timeout_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -216,6 +307,7 @@ impl Default for KafkaConfig {
             client: BTreeMap::new(),
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),
+            startup_timeout_ms: 30_000,
         }
     }
 }
@@ -344,9 +436,74 @@ pub const KEYS: &[ConfigKey] = &[
         meaning: "librdkafka properties for producers only.",
     },
     ConfigKey {
+        key: "kafka.startup_timeout_ms",
+        default: "30000",
+        meaning: "How long start-up waits for the cluster before exiting with broker_unreachable.",
+    },
+    ConfigKey {
         key: "enrich.geoip",
         default: "[]",
         meaning: "MaxMind-format .mmdb files for IP geolocation (GeoIP2/GeoLite2 City or DB-IP city lite; IPv4 and IPv6 may be separate files). `--geoip` overrides.",
+    },
+    ConfigKey {
+        key: "delivery.mode",
+        default: "\"exactly-once\"",
+        meaning: "exactly-once (Kafka transactions) or at-least-once (idempotent producer, duplicates after a crash).",
+    },
+    ConfigKey {
+        key: "delivery.batch_max_records",
+        default: "1000",
+        meaning: "A transaction commits after this many inputs…",
+    },
+    ConfigKey {
+        key: "delivery.batch_max_ms",
+        default: "100",
+        meaning: "…or after this many milliseconds, whichever comes first.",
+    },
+    ConfigKey {
+        key: "delivery.max_consent_staleness_ms",
+        default: "1000",
+        meaning: "Events are not processed while the view of the consent topic is older than this (fail closed).",
+    },
+    ConfigKey {
+        key: "delivery.instances",
+        default: "1",
+        meaning: "Consumers in this process (each with its own producer), sharing the tables; useful up to the partition count.",
+    },
+    ConfigKey {
+        key: "delivery.instance_id",
+        default: "\"\"",
+        meaning: "Stable name of this process in transactional.ids (<group_id>.<instance_id>.<slot>); empty = host name. Two live processes must not share it.",
+    },
+    ConfigKey {
+        key: "telemetry.http_port",
+        default: "9464",
+        meaning: "Port of /health/live, /health/ready and /metrics (0 = no HTTP server).",
+    },
+    ConfigKey {
+        key: "telemetry.http_bind",
+        default: "\"0.0.0.0\"",
+        meaning: "Address the HTTP server binds to.",
+    },
+    ConfigKey {
+        key: "telemetry.log_format",
+        default: "\"text\"",
+        meaning: "text or json.",
+    },
+    ConfigKey {
+        key: "telemetry.log_level",
+        default: "\"info\"",
+        meaning: "Most verbose level logged: error, warn, info, debug, trace. Logs never contain record contents.",
+    },
+    ConfigKey {
+        key: "telemetry.otlp_endpoint",
+        default: "\"\"",
+        meaning: "OTLP endpoint for metrics and traces; empty = OTEL_EXPORTER_OTLP_ENDPOINT if set, else no export.",
+    },
+    ConfigKey {
+        key: "telemetry.trace_sample_ratio",
+        default: "0.01",
+        meaning: "Share of records that get a span (0.0–1.0).",
     },
 ];
 
@@ -408,6 +565,26 @@ impl Config {
             return Err(ConfigError::Value {
                 key: "topics.partitions",
                 why: "partitions and replication_factor must be at least 1".into(),
+            });
+        }
+        let d = &self.delivery;
+        if d.batch_max_records == 0 || d.batch_max_ms == 0 || d.instances == 0 {
+            return Err(ConfigError::Value {
+                key: "delivery",
+                why: "batch_max_records, batch_max_ms and instances must be at least 1".into(),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {
+            return Err(ConfigError::Value {
+                key: "telemetry.trace_sample_ratio",
+                why: "must be between 0 and 1".into(),
+            });
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.telemetry.log_level.as_str())
+        {
+            return Err(ConfigError::Value {
+                key: "telemetry.log_level",
+                why: "one of error, warn, info, debug, trace".into(),
             });
         }
         if self.limits.max_event_bytes == 0 {

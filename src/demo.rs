@@ -18,7 +18,6 @@ use serde_json::Value;
 use consent_enricher::config::Config;
 use consent_enricher::r#gen::{self, GenConfig};
 use consent_enricher::kafka::{load, worker};
-use consent_enricher::pipeline::Core;
 use consent_enricher::policy::Pseudonymizer;
 use consent_enricher::state::State;
 
@@ -32,6 +31,8 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     config.kafka.group_id = "demo".into();
     config.pseudonym.key = DEMO_KEY.into();
     config.topics.partitions = 3;
+    // Small batches keep the demo's output flowing in visible steps.
+    config.delivery.batch_max_records = 200;
     for (name, _) in consent_enricher::kafka::admin::contract_topics(&config) {
         mock.create_topic(&name, config.topics.partitions, 1)
             .with_context(|| format!("creating {name}"))?;
@@ -46,12 +47,13 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     load::produce(&config, r#gen::state_records(&cfg), state_count, "state")?;
     load::produce(&config, r#gen::events(&cfg), events, "events")?;
 
-    let core = Arc::new(Core::new(&config)?);
+    let core = Arc::new(crate::cli::build_core(&config)?);
     let state = Arc::new(State::new(&config.policy.profile_fields));
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
         let (config, stop) = (config.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || worker::run(&config, core, state, stop, || {}))
+        let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());
+        std::thread::spawn(move || worker::run(&config, core, state, stop, metrics, || {}))
     };
     let seen = read_outputs(&config, events, &worker)?;
     stop.store(true, Ordering::SeqCst);

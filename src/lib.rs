@@ -14,4 +14,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod scrub;
 pub mod state;
+pub mod telemetry;
 pub mod url;

@@ -1,35 +1,167 @@
-//! Minimal structured logging to stderr: one line per event, `time level message`.
-//! It owns the format only. Callers pass messages that never contain personal data:
-//! counts, codes, topic names, partitions and offsets, never record contents.
+//! Minimal structured logging to stderr: one line per event, `time LEVEL message` (text)
+//! or `{"ts","level","msg"}` (JSON lines), filtered by a process-wide level set once by
+//! [`init`] (before it: text at `info`). It owns the format and the filter only. Callers
+//! pass messages that never contain personal data: counts, codes, topic names, partitions
+//! and offsets, never record contents, keys or header values.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
-fn line(level: &str, msg: &str) {
+use crate::config::LogFormat;
+
+/// Log levels, least verbose first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// The worker stops.
+    Error,
+    /// Something is wrong but the worker goes on.
+    Warn,
+    /// Start-up, readiness, rebalances, progress.
+    Info,
+    /// Detail for operators.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl Level {
+    /// Parses `error|warn|info|debug|trace`.
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "error" => Level::Error,
+            "warn" | "warning" => Level::Warn,
+            "info" => Level::Info,
+            "debug" => Level::Debug,
+            "trace" => Level::Trace,
+            _ => return None,
+        })
+    }
+
+    fn upper(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        }
+    }
+
+    fn lower(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+            Level::Trace => "trace",
+        }
+    }
+}
+
+static SETTINGS: OnceLock<(LogFormat, Level)> = OnceLock::new();
+
+/// Sets the process-wide format and most verbose level (an unknown level means `info`).
+/// The first call wins; later calls are ignored (the settings are immutable after init).
+pub fn init(format: LogFormat, level: &str) {
+    let _ = SETTINGS.set((format, Level::parse(level).unwrap_or(Level::Info)));
+}
+
+fn settings() -> (LogFormat, Level) {
+    SETTINGS
+        .get()
+        .copied()
+        .unwrap_or((LogFormat::Text, Level::Info))
+}
+
+/// Whether a line at `level` would be written.
+pub fn enabled(level: Level) -> bool {
+    level <= settings().1
+}
+
+/// One formatted line (no trailing newline).
+fn format_line(format: LogFormat, level: Level, msg: &str) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match format {
+        LogFormat::Text => format!("{now} {} {msg}", level.upper()),
+        LogFormat::Json => {
+            serde_json::json!({"ts": now, "level": level.lower(), "msg": msg}).to_string()
+        }
+    }
+}
+
+/// Writes `msg` at `level` if the configured level allows it.
+pub fn log(level: Level, msg: &str) {
+    let (format, max) = settings();
+    if level > max {
+        return;
+    }
+    let line = format_line(format, level, msg);
     let mut err = std::io::stderr().lock();
     // A log line that cannot be written (closed stderr) is not worth failing for.
-    let _ = writeln!(err, "{now} {level} {msg}");
+    let _ = writeln!(err, "{line}");
 }
 
 /// Informational.
 pub fn info(msg: &str) {
-    line("INFO", msg);
+    log(Level::Info, msg);
 }
 
 /// Something is wrong but the worker goes on.
 pub fn warn(msg: &str) {
-    line("WARN", msg);
+    log(Level::Warn, msg);
 }
 
 /// The worker stops.
 pub fn error(msg: &str) {
-    line("ERROR", msg);
+    log(Level::Error, msg);
 }
 
-/// librdkafka's own log lines (syslog levels: 0–3 errors, 4 warnings, the rest debug).
-/// Only warnings and worse are shown; they carry broker addresses and codes, not data.
+/// Detail for operators.
+pub fn debug(msg: &str) {
+    log(Level::Debug, msg);
+}
+
+/// Everything.
+pub fn trace(msg: &str) {
+    log(Level::Trace, msg);
+}
+
+/// librdkafka's own log lines (syslog levels: 0–3 error, 4 warning, 5–6 info, 7 debug),
+/// filtered by the same level. librdkafka only emits debug lines for the contexts named
+/// in its `debug` property; leave that unset in production: its protocol debugging can
+/// hex-dump request and response buffers, which hold record bytes.
 pub fn kafka(level: i32, facility: &str, msg: &str) {
-    if level <= 4 {
-        line("WARN", &format!("librdkafka {facility}: {msg}"));
+    let level = match level {
+        i32::MIN..=3 => Level::Error,
+        4 => Level::Warn,
+        5 | 6 => Level::Info,
+        _ => Level::Debug,
+    };
+    if enabled(level) {
+        log(level, &format!("librdkafka {facility}: {msg}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_order_and_parse() {
+        assert!(Level::Error < Level::Trace);
+        assert_eq!(Level::parse("DEBUG"), Some(Level::Debug));
+        assert_eq!(Level::parse("loud"), None);
+    }
+
+    #[test]
+    fn json_lines_escape_and_carry_ts_level_msg() {
+        let line = format_line(LogFormat::Json, Level::Warn, "a \"quoted\"\nline");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "warn");
+        assert_eq!(v["msg"], "a \"quoted\"\nline");
+        assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(v.as_object().unwrap().len(), 3);
+        let text = format_line(LogFormat::Text, Level::Info, "hello");
+        assert!(text.ends_with(" INFO hello"), "{text}");
     }
 }

@@ -51,12 +51,8 @@ pub fn create_topics(config: &Config) -> Result<Vec<(String, TopicOutcome)>, Edg
         .create()
         .map_err(fatal("creating a metadata client"))?;
     probe
-        .fetch_metadata(None, super::STARTUP_TIMEOUT)
-        .map_err(|source| EdgeError::BrokerUnreachable {
-            servers: config.kafka.bootstrap_servers.clone(),
-            secs: super::STARTUP_TIMEOUT.as_secs(),
-            source,
-        })?;
+        .fetch_metadata(None, super::startup_timeout(&config.kafka))
+        .map_err(|source| super::unreachable(&config.kafka, source))?;
     let topics = contract_topics(config);
     let new: Vec<NewTopic<'_>> = topics
         .iter()

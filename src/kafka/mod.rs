@@ -21,8 +21,19 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::config::KafkaConfig;
 
-/// How long start-up waits for the cluster to answer a metadata request.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long start-up waits for the cluster to answer (`kafka.startup_timeout_ms`).
+pub fn startup_timeout(k: &KafkaConfig) -> Duration {
+    Duration::from_millis(k.startup_timeout_ms)
+}
+
+/// The error for a cluster that did not answer in time.
+pub fn unreachable(k: &KafkaConfig, source: KafkaError) -> EdgeError {
+    EdgeError::BrokerUnreachable {
+        servers: k.bootstrap_servers.clone(),
+        secs: startup_timeout(k).as_secs_f64(),
+        source,
+    }
+}
 
 /// Errors of the Kafka edge, each with a stable code for logs and exit statuses.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +44,7 @@ pub enum EdgeError {
         /// bootstrap.servers.
         servers: String,
         /// Timeout.
-        secs: u64,
+        secs: f64,
         /// librdkafka's error.
         source: KafkaError,
     },
@@ -56,6 +67,10 @@ pub enum EdgeError {
     /// An output could not be delivered after librdkafka's own retries.
     #[error("delivery_failed: {0}")]
     DeliveryFailed(String),
+    /// Another producer with this transactional.id, or a newer group generation, took
+    /// over: this instance must stop (the orchestrator restarts it).
+    #[error("fenced: {0}")]
+    Fenced(String),
     /// A topic exists with settings that break the contract.
     #[error("topic_misconfigured: {0}")]
     TopicMisconfigured(String),
@@ -69,6 +84,7 @@ impl EdgeError {
             EdgeError::TopicMissing(_) | EdgeError::TopicMisconfigured(_) => 4,
             EdgeError::AuthorizationFailed(_) => 5,
             EdgeError::Fatal { .. } | EdgeError::DeliveryFailed(_) => 6,
+            EdgeError::Fenced(_) => 7,
         }
     }
 }
@@ -126,16 +142,12 @@ impl rdkafka::consumer::ConsumerContext for LogContext {}
 /// so a wrong address, a missing topic or a missing ACL stops start-up with its code.
 pub fn check_topics<C: rdkafka::consumer::ConsumerContext>(
     consumer: &BaseConsumer<C>,
-    servers: &str,
+    k: &KafkaConfig,
     topics: &[&str],
 ) -> Result<(), EdgeError> {
     let md = consumer
-        .fetch_metadata(None, STARTUP_TIMEOUT)
-        .map_err(|source| EdgeError::BrokerUnreachable {
-            servers: servers.to_string(),
-            secs: STARTUP_TIMEOUT.as_secs(),
-            source,
-        })?;
+        .fetch_metadata(None, startup_timeout(k))
+        .map_err(|source| unreachable(k, source))?;
     for t in topics {
         let Some(found) = md.topics().iter().find(|m| m.name() == *t) else {
             return Err(EdgeError::TopicMissing((*t).to_string()));

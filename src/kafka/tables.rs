@@ -21,6 +21,7 @@ use crate::log;
 use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord};
 use crate::pipeline::Core;
 use crate::state::State;
+use crate::telemetry::{InTopic, Metrics, OutTopic};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -61,12 +62,18 @@ struct Reader {
     consumer: BaseConsumer<LogContext>,
     topics: HashMap<String, Table>,
     state: Arc<State>,
+    metrics: Arc<Metrics>,
     applied: [u64; 3],
     bad: u64,
 }
 
 /// Loads every table to its end offsets (blocking), then keeps them current in a thread.
-pub fn load(config: &Config, state: Arc<State>, core: Arc<Core>) -> Result<Tables, EdgeError> {
+pub fn load(
+    config: &Config,
+    state: Arc<State>,
+    core: Arc<Core>,
+    metrics: Arc<Metrics>,
+) -> Result<Tables, EdgeError> {
     let started = Instant::now();
     let t = &config.topics;
     let mut cc = client_config(&config.kafka, Role::Consumer);
@@ -84,9 +91,15 @@ pub fn load(config: &Config, state: Arc<State>, core: Arc<Core>) -> Result<Table
                 context: "creating the table consumer",
                 source,
             })?;
+    let probe: BaseConsumer<LogContext> =
+        cc.create_with_context(LogContext)
+            .map_err(|source| EdgeError::Fatal {
+                context: "creating the end-offset probe",
+                source,
+            })?;
     super::check_topics(
         &consumer,
-        &config.kafka.bootstrap_servers,
+        &config.kafka,
         &[&t.consent, &t.profile, &t.erasure],
     )?;
     let topics: HashMap<String, Table> = [
@@ -95,7 +108,7 @@ pub fn load(config: &Config, state: Arc<State>, core: Arc<Core>) -> Result<Table
         (t.erasure.clone(), Table::Erasure),
     ]
     .into();
-    let ends = end_offsets(&consumer, &topics)?;
+    let ends = end_offsets(&consumer, &topics, super::startup_timeout(&config.kafka))?;
     let mut tpl = TopicPartitionList::new();
     for (topic, partition) in ends.keys() {
         tpl.add_partition_offset(topic, *partition, Offset::Beginning)
@@ -112,6 +125,7 @@ pub fn load(config: &Config, state: Arc<State>, core: Arc<Core>) -> Result<Table
         consumer,
         topics,
         state,
+        metrics,
         applied: [0; 3],
         bad: 0,
     };
@@ -132,13 +146,13 @@ pub fn load(config: &Config, state: Arc<State>, core: Arc<Core>) -> Result<Table
     ));
     let fresh = Arc::new(AtomicI64::new(now_ms()));
     let stop = Arc::new(AtomicBool::new(false));
-    let audit = AuditPublisher::new(config, core)?;
+    let audit = AuditPublisher::new(config, core, Arc::clone(&reader.metrics))?;
     let handle = {
         let (fresh, stop) = (Arc::clone(&fresh), Arc::clone(&stop));
         let consent_topic = t.consent.clone();
         std::thread::Builder::new()
             .name("tables".into())
-            .spawn(move || live(reader, audit, &consent_topic, &fresh, &stop))
+            .spawn(move || live(probe, reader, audit, &consent_topic, &fresh, &stop))
             .map_err(|e| EdgeError::DeliveryFailed(format!("cannot start the table thread: {e}")))?
     };
     Ok(Tables {
@@ -146,6 +160,17 @@ pub fn load(config: &Config, state: Arc<State>, core: Arc<Core>) -> Result<Table
         stop,
         consent_fresh_at_ms: fresh,
     })
+}
+
+/// Test hook for the staleness fence: while the file named by
+/// `CONSENT_ENRICHER_TEST_STALL_TABLES` exists, the reader does not report itself fresh,
+/// as if the consent topic were cut off. Unset in production, where it costs one
+/// environment lookup at start.
+fn stalled(_stop: &AtomicBool) -> bool {
+    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| std::env::var_os("CONSENT_ENRICHER_TEST_STALL_TABLES").map(Into::into))
+        .as_ref()
+        .is_some_and(|p| p.exists())
 }
 
 fn now_ms() -> i64 {
@@ -157,23 +182,25 @@ type Ends = HashMap<(String, i32), (i64, i64)>;
 fn end_offsets(
     consumer: &BaseConsumer<LogContext>,
     topics: &HashMap<String, Table>,
+    timeout: Duration,
 ) -> Result<Ends, EdgeError> {
     let mut ends = HashMap::new();
     for topic in topics.keys() {
         let md = consumer
-            .fetch_metadata(Some(topic), super::STARTUP_TIMEOUT)
+            .fetch_metadata(Some(topic), timeout)
             .map_err(|source| EdgeError::Fatal {
                 context: "reading table metadata",
                 source,
             })?;
         for m in md.topics() {
             for p in m.partitions() {
-                let (lo, hi) = consumer
-                    .fetch_watermarks(topic, p.id(), super::STARTUP_TIMEOUT)
-                    .map_err(|source| EdgeError::Fatal {
-                        context: "reading table end offsets",
-                        source,
-                    })?;
+                let (lo, hi) =
+                    consumer
+                        .fetch_watermarks(topic, p.id(), timeout)
+                        .map_err(|source| EdgeError::Fatal {
+                            context: "reading table end offsets",
+                            source,
+                        })?;
                 ends.insert((topic.clone(), p.id()), (lo, hi));
             }
         }
@@ -194,6 +221,11 @@ impl Reader {
         if let Some((table, ok)) = outcome {
             self.applied[table as usize] += 1;
             self.bad += u64::from(!ok);
+            self.metrics.record_in(match table {
+                Table::Consent => InTopic::Consent,
+                Table::Profile => InTopic::Profile,
+                Table::Erasure => InTopic::Erasure,
+            });
         }
     }
 
@@ -295,7 +327,11 @@ fn apply_profile(state: &State, key: Option<&str>, payload: Option<&[u8]>) -> bo
     }
 }
 
+/// How often the geolocation files are checked for a new version.
+const GEOIP_RELOAD_EVERY: Duration = Duration::from_secs(60);
+
 fn live(
+    probe: BaseConsumer<LogContext>,
     mut reader: Reader,
     mut audit: AuditPublisher,
     consent_topic: &str,
@@ -303,27 +339,50 @@ fn live(
     stop: &AtomicBool,
 ) {
     let mut last_check = Instant::now();
+    let mut last_reload = Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if last_reload.elapsed() >= GEOIP_RELOAD_EVERY {
+            last_reload = Instant::now();
+            match audit.core.reload_geoip() {
+                Ok(true) => log::info(&format!(
+                    "IP geolocation reloaded: {}",
+                    audit.core.enricher().describe()
+                )),
+                Ok(false) => {}
+                Err(e) => log::warn(&format!(
+                    "IP geolocation reload failed, keeping the old data: {e}"
+                )),
+            }
+        }
         reader.poll_once();
         audit.poll_once(&reader.state);
         if last_check.elapsed() >= Duration::from_millis(200) {
             last_check = Instant::now();
-            if consent_caught_up(&reader.consumer, consent_topic) {
-                fresh.store(now_ms(), Ordering::SeqCst);
+            // The time taken *before* asking for the end offsets: being caught up with
+            // them proves every consent written before this instant is applied.
+            let asked_at = now_ms();
+            if !stalled(stop) && consent_caught_up(&reader.consumer, &probe, consent_topic) {
+                fresh.store(asked_at, Ordering::SeqCst);
             }
+            reader.metrics.state_sizes(reader.state.sizes());
         }
     }
     audit.close();
 }
 
-/// Compares the consumer's position with the consent topic's end offsets (one request
-/// per partition to the leader).
-fn consent_caught_up(consumer: &BaseConsumer<LogContext>, topic: &str) -> bool {
+/// Compares the consumer's position with the consent topic's end offsets, asked through
+/// `probe`: a client that does not fetch, because on the reader's own connection the
+/// request would queue behind a fetch long-poll (up to `fetch.wait.max.ms`).
+fn consent_caught_up(
+    consumer: &BaseConsumer<LogContext>,
+    probe: &BaseConsumer<LogContext>,
+    topic: &str,
+) -> bool {
     let Ok(pos) = consumer.position() else {
         return false;
     };
     pos.elements_for_topic(topic).iter().all(|e| {
-        let Ok((lo, hi)) = consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(1))
+        let Ok((lo, hi)) = probe.fetch_watermarks(topic, e.partition(), Duration::from_secs(1))
         else {
             return false;
         };
@@ -335,6 +394,7 @@ fn consent_caught_up(consumer: &BaseConsumer<LogContext>, topic: &str) -> bool {
 /// through the consumer group `<group_id>.audit`: its committed offsets are what makes
 /// a restart not repeat every audit record ever written.
 struct AuditPublisher {
+    metrics: Arc<Metrics>,
     consumer: BaseConsumer<DefaultConsumerContext>,
     producer: ThreadedProducer<DefaultProducerContext>,
     core: Arc<Core>,
@@ -342,7 +402,11 @@ struct AuditPublisher {
 }
 
 impl AuditPublisher {
-    fn new(config: &Config, core: Arc<Core>) -> Result<AuditPublisher, EdgeError> {
+    fn new(
+        config: &Config,
+        core: Arc<Core>,
+        metrics: Arc<Metrics>,
+    ) -> Result<AuditPublisher, EdgeError> {
         let fatal = |source| EdgeError::Fatal {
             context: "creating the audit publisher",
             source,
@@ -359,6 +423,7 @@ impl AuditPublisher {
         set_default(&mut pc, "enable.idempotence", "true");
         let producer: ThreadedProducer<DefaultProducerContext> = pc.create().map_err(fatal)?;
         Ok(AuditPublisher {
+            metrics,
             consumer,
             producer,
             core,
@@ -386,6 +451,7 @@ impl AuditPublisher {
                 log::warn(&format!("audit record not delivered: {e}"));
                 return;
             }
+            self.metrics.records_out(OutTopic::Audit, 1);
         }
         if let Err(e) = self.consumer.store_offset_from_message(&msg) {
             log::warn(&format!("audit offset not stored: {e}"));

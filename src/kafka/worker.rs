@@ -1,12 +1,23 @@
 //! The worker loop: consumes `usage.raw` as a consumer group, runs the pure core on each
-//! record and produces its outputs, at least once. An input's offset is stored only after
-//! every output of that input is acknowledged, contiguously per partition; revoked
-//! partitions are drained (producer flushed, offsets committed) before they go; SIGINT /
-//! SIGTERM stop fetching, drain and commit. It owns delivery bookkeeping and shutdown;
-//! it never looks inside records (the core does) and never logs their contents.
+//! record and produces its outputs, in one of two delivery modes.
+//!
+//! * exactly-once (default): consume → process → produce → `send_offsets_to_transaction`
+//!   → commit, in batches bounded by count and time, one transactional producer per
+//!   consumer (KIP-447 fencing through the group metadata). Any transaction error aborts
+//!   and rewinds to the committed offsets; a fenced or fatal producer stops the worker.
+//!   Revocation aborts the open transaction before partitions go.
+//! * at-least-once: idempotent producer; an input's offset is stored only after every
+//!   output of it is acknowledged, contiguously per partition; revoked partitions are
+//!   drained and committed before they go.
+//!
+//! In both, no event is processed while the consent view is older than
+//! `delivery.max_consent_staleness_ms` (partitions paused, fail closed), and SIGINT /
+//! SIGTERM stop fetching, finish the open batch, commit and leave the group. It owns
+//! delivery bookkeeping and shutdown; it never looks inside records (the core does) and
+//! never logs their contents.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -19,23 +30,26 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{EdgeError, LogContext, Role, client_config, set_default};
-use crate::config::Config;
+use crate::config::{Config, DeliveryMode};
 use crate::log;
 use crate::pipeline::{Core, Outputs, Produced, RawRecord, Source};
 use crate::state::State;
+use crate::telemetry::{InTopic, Metrics, OutTopic};
 
 const POLL: Duration = Duration::from_millis(100);
 const STORE_EVERY: Duration = Duration::from_millis(100);
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// How long shutdown and revocation wait for in-flight outputs.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of one transactional call (init, send offsets, commit, abort).
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Trace-context headers carried from an input to each of its outputs.
 const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
 /// Counts of one run; `raw = anonymous + dead_letters` holds at every quiet point.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// Raw records consumed and processed.
+    /// Raw records processed (in exactly-once mode: in committed transactions).
     pub raw: u64,
     /// Anonymous records produced.
     pub anonymous: u64,
@@ -47,6 +61,8 @@ pub struct Report {
     pub by_reason: BTreeMap<&'static str, u64>,
     /// Personal-record decisions per reason.
     pub decisions: BTreeMap<&'static str, u64>,
+    /// Transactions aborted (exactly-once).
+    pub aborts: u64,
 }
 
 impl Report {
@@ -67,21 +83,36 @@ impl Report {
         }
     }
 
+    fn merge(&mut self, o: &Report) {
+        self.raw += o.raw;
+        self.anonymous += o.anonymous;
+        self.personal += o.personal;
+        self.dead_letters += o.dead_letters;
+        self.aborts += o.aborts;
+        for (k, v) in &o.by_reason {
+            *self.by_reason.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.decisions {
+            *self.decisions.entry(k).or_default() += v;
+        }
+    }
+
     /// One log line of counts.
     pub fn render(&self) -> String {
         format!(
-            "raw={} anonymous={} personal={} dead_letters={} reasons={:?} decisions={:?}",
+            "raw={} anonymous={} personal={} dead_letters={} aborts={} reasons={:?} decisions={:?}",
             self.raw,
             self.anonymous,
             self.personal,
             self.dead_letters,
+            self.aborts,
             self.by_reason,
             self.decisions
         )
     }
 }
 
-/// Per-partition delivery bookkeeping.
+/// Per-partition delivery bookkeeping (at-least-once).
 #[derive(Debug, Default)]
 struct Part {
     /// Input offset -> outputs not yet acknowledged.
@@ -107,16 +138,20 @@ impl Tracker {
         }
     }
 
-    fn done(&mut self, partition: i32, offset: i64) {
+    /// Returns true when this acknowledgement completed the input.
+    fn done(&mut self, partition: i32, offset: i64) -> bool {
         let Some(part) = self.parts.get_mut(&partition) else {
-            return;
+            return false;
         };
-        if let Some(n) = part.pending.get_mut(&offset) {
-            *n -= 1;
-            if *n == 0 {
-                part.pending.remove(&offset);
-            }
+        let Some(n) = part.pending.get_mut(&offset) else {
+            return false;
+        };
+        *n -= 1;
+        if *n == 0 {
+            part.pending.remove(&offset);
+            return true;
         }
+        false
     }
 
     /// Offsets that may be stored now: the lowest unacknowledged input, or one past the
@@ -137,15 +172,50 @@ impl Tracker {
     }
 }
 
-fn lock(t: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
-    // The tracker holds plain counters; a panic elsewhere cannot leave it inconsistent
-    // in a way worse than losing the worker, which the poisoned flag would do anyway.
-    t.lock().unwrap_or_else(|p| p.into_inner())
+/// The open transaction as the rebalance callback sees it (exactly-once).
+#[derive(Debug, Default)]
+struct TxnState {
+    open: bool,
+    /// Set when a revocation aborted the open transaction: the loop drops its batch
+    /// and rewinds to the committed offsets.
+    aborted: bool,
 }
 
-/// Producer context: acknowledges outputs in the tracker.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values are plain bookkeeping; a panic elsewhere already stops the
+    // worker, so a poisoned lock's data is still the best information there is.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Output topic names, resolved once, and their metric labels.
+#[derive(Debug, Clone)]
+struct Topics {
+    raw: String,
+    anonymous: String,
+    personal: String,
+    dead_letter: String,
+}
+
+impl Topics {
+    fn label(&self, topic: &str) -> OutTopic {
+        if topic == self.anonymous {
+            OutTopic::Anonymous
+        } else if topic == self.personal {
+            OutTopic::Personal
+        } else {
+            OutTopic::DeadLetter
+        }
+    }
+}
+
+/// Delivery tag: the input's partition, offset and consume time.
+type Tag = Box<(i32, i64, Instant)>;
+
+/// Producer context: acknowledges outputs (tracker in at-least-once mode, metrics in both).
 struct DeliveryContext {
     tracker: Arc<Mutex<Tracker>>,
+    metrics: Arc<Metrics>,
+    topics: Topics,
 }
 
 impl ClientContext for DeliveryContext {
@@ -158,13 +228,18 @@ impl ClientContext for DeliveryContext {
 }
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Box<(i32, i64)>;
+    type DeliveryOpaque = Tag;
     fn delivery(&self, result: &DeliveryResult<'_>, tag: Self::DeliveryOpaque) {
-        let (partition, offset) = *tag;
-        let mut t = lock(&self.tracker);
+        let (partition, offset, consumed_at) = *tag;
         match result {
-            Ok(_) => t.done(partition, offset),
+            Ok(m) => {
+                self.metrics.records_out(self.topics.label(m.topic()), 1);
+                if lock(&self.tracker).done(partition, offset) {
+                    self.metrics.delivered(consumed_at.elapsed());
+                }
+            }
             Err((e, msg)) => {
+                let mut t = lock(&self.tracker);
                 if t.failed.is_none() {
                     t.failed = Some(format!(
                         "output to {} for input partition {partition} offset {offset}: {e}",
@@ -178,9 +253,11 @@ impl ProducerContext for DeliveryContext {
 
 type OutProducer = BaseProducer<DeliveryContext>;
 
-/// Consumer context: drains revoked partitions before they go.
+/// Consumer context: makes revocation safe in either mode.
 struct RebalanceContext {
+    mode: DeliveryMode,
     tracker: Arc<Mutex<Tracker>>,
+    txn: Arc<Mutex<TxnState>>,
     producer: Arc<OutProducer>,
     topic: String,
 }
@@ -200,17 +277,34 @@ impl ConsumerContext for RebalanceContext {
             return;
         };
         let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        if let Err(e) = self.producer.flush(DRAIN_TIMEOUT) {
-            log::warn(&format!(
-                "revocation: outputs not drained ({e}); their inputs will be reprocessed"
-            ));
-        }
-        let ready = lock(&self.tracker).committable(Some(&revoked));
-        store(consumer, &self.topic, &ready);
-        commit(consumer, "revocation");
-        let mut t = lock(&self.tracker);
-        for p in &revoked {
-            t.parts.remove(p);
+        match self.mode {
+            DeliveryMode::ExactlyOnce => {
+                let mut txn = lock(&self.txn);
+                if txn.open {
+                    // Aborting is always safe: the outputs vanish for read_committed
+                    // readers and the inputs' committed offsets did not move, so the
+                    // next owner processes them exactly once.
+                    if let Err(e) = self.producer.abort_transaction(TXN_TIMEOUT) {
+                        log::warn(&format!("revocation: abort failed ({e})"));
+                    }
+                    txn.open = false;
+                    txn.aborted = true;
+                }
+            }
+            DeliveryMode::AtLeastOnce => {
+                if let Err(e) = self.producer.flush(DRAIN_TIMEOUT) {
+                    log::warn(&format!(
+                        "revocation: outputs not drained ({e}); their inputs will be reprocessed"
+                    ));
+                }
+                let ready = lock(&self.tracker).committable(Some(&revoked));
+                store(consumer, &self.topic, &ready);
+                commit(consumer, "revocation");
+                let mut t = lock(&self.tracker);
+                for p in &revoked {
+                    t.parts.remove(p);
+                }
+            }
         }
         log::info(&format!("partitions revoked: {revoked:?}"));
     }
@@ -251,146 +345,644 @@ fn store<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, offsets: &
     }
 }
 
-/// Output topic names, resolved once.
-struct Topics {
-    anonymous: String,
-    personal: String,
-    dead_letter: String,
+/// What every instance shares.
+struct Shared<'a> {
+    config: &'a Config,
+    core: &'a Core,
+    state: &'a State,
+    stop: &'a AtomicBool,
+    metrics: &'a Arc<Metrics>,
+    /// When the table reader last saw itself caught up with the consent topic.
+    fresh_at_ms: &'a AtomicI64,
+    /// Instances subscribed so far.
+    subscribed: &'a AtomicUsize,
 }
 
-/// Runs the worker until `stop` is set or a fatal error. `on_ready` is called once the
-/// tables are loaded and the group subscription is made.
+/// Runs the worker until `stop` is set or a fatal error: loads the tables, then runs
+/// `delivery.instances` consumers sharing them. `on_ready` is called once every
+/// instance has subscribed.
 pub fn run(
     config: &Config,
     core: Arc<Core>,
     state: Arc<State>,
     stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
     on_ready: impl FnOnce(),
 ) -> Result<Report, EdgeError> {
-    let tables = super::tables::load(config, Arc::clone(&state), Arc::clone(&core))?;
-    let tracker = Arc::new(Mutex::new(Tracker::default()));
-    let fatal = |context| move |source| EdgeError::Fatal { context, source };
-
-    let mut pc = client_config(&config.kafka, Role::Producer);
-    set_default(&mut pc, "enable.idempotence", "true");
-    set_default(&mut pc, "linger.ms", "5");
-    let producer: Arc<OutProducer> = Arc::new(
-        pc.create_with_context(DeliveryContext {
-            tracker: Arc::clone(&tracker),
-        })
-        .map_err(fatal("creating the producer"))?,
-    );
-
-    let mut cc = client_config(&config.kafka, Role::Consumer);
-    cc.set("group.id", &config.kafka.group_id);
-    cc.set("enable.auto.offset.store", "false");
-    set_default(&mut cc, "enable.auto.commit", "true");
-    set_default(&mut cc, "auto.offset.reset", "earliest");
-    set_default(&mut cc, "isolation.level", "read_committed");
-    let consumer: BaseConsumer<RebalanceContext> = cc
-        .create_with_context(RebalanceContext {
-            tracker: Arc::clone(&tracker),
-            producer: Arc::clone(&producer),
-            topic: config.topics.raw.clone(),
-        })
-        .map_err(fatal("creating the consumer"))?;
-    let t = &config.topics;
-    super::check_topics(
-        &consumer,
-        &config.kafka.bootstrap_servers,
-        &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
+    let tables = super::tables::load(
+        config,
+        Arc::clone(&state),
+        Arc::clone(&core),
+        Arc::clone(&metrics),
     )?;
-    consumer
-        .subscribe(&[&t.raw])
-        .map_err(fatal("subscribing to the raw topic"))?;
-    on_ready();
-    log::info(&format!(
-        "ready: consuming {} as group {}",
-        t.raw, config.kafka.group_id
-    ));
-
-    let topics = Topics {
-        anonymous: t.anonymous.clone(),
-        personal: t.personal.clone(),
-        dead_letter: t.dead_letter.clone(),
+    let subscribed = AtomicUsize::new(0);
+    let shared = Shared {
+        config,
+        core: &core,
+        state: &state,
+        stop: &stop,
+        metrics: &metrics,
+        fresh_at_ms: &tables.consent_fresh_at_ms,
+        subscribed: &subscribed,
     };
-    let mut report = Report::default();
-    let result = run_loop(
-        &consumer,
-        &producer,
-        &core,
-        &state,
-        &tracker,
-        &topics,
-        &stop,
-        &mut report,
-    );
-    let drained = producer.flush(DRAIN_TIMEOUT);
-    let ready = lock(&tracker).committable(None);
-    store(&consumer, &t.raw, &ready);
-    commit(&consumer, "shutdown");
-    consumer.unsubscribe();
+    let n = config.delivery.instances;
+    let results: Vec<Result<Report, EdgeError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|slot| {
+                let shared = &shared;
+                std::thread::Builder::new()
+                    .name(format!("worker-{slot}"))
+                    .spawn_scoped(s, move || run_instance(shared, slot))
+            })
+            .collect();
+        let mut on_ready = Some(on_ready);
+        while on_ready.is_some() {
+            let finished = handles
+                .iter()
+                .any(|h| h.as_ref().map_or(true, |h| h.is_finished()));
+            if subscribed.load(Ordering::SeqCst) == n {
+                metrics.ready.store(true, Ordering::SeqCst);
+                if let Some(f) = on_ready.take() {
+                    f();
+                }
+                log::info(&format!(
+                    "ready: {n} instance(s) consuming {} as group {} ({:?})",
+                    config.topics.raw, config.kafka.group_id, config.delivery.mode
+                ));
+            } else if finished {
+                stop.store(true, Ordering::SeqCst);
+                break;
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(EdgeError::DeliveryFailed("a worker thread panicked".into()))
+                }),
+                Err(e) => Err(EdgeError::DeliveryFailed(format!(
+                    "cannot start a worker thread: {e}"
+                ))),
+            })
+            .collect()
+    });
+    metrics.ready.store(false, Ordering::SeqCst);
     tables.stop();
-    log::info(&format!("stopped: {}", report.render()));
-    result?;
-    drained.map_err(fatal("draining outputs at shutdown"))?;
-    if let Some(f) = lock(&tracker).failed.take() {
-        return Err(EdgeError::DeliveryFailed(f));
+    let mut total = Report::default();
+    let mut first_err = None;
+    for r in results {
+        match r {
+            Ok(rep) => total.merge(&rep),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
     }
-    Ok(report)
+    log::info(&format!("stopped: {}", total.render()));
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_loop(
-    consumer: &BaseConsumer<RebalanceContext>,
-    producer: &OutProducer,
-    core: &Core,
-    state: &State,
-    tracker: &Mutex<Tracker>,
-    topics: &Topics,
-    stop: &AtomicBool,
-    report: &mut Report,
-) -> Result<(), EdgeError> {
-    let mut last_store = Instant::now();
-    let mut last_report = Instant::now();
-    while !stop.load(Ordering::SeqCst) {
-        match consumer.poll(POLL) {
-            None => {}
-            Some(Ok(msg)) => {
-                let out = process(core, state, &msg);
-                report.add(&out);
-                send_outputs(producer, tracker, topics, &msg, &out, stop)?;
-            }
-            Some(Err(e)) => log::warn(&format!("consumer: {e}")),
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into())
+}
+
+/// One consumer with its own producer.
+struct Instance<'a> {
+    shared: &'a Shared<'a>,
+    consumer: BaseConsumer<RebalanceContext>,
+    producer: Arc<OutProducer>,
+    tracker: Arc<Mutex<Tracker>>,
+    txn: Arc<Mutex<TxnState>>,
+    topics: Topics,
+    report: Report,
+    paused: Option<Instant>,
+}
+
+fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
+    let stop = shared.stop;
+    let result = Instance::new(shared, slot).and_then(|mut inst| {
+        shared.subscribed.fetch_add(1, Ordering::SeqCst);
+        let r = match shared.config.delivery.mode {
+            DeliveryMode::ExactlyOnce => inst.run_exactly_once(),
+            DeliveryMode::AtLeastOnce => inst.run_at_least_once(),
+        };
+        inst.close();
+        r.map(|()| inst.report)
+    });
+    if result.is_err() {
+        // One instance failing stops the process: the orchestrator restarts it whole,
+        // which is simpler to reason about than a partially working worker.
+        stop.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+impl<'a> Instance<'a> {
+    fn new(shared: &'a Shared<'a>, slot: usize) -> Result<Instance<'a>, EdgeError> {
+        let config = shared.config;
+        let t = &config.topics;
+        let mode = config.delivery.mode;
+        let fatal = |context| move |source| EdgeError::Fatal { context, source };
+        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let txn = Arc::new(Mutex::new(TxnState::default()));
+        let topics = Topics {
+            raw: t.raw.clone(),
+            anonymous: t.anonymous.clone(),
+            personal: t.personal.clone(),
+            dead_letter: t.dead_letter.clone(),
+        };
+
+        let mut pc = client_config(&config.kafka, Role::Producer);
+        set_default(&mut pc, "enable.idempotence", "true");
+        set_default(&mut pc, "linger.ms", "5");
+        if mode == DeliveryMode::ExactlyOnce {
+            let id = if config.delivery.instance_id.is_empty() {
+                host_name()
+            } else {
+                config.delivery.instance_id.clone()
+            };
+            pc.set(
+                "transactional.id",
+                format!("{}.{id}.{slot}", config.kafka.group_id),
+            );
+            set_default(&mut pc, "transaction.timeout.ms", "60000");
         }
-        producer.poll(Duration::ZERO);
-        if let Some(f) = lock(tracker).failed.clone() {
+        let producer: Arc<OutProducer> = Arc::new(
+            pc.create_with_context(DeliveryContext {
+                tracker: Arc::clone(&tracker),
+                metrics: Arc::clone(shared.metrics),
+                topics: topics.clone(),
+            })
+            .map_err(fatal("creating the producer"))?,
+        );
+
+        let mut cc = client_config(&config.kafka, Role::Consumer);
+        cc.set("group.id", &config.kafka.group_id);
+        cc.set("enable.auto.offset.store", "false");
+        match mode {
+            DeliveryMode::ExactlyOnce => cc.set("enable.auto.commit", "false"),
+            DeliveryMode::AtLeastOnce => cc.set("enable.auto.commit", "true"),
+        };
+        set_default(&mut cc, "auto.offset.reset", "earliest");
+        set_default(&mut cc, "isolation.level", "read_committed");
+        let consumer: BaseConsumer<RebalanceContext> = cc
+            .create_with_context(RebalanceContext {
+                mode,
+                tracker: Arc::clone(&tracker),
+                txn: Arc::clone(&txn),
+                producer: Arc::clone(&producer),
+                topic: t.raw.clone(),
+            })
+            .map_err(fatal("creating the consumer"))?;
+        super::check_topics(
+            &consumer,
+            &config.kafka,
+            &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
+        )?;
+        if mode == DeliveryMode::ExactlyOnce {
+            producer
+                .init_transactions(TXN_TIMEOUT)
+                .map_err(|e| txn_fatal(shared.metrics, "initialising transactions", e))?;
+        }
+        consumer
+            .subscribe(&[&t.raw])
+            .map_err(fatal("subscribing to the raw topic"))?;
+        Ok(Instance {
+            shared,
+            consumer,
+            producer,
+            tracker,
+            txn,
+            topics,
+            report: Report::default(),
+            paused: None,
+        })
+    }
+
+    fn close(&self) {
+        self.consumer.unsubscribe();
+    }
+
+    /// The staleness fence: pauses every assigned partition while the consent view is
+    /// older than the bound, resumes when it is fresh. Returns true when processing may
+    /// go on.
+    fn fence(&mut self) -> bool {
+        let bound = self.shared.config.delivery.max_consent_staleness_ms as i64;
+        let age =
+            chrono::Utc::now().timestamp_millis() - self.shared.fresh_at_ms.load(Ordering::SeqCst);
+        let stale = age > bound;
+        match (stale, self.paused) {
+            (true, None) => {
+                if let Ok(a) = self.consumer.assignment() {
+                    let _ = self.consumer.pause(&a);
+                }
+                self.paused = Some(Instant::now());
+                log::warn(&format!(
+                    "consent view is {age} ms old (bound {bound} ms): raw partitions paused"
+                ));
+                false
+            }
+            (true, Some(_)) => false,
+            (false, Some(since)) => {
+                if let Ok(a) = self.consumer.assignment() {
+                    let _ = self.consumer.resume(&a);
+                }
+                let d = since.elapsed();
+                self.shared.metrics.paused(d);
+                self.paused = None;
+                log::info(&format!(
+                    "consent view fresh again: resumed after {} ms",
+                    d.as_millis()
+                ));
+                true
+            }
+            (false, None) => true,
+        }
+    }
+
+    fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {
+        let raw = RawRecord {
+            key: msg.key(),
+            value: msg.payload(),
+            source: Source {
+                topic: msg.topic(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+            },
+        };
+        self.shared.metrics.record_in(InTopic::Raw);
+        let out = self
+            .shared
+            .core
+            .process(&raw, self.shared.state, chrono::Utc::now());
+        self.shared.metrics.outputs(&out);
+        out
+    }
+
+    fn run_at_least_once(&mut self) -> Result<(), EdgeError> {
+        let mut last_store = Instant::now();
+        let mut last_report = Instant::now();
+        let stop = self.shared.stop;
+        while !stop.load(Ordering::SeqCst) {
+            if !self.fence() {
+                // Paused: poll only to serve the group and rebalances.
+                self.consumer.poll(Duration::from_millis(50));
+                continue;
+            }
+            match self.consumer.poll(POLL) {
+                None => {}
+                Some(Ok(msg)) => {
+                    let consumed_at = Instant::now();
+                    let out = self.process(&msg);
+                    self.report.add(&out);
+                    let n = output_count(&out);
+                    lock(&self.tracker).begin(msg.partition(), msg.offset(), n);
+                    self.send_outputs(&msg, &out, consumed_at)?;
+                }
+                Some(Err(e)) => log::warn(&format!("consumer: {e}")),
+            }
+            self.producer.poll(Duration::ZERO);
+            if let Some(f) = lock(&self.tracker).failed.clone() {
+                return Err(EdgeError::DeliveryFailed(f));
+            }
+            if last_store.elapsed() >= STORE_EVERY {
+                last_store = Instant::now();
+                let ready = lock(&self.tracker).committable(None);
+                store(&self.consumer, &self.topics.raw, &ready);
+            }
+            if last_report.elapsed() >= REPORT_EVERY {
+                last_report = Instant::now();
+                log::info(&format!("progress: {}", self.report.render()));
+            }
+        }
+        let drained = self.producer.flush(DRAIN_TIMEOUT);
+        let ready = lock(&self.tracker).committable(None);
+        store(&self.consumer, &self.topics.raw, &ready);
+        commit(&self.consumer, "shutdown");
+        drained.map_err(|source| EdgeError::Fatal {
+            context: "draining outputs at shutdown",
+            source,
+        })?;
+        if let Some(f) = lock(&self.tracker).failed.take() {
             return Err(EdgeError::DeliveryFailed(f));
         }
-        if last_store.elapsed() >= STORE_EVERY {
-            last_store = Instant::now();
-            let ready = lock(tracker).committable(None);
-            store(consumer, &consumer.context().topic, &ready);
+        Ok(())
+    }
+
+    fn run_exactly_once(&mut self) -> Result<(), EdgeError> {
+        let max_records = self.shared.config.delivery.batch_max_records;
+        let max_age = Duration::from_millis(self.shared.config.delivery.batch_max_ms);
+        let mut batch = Batch::default();
+        let mut last_report = Instant::now();
+        let stop = self.shared.stop;
+        while !stop.load(Ordering::SeqCst) {
+            if self.take_rebalance_abort() {
+                self.rewind(&mut batch)?;
+            }
+            if !self.fence() {
+                // A batch must not wait for the fence: commit what was processed before
+                // the view went stale, then wait.
+                if batch.open {
+                    self.commit(&mut batch)?;
+                }
+                self.consumer.poll(Duration::from_millis(50));
+                continue;
+            }
+            let wait = match batch.started {
+                Some(s) => max_age.saturating_sub(s.elapsed()).min(POLL),
+                None => POLL,
+            };
+            let mut rewind = false;
+            match self.consumer.poll(wait) {
+                None => {}
+                Some(Ok(msg)) => {
+                    if self.take_rebalance_abort() {
+                        // The message came after a revocation aborted our batch; it is
+                        // from the new assignment, but positions must be rewound first
+                        // so the next batch starts at the committed offsets.
+                        rewind = true;
+                    } else {
+                        if !batch.open {
+                            self.producer.begin_transaction().map_err(|e| {
+                                txn_fatal(self.shared.metrics, "beginning a transaction", e)
+                            })?;
+                            lock(&self.txn).open = true;
+                            batch.open = true;
+                            batch.started = Some(Instant::now());
+                        }
+                        let consumed_at = Instant::now();
+                        let out = self.process(&msg);
+                        batch.add(msg.partition(), msg.offset(), consumed_at, &out);
+                        self.send_outputs(&msg, &out, consumed_at)?;
+                    }
+                }
+                Some(Err(e)) => log::warn(&format!("consumer: {e}")),
+            }
+            if rewind {
+                self.rewind(&mut batch)?;
+                continue;
+            }
+            self.producer.poll(Duration::ZERO);
+            let due = batch
+                .started
+                .is_some_and(|s| batch.inputs >= max_records || s.elapsed() >= max_age);
+            if batch.open && due {
+                self.commit(&mut batch)?;
+            }
+            if last_report.elapsed() >= REPORT_EVERY {
+                last_report = Instant::now();
+                log::info(&format!("progress: {}", self.report.render()));
+            }
         }
-        if last_report.elapsed() >= REPORT_EVERY {
-            last_report = Instant::now();
-            log::info(&format!("progress: {}", report.render()));
+        if self.take_rebalance_abort() {
+            batch.clear();
+        }
+        if batch.open {
+            self.commit(&mut batch)?;
+        }
+        Ok(())
+    }
+
+    fn take_rebalance_abort(&self) -> bool {
+        std::mem::take(&mut lock(&self.txn).aborted)
+    }
+
+    /// Sends the batch's offsets and commits. On an abortable error: abort and rewind.
+    fn commit(&mut self, batch: &mut Batch) -> Result<(), EdgeError> {
+        let started = Instant::now();
+        let result = self.try_commit(batch);
+        match result {
+            Ok(()) => {
+                lock(&self.txn).open = false;
+                let m = self.shared.metrics;
+                m.txn(true, started.elapsed());
+                for at in &batch.consumed_at {
+                    m.delivered(at.elapsed());
+                }
+                m.records_out(OutTopic::Anonymous, batch.report.anonymous);
+                m.records_out(OutTopic::Personal, batch.report.personal);
+                m.records_out(OutTopic::DeadLetter, batch.report.dead_letters);
+                self.report.merge(&batch.report);
+                batch.clear();
+                Ok(())
+            }
+            Err(e) => self.abort(batch, e),
         }
     }
-    Ok(())
+
+    fn try_commit(&self, batch: &Batch) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for (p, next) in &batch.next {
+            tpl.add_partition_offset(&self.topics.raw, *p, Offset::Offset(*next))?;
+        }
+        let gm = self
+            .consumer
+            .group_metadata()
+            // Not in a group (any more): abortable, the rewind sorts it out.
+            .ok_or(KafkaError::MetadataFetch(RDKafkaErrorCode::State))?;
+        self.producer
+            .send_offsets_to_transaction(&tpl, &gm, TXN_TIMEOUT)?;
+        self.producer.commit_transaction(TXN_TIMEOUT)
+    }
+
+    fn abort(&mut self, batch: &mut Batch, e: KafkaError) -> Result<(), EdgeError> {
+        if is_fatal(&e) {
+            return Err(txn_fatal(
+                self.shared.metrics,
+                "committing a transaction",
+                e,
+            ));
+        }
+        log::warn(&format!(
+            "transaction of {} inputs aborted ({e}); rewinding to the committed offsets",
+            batch.inputs
+        ));
+        if lock(&self.txn).open {
+            self.producer
+                .abort_transaction(TXN_TIMEOUT)
+                .map_err(|e| txn_fatal(self.shared.metrics, "aborting a transaction", e))?;
+        }
+        lock(&self.txn).open = false;
+        self.shared.metrics.txn(false, Duration::ZERO);
+        self.report.aborts += 1;
+        self.rewind(batch)
+    }
+
+    /// Drops the batch and moves every assigned partition back to its committed offset,
+    /// so inputs of an aborted transaction are processed again, once.
+    fn rewind(&mut self, batch: &mut Batch) -> Result<(), EdgeError> {
+        batch.clear();
+        let assignment = match self.consumer.assignment() {
+            Ok(a) => a,
+            Err(e) => {
+                log::warn(&format!("rewind: no assignment ({e})"));
+                return Ok(());
+            }
+        };
+        if assignment.count() == 0 {
+            return Ok(());
+        }
+        let committed = self
+            .consumer
+            .committed_offsets(assignment, TXN_TIMEOUT)
+            .map_err(|source| EdgeError::Fatal {
+                context: "reading committed offsets to rewind",
+                source,
+            })?;
+        for e in committed.elements() {
+            let to = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            if let Err(err) = self
+                .consumer
+                .seek(e.topic(), e.partition(), to, TXN_TIMEOUT)
+            {
+                return Err(EdgeError::Fatal {
+                    context: "rewinding to the committed offsets",
+                    source: err,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn send_outputs(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        out: &Outputs,
+        consumed_at: Instant,
+    ) -> Result<(), EdgeError> {
+        let tag = (msg.partition(), msg.offset(), consumed_at);
+        let trace = trace_headers(msg);
+        let with_trace = |mut h: OwnedHeaders| {
+            for (k, v) in &trace {
+                h = h.insert(Header {
+                    key: k,
+                    value: Some(*v),
+                });
+            }
+            h
+        };
+        let stop = self.shared.stop;
+        match out {
+            Outputs::Event {
+                anonymous,
+                personal,
+                ..
+            } => {
+                let t = &self.topics;
+                send_json(
+                    &self.producer,
+                    &t.anonymous,
+                    anonymous,
+                    with_trace(OwnedHeaders::new()),
+                    tag,
+                    stop,
+                )?;
+                if let Some(p) = personal {
+                    send_json(
+                        &self.producer,
+                        &t.personal,
+                        p,
+                        with_trace(OwnedHeaders::new()),
+                        tag,
+                        stop,
+                    )?;
+                }
+            }
+            Outputs::DeadLetter(d) => {
+                let mut h = OwnedHeaders::new_with_capacity(d.headers.len() + trace.len());
+                for (k, v) in &d.headers {
+                    h = h.insert(Header {
+                        key: k,
+                        value: Some(v.as_bytes()),
+                    });
+                }
+                let mut rec = BaseRecord::with_opaque_to(&self.topics.dead_letter, Box::new(tag))
+                    .payload(d.value.as_slice())
+                    .headers(with_trace(h));
+                if let Some(k) = d.key.as_deref() {
+                    rec = rec.key(k);
+                }
+                send(&self.producer, rec, stop)?;
+            }
+        }
+        Ok(())
+    }
 }
 
-fn process(core: &Core, state: &State, msg: &BorrowedMessage<'_>) -> Outputs {
-    let raw = RawRecord {
-        key: msg.key(),
-        value: msg.payload(),
-        source: Source {
-            topic: msg.topic(),
-            partition: msg.partition(),
-            offset: msg.offset(),
-        },
-    };
-    core.process(&raw, state, chrono::Utc::now())
+fn output_count(out: &Outputs) -> u32 {
+    match out {
+        Outputs::Event { personal, .. } => 1 + u32::from(personal.is_some()),
+        Outputs::DeadLetter(_) => 1,
+    }
+}
+
+/// Fatal and fenced producer errors end the worker; everything else is aborted and
+/// retried from the committed offsets.
+fn is_fatal(e: &KafkaError) -> bool {
+    match e {
+        KafkaError::Transaction(re) => re.is_fatal() || is_fenced(re.code()),
+        _ => false,
+    }
+}
+
+fn is_fenced(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+    )
+}
+
+/// A transactional error that leaves the producer unusable: the worker must exit and be
+/// restarted (another instance may have taken over this slot).
+fn txn_fatal(metrics: &Metrics, context: &'static str, source: KafkaError) -> EdgeError {
+    if let KafkaError::Transaction(re) = &source
+        && is_fenced(re.code())
+    {
+        metrics.fenced.store(true, Ordering::SeqCst);
+        return EdgeError::Fenced(format!("{context}: {source}"));
+    }
+    EdgeError::Fatal { context, source }
+}
+
+/// The open transaction's inputs (exactly-once).
+#[derive(Debug, Default)]
+struct Batch {
+    open: bool,
+    started: Option<Instant>,
+    inputs: usize,
+    /// Partition -> one past the last input processed.
+    next: BTreeMap<i32, i64>,
+    consumed_at: Vec<Instant>,
+    report: Report,
+}
+
+impl Batch {
+    fn add(&mut self, partition: i32, offset: i64, at: Instant, out: &Outputs) {
+        self.inputs += 1;
+        self.next.insert(partition, offset + 1);
+        self.consumed_at.push(at);
+        self.report.add(out);
+    }
+
+    fn clear(&mut self) {
+        *self = Batch::default();
+    }
 }
 
 fn trace_headers<'m>(msg: &'m BorrowedMessage<'_>) -> Vec<(&'m str, &'m [u8])> {
@@ -403,79 +995,12 @@ fn trace_headers<'m>(msg: &'m BorrowedMessage<'_>) -> Vec<(&'m str, &'m [u8])> {
         .collect()
 }
 
-fn send_outputs(
-    producer: &OutProducer,
-    tracker: &Mutex<Tracker>,
-    topics: &Topics,
-    msg: &BorrowedMessage<'_>,
-    out: &Outputs,
-    stop: &AtomicBool,
-) -> Result<(), EdgeError> {
-    let (partition, offset) = (msg.partition(), msg.offset());
-    let trace = trace_headers(msg);
-    let with_trace = |mut h: OwnedHeaders| {
-        for (k, v) in &trace {
-            h = h.insert(Header {
-                key: k,
-                value: Some(*v),
-            });
-        }
-        h
-    };
-    match out {
-        Outputs::Event {
-            anonymous,
-            personal,
-            ..
-        } => {
-            lock(tracker).begin(partition, offset, 1 + u32::from(personal.is_some()));
-            send_json(
-                producer,
-                &topics.anonymous,
-                anonymous,
-                with_trace(OwnedHeaders::new()),
-                (partition, offset),
-                stop,
-            )?;
-            if let Some(p) = personal {
-                send_json(
-                    producer,
-                    &topics.personal,
-                    p,
-                    with_trace(OwnedHeaders::new()),
-                    (partition, offset),
-                    stop,
-                )?;
-            }
-        }
-        Outputs::DeadLetter(d) => {
-            lock(tracker).begin(partition, offset, 1);
-            let mut h = OwnedHeaders::new_with_capacity(d.headers.len() + trace.len());
-            for (k, v) in &d.headers {
-                h = h.insert(Header {
-                    key: k,
-                    value: Some(v.as_bytes()),
-                });
-            }
-            let mut rec =
-                BaseRecord::with_opaque_to(&topics.dead_letter, Box::new((partition, offset)))
-                    .payload(d.value.as_slice())
-                    .headers(with_trace(h));
-            if let Some(k) = d.key.as_deref() {
-                rec = rec.key(k);
-            }
-            send(producer, rec, stop)?;
-        }
-    }
-    Ok(())
-}
-
 fn send_json(
     producer: &OutProducer,
     topic: &str,
     p: &Produced,
     headers: OwnedHeaders,
-    tag: (i32, i64),
+    tag: (i32, i64, Instant),
     stop: &AtomicBool,
 ) -> Result<(), EdgeError> {
     let mut rec = BaseRecord::with_opaque_to(topic, Box::new(tag))
@@ -488,11 +1013,11 @@ fn send_json(
 }
 
 /// Enqueues a record, waiting while librdkafka's queue is full. Other errors (message
-/// too large, unknown topic) cannot be retried: the worker stops without storing the
-/// input's offset, so a restart reprocesses it once the cause is fixed.
-fn send<'a>(
+/// too large, unknown topic) cannot be retried: the worker stops without committing the
+/// input, so a restart reprocesses it once the cause is fixed.
+fn send(
     producer: &OutProducer,
-    mut rec: BaseRecord<'a, [u8], [u8], Box<(i32, i64)>>,
+    mut rec: BaseRecord<'_, [u8], [u8], Tag>,
     stop: &AtomicBool,
 ) -> Result<(), EdgeError> {
     let started = Instant::now();
@@ -528,17 +1053,18 @@ mod tests {
         t.begin(0, 10, 2);
         t.begin(0, 11, 1);
         t.begin(0, 12, 1);
-        assert_eq!(t.committable(None), vec![]);
-        t.done(0, 11);
-        t.done(0, 12);
+        // Inputs before 10 were done before this assignment: 10 may be stored, not more.
+        assert_eq!(t.committable(None), vec![(0, 10)]);
+        assert!(t.done(0, 11));
+        assert!(t.done(0, 12));
         assert_eq!(
             t.committable(None),
             vec![],
             "10 still has an output in flight"
         );
-        t.done(0, 10);
+        assert!(!t.done(0, 10));
         assert_eq!(t.committable(None), vec![]);
-        t.done(0, 10);
+        assert!(t.done(0, 10));
         assert_eq!(t.committable(None), vec![(0, 13)]);
         assert_eq!(t.committable(None), vec![], "nothing new to store");
     }
@@ -549,7 +1075,16 @@ mod tests {
         t.begin(0, 5, 1);
         t.begin(1, 7, 1);
         t.done(1, 7);
-        assert_eq!(t.committable(None), vec![(1, 8)]);
-        assert_eq!(t.committable(Some(&[0])), vec![]);
+        let mut ready = t.committable(None);
+        ready.sort();
+        assert_eq!(ready, vec![(0, 5), (1, 8)]);
+        t.begin(0, 6, 1);
+        t.done(0, 5);
+        assert_eq!(
+            t.committable(Some(&[1])),
+            vec![],
+            "partition 1 has nothing new"
+        );
+        assert_eq!(t.committable(Some(&[0])), vec![(0, 6)]);
     }
 }

@@ -38,7 +38,12 @@ pub fn bootstrap() -> &'static str {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout.lines().last().expect("kafka-up prints the address").trim().to_string()
+        stdout
+            .lines()
+            .last()
+            .expect("kafka-up prints the address")
+            .trim()
+            .to_string()
     })
 }
 
@@ -46,7 +51,11 @@ pub fn bootstrap() -> &'static str {
 pub fn config(test: &str) -> Config {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
-    let id = format!("it-{}-{}-{n}-{test}", std::process::id(), chrono::Utc::now().timestamp_millis());
+    let id = format!(
+        "it-{}-{}-{n}-{test}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
     let mut c = support::config();
     c.kafka.bootstrap_servers = bootstrap().to_string();
     c.kafka.group_id = format!("{id}.group");
@@ -66,16 +75,23 @@ pub fn config(test: &str) -> Config {
     }
     admin::create_topics(&c).expect("creating test topics");
     // Creation returns before every broker's metadata cache has the topics.
-    let probe: BaseConsumer = client_config(&c.kafka, Role::Consumer).create().expect("probe");
-    let names: Vec<String> = admin::contract_topics(&c).into_iter().map(|(n, _)| n).collect();
+    let probe: BaseConsumer = client_config(&c.kafka, Role::Consumer)
+        .create()
+        .expect("probe");
+    let names: Vec<String> = admin::contract_topics(&c)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     wait_for("topics in metadata", Duration::from_secs(30), || {
-        probe.fetch_metadata(None, Duration::from_secs(5)).is_ok_and(|md| {
-            names.iter().all(|n| {
-                md.topics()
-                    .iter()
-                    .any(|t| &t.name() == n && t.error().is_none() && !t.partitions().is_empty())
+        probe
+            .fetch_metadata(None, Duration::from_secs(5))
+            .is_ok_and(|md| {
+                names.iter().all(|n| {
+                    md.topics().iter().any(|t| {
+                        &t.name() == n && t.error().is_none() && !t.partitions().is_empty()
+                    })
+                })
             })
-        })
     });
     c
 }
@@ -94,10 +110,18 @@ impl TestWorker {
         let stop = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicBool::new(false));
         let handle = {
-            let (config, state, stop, ready) = (config.clone(), Arc::clone(&state), Arc::clone(&stop), Arc::clone(&ready));
+            let (config, state, stop, ready) = (
+                config.clone(),
+                Arc::clone(&state),
+                Arc::clone(&stop),
+                Arc::clone(&ready),
+            );
             std::thread::spawn(move || {
                 let core = Arc::new(Core::new(&config).expect("core"));
-                worker::run(&config, core, state, stop, || ready.store(true, Ordering::SeqCst))
+                let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());
+                worker::run(&config, core, state, stop, metrics, || {
+                    ready.store(true, Ordering::SeqCst)
+                })
             })
         };
         let mut w = TestWorker {
@@ -107,7 +131,11 @@ impl TestWorker {
         };
         wait_for("worker ready", Duration::from_secs(60), || {
             let finished = w.handle.as_ref().is_some_and(JoinHandle::is_finished);
-            assert!(!finished, "worker exited early: {:?}", w.handle.take().map(|h| h.join()));
+            assert!(
+                !finished,
+                "worker exited early: {:?}",
+                w.handle.take().map(|h| h.join())
+            );
             ready.load(Ordering::SeqCst)
         });
         w
@@ -138,7 +166,9 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 
 /// Produces records (key, value; `None` value = tombstone) to `topic` and waits for them.
 pub fn produce(config: &Config, topic: &str, records: &[(Option<&str>, Option<&[u8]>)]) {
-    let p: BaseProducer = client_config(&config.kafka, Role::Producer).create().expect("producer");
+    let p: BaseProducer = client_config(&config.kafka, Role::Producer)
+        .create()
+        .expect("producer");
     for (k, v) in records {
         let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
         if let Some(k) = k {
@@ -195,7 +225,11 @@ impl Reader {
     pub fn read_until(&mut self, what: &str, timeout: Duration, cond: impl Fn(&Reader) -> bool) {
         let deadline = Instant::now() + timeout;
         while !cond(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; have {} records", self.records.len());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; have {} records",
+                self.records.len()
+            );
             let Some(msg) = self.consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
@@ -204,7 +238,12 @@ impl Reader {
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

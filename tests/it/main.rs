@@ -4,7 +4,9 @@
 
 mod broker;
 mod core;
+mod enrich;
 mod kafka;
 mod malformed;
 mod privacy;
 mod support;
+mod telemetry;

@@ -1,0 +1,420 @@
+//! Telemetry: the worker's metrics (counters, gauges, histograms with bounded labels —
+//! never a user id or any record content), their export (Prometheus text on the HTTP port
+//! in [`http`], OTLP/HTTP JSON in [`otlp`]), sampled per-record spans ([`trace`]) and the
+//! health endpoints. This file owns the metric set and the calls the Kafka edge makes; it
+//! does no Kafka I/O and knows nothing of the policy beyond the stable codes it counts.
+//! Every label value comes from a fixed vocabulary (topic roles, reason and decision
+//! codes, partition and broker numbers, client roles).
+
+pub mod http;
+pub mod otlp;
+pub mod prometheus;
+mod stats;
+pub mod trace;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::TelemetryConfig;
+use crate::enrich::Miss;
+use crate::pipeline::Outputs;
+use crate::state::Sizes;
+
+pub use stats::ClientStats;
+pub use trace::{AttrValue, Tracer};
+
+/// Telemetry errors (binding the HTTP port, a malformed OTLP endpoint).
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The HTTP server could not bind.
+    #[error("cannot bind the telemetry HTTP server to {addr}: {source}")]
+    Bind {
+        /// `bind:port` as configured.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another I/O failure while starting a telemetry thread.
+    #[error("telemetry: {context}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The OTLP endpoint is not a plain `http://host:port[/path]` URL.
+    #[error("invalid OTLP endpoint {endpoint:?}: {why}")]
+    Endpoint {
+        /// The endpoint as configured.
+        endpoint: String,
+        /// Why.
+        why: &'static str,
+    },
+}
+
+/// Input topics, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum InTopic {
+    /// `usage.raw`.
+    Raw,
+    /// `users.consent`.
+    Consent,
+    /// `users.profile`.
+    Profile,
+    /// `users.erasure`.
+    Erasure,
+}
+
+impl InTopic {
+    /// Every input topic.
+    pub const ALL: [InTopic; 4] = [
+        InTopic::Raw,
+        InTopic::Consent,
+        InTopic::Profile,
+        InTopic::Erasure,
+    ];
+
+    /// Label value (the topic's role, never its configured name).
+    pub fn label(self) -> &'static str {
+        match self {
+            InTopic::Raw => "raw",
+            InTopic::Consent => "consent",
+            InTopic::Profile => "profile",
+            InTopic::Erasure => "erasure",
+        }
+    }
+}
+
+/// Output topics, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OutTopic {
+    /// `usage.anonymous`.
+    Anonymous,
+    /// `usage.personal`.
+    Personal,
+    /// `usage.dead-letter`.
+    DeadLetter,
+    /// `privacy.audit`.
+    Audit,
+}
+
+impl OutTopic {
+    /// Every output topic.
+    pub const ALL: [OutTopic; 4] = [
+        OutTopic::Anonymous,
+        OutTopic::Personal,
+        OutTopic::DeadLetter,
+        OutTopic::Audit,
+    ];
+
+    /// Label value (the topic's role, never its configured name).
+    pub fn label(self) -> &'static str {
+        match self {
+            OutTopic::Anonymous => "anonymous",
+            OutTopic::Personal => "personal",
+            OutTopic::DeadLetter => "dead_letter",
+            OutTopic::Audit => "audit",
+        }
+    }
+}
+
+/// Every enrichment miss, for zero-valued series.
+pub const MISSES: [Miss; 5] = [
+    Miss::InvalidCoordinates,
+    Miss::NoDatabase,
+    Miss::NotPublic,
+    Miss::NotFound,
+    Miss::NoZone,
+];
+
+/// A fixed-bucket histogram of seconds.
+#[derive(Debug)]
+pub struct Histogram {
+    /// Upper bounds in seconds.
+    pub bounds: &'static [f64],
+    /// Counts per bucket (non-cumulative here, cumulative when rendered), plus +Inf last.
+    pub buckets: Vec<AtomicU64>,
+    /// Sum of observations in microseconds.
+    pub sum_us: AtomicU64,
+    /// Observations.
+    pub count: AtomicU64,
+}
+
+/// Latency buckets (seconds) from 1 ms to 10 s.
+pub const LATENCY_BOUNDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Histogram {
+    /// An empty histogram over `bounds`.
+    pub fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let idx = self
+            .bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(self.bounds.len());
+        if let Some(b) = self.buckets.get(idx) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_us.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A consistent-enough copy: per-bucket counts (non-cumulative, +Inf last), sum in
+    /// seconds, count (the sum of the buckets, so the two always agree).
+    pub fn snapshot(&self) -> (Vec<u64>, f64, u64) {
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let count = buckets.iter().sum();
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        (buckets, sum, count)
+    }
+}
+
+/// Every metric of one process. Shared by all worker instances behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Records consumed per input topic.
+    pub records_in: Mutex<BTreeMap<InTopic, u64>>,
+    /// Records produced (acknowledged) per output topic.
+    pub records_out: Mutex<BTreeMap<OutTopic, u64>>,
+    /// Dead letters per reason code.
+    pub dead_letters: Mutex<BTreeMap<&'static str, u64>>,
+    /// Personal/anonymous decisions per reason code.
+    pub decisions: Mutex<BTreeMap<&'static str, u64>>,
+    /// Enrichment misses per reason code.
+    pub enrich_misses: Mutex<BTreeMap<&'static str, u64>>,
+    /// Consume → every output acknowledged.
+    pub latency: Histogram,
+    /// Transaction commit durations.
+    pub txn_duration: Histogram,
+    /// Committed transactions.
+    pub txn_commits: AtomicU64,
+    /// Aborted transactions.
+    pub txn_aborts: AtomicU64,
+    /// Consumer lag per raw partition.
+    pub lag: Mutex<BTreeMap<i32, i64>>,
+    /// Time spent paused by the consent-staleness fence, microseconds.
+    pub paused_us: AtomicU64,
+    /// Current table sizes.
+    pub state: Mutex<Sizes>,
+    /// Tables loaded and partitions assigned.
+    pub ready: AtomicBool,
+    /// A producer was fenced (another instance took over).
+    pub fenced: AtomicBool,
+    /// librdkafka statistics per client handle (keyed by the handle's own name).
+    pub kafka: Mutex<BTreeMap<String, ClientStats>>,
+    /// OTLP export attempts per (signal, outcome).
+    pub otlp_exports: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Sampled per-record spans; disabled until [`otlp::start`] enables it.
+    pub tracer: Tracer,
+    /// When this process's metrics started.
+    pub started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            records_in: Mutex::default(),
+            records_out: Mutex::default(),
+            dead_letters: Mutex::default(),
+            decisions: Mutex::default(),
+            enrich_misses: Mutex::default(),
+            latency: Histogram::new(LATENCY_BOUNDS),
+            txn_duration: Histogram::new(LATENCY_BOUNDS),
+            txn_commits: AtomicU64::new(0),
+            txn_aborts: AtomicU64::new(0),
+            lag: Mutex::default(),
+            paused_us: AtomicU64::new(0),
+            state: Mutex::default(),
+            ready: AtomicBool::new(false),
+            fenced: AtomicBool::new(false),
+            kafka: Mutex::default(),
+            otlp_exports: Mutex::default(),
+            tracer: Tracer::default(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Locks a metrics map; a poisoned lock still holds usable numbers.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn bump<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, k: K, n: u64) {
+    *locked(m).entry(k).or_default() += n;
+}
+
+impl Metrics {
+    /// One record consumed from `topic`.
+    pub fn record_in(&self, topic: InTopic) {
+        bump(&self.records_in, topic, 1);
+    }
+
+    /// What the core decided for one raw record (counted when processed).
+    pub fn outputs(&self, out: &Outputs) {
+        match out {
+            Outputs::Event {
+                decision, misses, ..
+            } => {
+                bump(&self.decisions, decision.code(), 1);
+                for m in misses {
+                    bump(&self.enrich_misses, Miss::code(*m), 1);
+                }
+            }
+            Outputs::DeadLetter(d) => bump(&self.dead_letters, d.reason.code(), 1),
+        }
+    }
+
+    /// `n` records acknowledged on `topic`.
+    pub fn records_out(&self, topic: OutTopic, n: u64) {
+        bump(&self.records_out, topic, n);
+    }
+
+    /// Consume → acknowledged latency of one input.
+    pub fn delivered(&self, latency: Duration) {
+        self.latency.observe(latency);
+    }
+
+    /// One transaction ended.
+    pub fn txn(&self, committed: bool, took: Duration) {
+        if committed {
+            self.txn_commits.fetch_add(1, Ordering::Relaxed);
+            self.txn_duration.observe(took);
+        } else {
+            self.txn_aborts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Lag of one raw partition.
+    pub fn lag(&self, partition: i32, lag: i64) {
+        locked(&self.lag).insert(partition, lag);
+    }
+
+    /// Time spent paused by the staleness fence.
+    pub fn paused(&self, d: Duration) {
+        self.paused_us.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Current table sizes.
+    pub fn state_sizes(&self, s: Sizes) {
+        *locked(&self.state) = s;
+    }
+
+    /// librdkafka statistics, as `ClientContext::stats_raw` hands them over (set
+    /// `statistics.interval.ms` on the client). `client` is the handle's role, a fixed
+    /// word (`consumer`, `producer`, `tables`, …) used as the label. Queue sizes and
+    /// per-broker round-trip times are kept; with client role `consumer`, the per-partition
+    /// `consumer_lag` of every assigned partition also feeds [`Metrics::lag`]. Statistics
+    /// that do not parse are ignored (they are diagnostics, not data).
+    pub fn kafka_stats(&self, client: &'static str, raw_json: &[u8]) {
+        let Some((name, stats, lags)) = stats::parse(client, raw_json) else {
+            return;
+        };
+        if client == "consumer" {
+            let mut lag = locked(&self.lag);
+            for (p, l) in lags {
+                lag.insert(p, l);
+            }
+        }
+        locked(&self.kafka).insert(name, stats);
+    }
+
+    /// Seconds since the metrics were created (the process start, in practice).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// One OTLP export attempt of `signal` (`metrics` or `traces`).
+    pub fn otlp_export(&self, signal: &'static str, ok: bool) {
+        bump(
+            &self.otlp_exports,
+            (signal, if ok { "ok" } else { "error" }),
+            1,
+        );
+    }
+
+    /// Ready for traffic: tables loaded, partitions assigned and not fenced.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst) && !self.fenced.load(Ordering::SeqCst)
+    }
+
+    /// Records one span for a raw record, continuing the W3C trace context of its
+    /// headers; see [`Tracer::record_span`].
+    pub fn record_span(
+        &self,
+        traceparent: Option<&[u8]>,
+        tracestate: Option<&[u8]>,
+        name: &'static str,
+        start: SystemTime,
+        end: SystemTime,
+        attrs: &[(&'static str, AttrValue)],
+    ) {
+        self.tracer
+            .record_span(traceparent, tracestate, name, start, end, attrs);
+    }
+}
+
+/// The running exporters of one process.
+#[derive(Debug)]
+pub struct Telemetry {
+    /// The HTTP server, unless `telemetry.http_port` is 0.
+    pub http: Option<http::HttpServer>,
+    /// The OTLP exporter, when an endpoint is configured.
+    pub otlp: Option<otlp::Exporter>,
+}
+
+impl Telemetry {
+    /// Starts what `config` asks for: the HTTP server on `http_bind:http_port` (none when
+    /// the port is 0) and the OTLP exporter when `otlp_endpoint` or the environment's
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names one (which also enables sampled spans).
+    pub fn start(
+        config: &TelemetryConfig,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Telemetry, TelemetryError> {
+        let http = if config.http_port == 0 {
+            None
+        } else {
+            Some(http::serve(
+                &config.http_bind,
+                config.http_port,
+                Arc::clone(metrics),
+            )?)
+        };
+        let otlp = otlp::start(config, metrics, |k| std::env::var(k).ok())?;
+        Ok(Telemetry { http, otlp })
+    }
+
+    /// Flushes the last metrics and spans to the collector and stops the HTTP server.
+    pub fn shutdown(self) {
+        if let Some(o) = self.otlp {
+            o.shutdown();
+        }
+        if let Some(h) = self.http {
+            h.shutdown();
+        }
+    }
+}
