@@ -126,10 +126,25 @@ pub fn trace(msg: &str) {
     log(Level::Trace, msg);
 }
 
+/// The most verbose librdkafka log level worth asking for under the configured level. Set it
+/// on every client (`ClientConfig::set_log_level`): rust-rdkafka otherwise derives it from
+/// the `log` crate, which this program does not use, and librdkafka then drops everything
+/// below errors before [`kafka`] sees it.
+pub fn kafka_log_level() -> rdkafka::config::RDKafkaLogLevel {
+    use rdkafka::config::RDKafkaLogLevel as K;
+    match settings().1 {
+        Level::Error => K::Error,
+        Level::Warn => K::Warning,
+        Level::Info => K::Info,
+        Level::Debug | Level::Trace => K::Debug,
+    }
+}
+
 /// librdkafka's own log lines (syslog levels: 0–3 error, 4 warning, 5–6 info, 7 debug),
 /// filtered by the same level. librdkafka only emits debug lines for the contexts named
-/// in its `debug` property; leave that unset in production: its protocol debugging can
-/// hex-dump request and response buffers, which hold record bytes.
+/// in its `debug` property; they carry topic names, partitions, offsets and broker
+/// addresses, not message keys, values or headers (librdkafka 2.12 prints buffer hex dumps
+/// only from its own test helpers; the log-leak test runs with `debug = "all"`).
 pub fn kafka(level: i32, facility: &str, msg: &str) {
     let level = match level {
         i32::MIN..=3 => Level::Error,

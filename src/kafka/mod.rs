@@ -103,6 +103,9 @@ pub enum Role {
 pub fn client_config(k: &KafkaConfig, role: Role) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.bootstrap_servers);
+    // Statistics feed the metrics (queue sizes, broker round trips, consumer lag).
+    c.set("statistics.interval.ms", "15000");
+    c.set_log_level(crate::log::kafka_log_level());
     for (key, v) in &k.client {
         c.set(key, v);
     }

@@ -432,7 +432,9 @@ impl AuditPublisher {
     }
 
     fn poll_once(&mut self, state: &State) {
-        let Some(Ok(msg)) = self.consumer.poll(Duration::ZERO) else {
+        // Not zero: a poll serves one queued event (log line, statistics, rebalance),
+        // so with librdkafka debug logging on a zero timeout would starve the messages.
+        let Some(Ok(msg)) = self.consumer.poll(Duration::from_millis(20)) else {
             return;
         };
         let req = msg

@@ -25,7 +25,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -34,7 +34,7 @@ use crate::config::{Config, DeliveryMode};
 use crate::log;
 use crate::pipeline::{Core, Outputs, Produced, RawRecord, Source};
 use crate::state::State;
-use crate::telemetry::{InTopic, Metrics, OutTopic};
+use crate::telemetry::{AttrValue, InTopic, Metrics, OutTopic};
 
 const POLL: Duration = Duration::from_millis(100);
 const STORE_EVERY: Duration = Duration::from_millis(100);
@@ -179,6 +179,8 @@ struct TxnState {
     /// Set when a revocation aborted the open transaction: the loop drops its batch
     /// and rewinds to the committed offsets.
     aborted: bool,
+    /// Set when the callback could not abort: the producer is unusable, the loop stops.
+    failed: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,8 +213,11 @@ impl Topics {
 /// Delivery tag: the input's partition, offset and consume time.
 type Tag = Box<(i32, i64, Instant)>;
 
-/// Producer context: acknowledges outputs (tracker in at-least-once mode, metrics in both).
+/// Producer context: acknowledges outputs. In at-least-once mode it also counts them
+/// (in exactly-once mode an acknowledged output may still be aborted, so the commit
+/// counts instead).
 struct DeliveryContext {
+    mode: DeliveryMode,
     tracker: Arc<Mutex<Tracker>>,
     metrics: Arc<Metrics>,
     topics: Topics,
@@ -225,6 +230,9 @@ impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
         LogContext.error(error, reason);
     }
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.metrics.kafka_stats("producer", statistics);
+    }
 }
 
 impl ProducerContext for DeliveryContext {
@@ -233,6 +241,9 @@ impl ProducerContext for DeliveryContext {
         let (partition, offset, consumed_at) = *tag;
         match result {
             Ok(m) => {
+                if self.mode == DeliveryMode::ExactlyOnce {
+                    return;
+                }
                 self.metrics.records_out(self.topics.label(m.topic()), 1);
                 if lock(&self.tracker).done(partition, offset) {
                     self.metrics.delivered(consumed_at.elapsed());
@@ -251,10 +262,13 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
-type OutProducer = BaseProducer<DeliveryContext>;
+/// A producer with its own polling thread: delivery reports are served even while the
+/// consumer thread sits in a rebalance callback, which aborting a transaction there needs.
+type OutProducer = ThreadedProducer<DeliveryContext>;
 
 /// Consumer context: makes revocation safe in either mode.
 struct RebalanceContext {
+    metrics: Arc<Metrics>,
     mode: DeliveryMode,
     tracker: Arc<Mutex<Tracker>>,
     txn: Arc<Mutex<TxnState>>,
@@ -268,6 +282,9 @@ impl ClientContext for RebalanceContext {
     }
     fn error(&self, error: KafkaError, reason: &str) {
         LogContext.error(error, reason);
+    }
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.metrics.kafka_stats("consumer", statistics);
     }
 }
 
@@ -285,7 +302,8 @@ impl ConsumerContext for RebalanceContext {
                     // readers and the inputs' committed offsets did not move, so the
                     // next owner processes them exactly once.
                     if let Err(e) = self.producer.abort_transaction(TXN_TIMEOUT) {
-                        log::warn(&format!("revocation: abort failed ({e})"));
+                        log::error(&format!("revocation: abort failed ({e})"));
+                        txn.failed = Some(format!("aborting at revocation: {e}"));
                     }
                     txn.open = false;
                     txn.aborted = true;
@@ -519,6 +537,7 @@ impl<'a> Instance<'a> {
         }
         let producer: Arc<OutProducer> = Arc::new(
             pc.create_with_context(DeliveryContext {
+                mode,
                 tracker: Arc::clone(&tracker),
                 metrics: Arc::clone(shared.metrics),
                 topics: topics.clone(),
@@ -537,6 +556,7 @@ impl<'a> Instance<'a> {
         set_default(&mut cc, "isolation.level", "read_committed");
         let consumer: BaseConsumer<RebalanceContext> = cc
             .create_with_context(RebalanceContext {
+                metrics: Arc::clone(shared.metrics),
                 mode,
                 tracker: Arc::clone(&tracker),
                 txn: Arc::clone(&txn),
@@ -620,12 +640,41 @@ impl<'a> Instance<'a> {
                 offset: msg.offset(),
             },
         };
-        self.shared.metrics.record_in(InTopic::Raw);
+        let metrics = self.shared.metrics;
+        metrics.record_in(InTopic::Raw);
+        let start = std::time::SystemTime::now();
         let out = self
             .shared
             .core
             .process(&raw, self.shared.state, chrono::Utc::now());
-        self.shared.metrics.outputs(&out);
+        metrics.outputs(&out);
+        let outcome = match &out {
+            Outputs::Event { decision, .. } => (
+                "consent_enricher.decision",
+                AttrValue::Code(decision.code()),
+            ),
+            Outputs::DeadLetter(d) => ("dlq.reason", AttrValue::Code(d.reason.code())),
+        };
+        let header = |name: &str| {
+            msg.headers()
+                .and_then(|h| h.iter().find(|h| h.key == name))
+                .and_then(|h| h.value)
+        };
+        metrics.record_span(
+            header("traceparent"),
+            header("tracestate"),
+            "consent-enricher process",
+            start,
+            std::time::SystemTime::now(),
+            &[
+                (
+                    "messaging.kafka.partition",
+                    AttrValue::Int(i64::from(msg.partition())),
+                ),
+                ("messaging.kafka.offset", AttrValue::Int(msg.offset())),
+                outcome,
+            ],
+        );
         out
     }
 
@@ -651,7 +700,6 @@ impl<'a> Instance<'a> {
                 }
                 Some(Err(e)) => log::warn(&format!("consumer: {e}")),
             }
-            self.producer.poll(Duration::ZERO);
             if let Some(f) = lock(&self.tracker).failed.clone() {
                 return Err(EdgeError::DeliveryFailed(f));
             }
@@ -686,7 +734,7 @@ impl<'a> Instance<'a> {
         let mut last_report = Instant::now();
         let stop = self.shared.stop;
         while !stop.load(Ordering::SeqCst) {
-            if self.take_rebalance_abort() {
+            if self.take_rebalance_abort()? {
                 self.rewind(&mut batch)?;
             }
             if !self.fence() {
@@ -706,7 +754,7 @@ impl<'a> Instance<'a> {
             match self.consumer.poll(wait) {
                 None => {}
                 Some(Ok(msg)) => {
-                    if self.take_rebalance_abort() {
+                    if self.take_rebalance_abort()? {
                         // The message came after a revocation aborted our batch; it is
                         // from the new assignment, but positions must be rewound first
                         // so the next batch starts at the committed offsets.
@@ -732,7 +780,6 @@ impl<'a> Instance<'a> {
                 self.rewind(&mut batch)?;
                 continue;
             }
-            self.producer.poll(Duration::ZERO);
             let due = batch
                 .started
                 .is_some_and(|s| batch.inputs >= max_records || s.elapsed() >= max_age);
@@ -744,7 +791,7 @@ impl<'a> Instance<'a> {
                 log::info(&format!("progress: {}", self.report.render()));
             }
         }
-        if self.take_rebalance_abort() {
+        if self.take_rebalance_abort()? {
             batch.clear();
         }
         if batch.open {
@@ -753,8 +800,12 @@ impl<'a> Instance<'a> {
         Ok(())
     }
 
-    fn take_rebalance_abort(&self) -> bool {
-        std::mem::take(&mut lock(&self.txn).aborted)
+    fn take_rebalance_abort(&self) -> Result<bool, EdgeError> {
+        let mut txn = lock(&self.txn);
+        if let Some(f) = txn.failed.take() {
+            return Err(EdgeError::DeliveryFailed(f));
+        }
+        Ok(std::mem::take(&mut txn.aborted))
     }
 
     /// Sends the batch's offsets and commits. On an abortable error: abort and rewind.
@@ -1026,7 +1077,8 @@ fn send(
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                 rec = back;
-                producer.poll(Duration::from_millis(10));
+                // The producer's own thread drains the queue; give it a moment.
+                std::thread::sleep(Duration::from_millis(5));
                 if stop.load(Ordering::SeqCst) && started.elapsed() > DRAIN_TIMEOUT {
                     return Err(EdgeError::DeliveryFailed(
                         "producer queue stayed full at shutdown".into(),

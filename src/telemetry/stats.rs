@@ -82,12 +82,12 @@ fn minus_one_i64() -> i64 {
     -1
 }
 
+/// A handle's name, its numbers, and `(partition, lag)` pairs.
+pub(crate) type Parsed = (String, ClientStats, Vec<(i32, i64)>);
+
 /// The handle's name (map key: distinct per handle, so several instances add up), its
 /// numbers, and the consumer lag of every partition it consumes (`(partition, lag)`).
-pub(crate) fn parse(
-    client: &'static str,
-    raw: &[u8],
-) -> Option<(String, ClientStats, Vec<(i32, i64)>)> {
+pub(crate) fn parse(client: &'static str, raw: &[u8]) -> Option<Parsed> {
     let doc: Doc = serde_json::from_slice(raw).ok()?;
     let rtt = doc
         .brokers

@@ -4,9 +4,11 @@
 //! the output topics that waits on conditions instead of sleeping.
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -47,8 +49,14 @@ pub fn bootstrap() -> &'static str {
     })
 }
 
-/// A configuration whose topics and group are unique to one test, with the topics made.
+/// A configuration whose topics and group are unique to one test, with the topics made
+/// (three partitions each).
 pub fn config(test: &str) -> Config {
+    config_with_partitions(test, 3)
+}
+
+/// As [`config`], with `partitions` partitions per topic.
+pub fn config_with_partitions(test: &str, partitions: i32) -> Config {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let id = format!(
@@ -60,7 +68,7 @@ pub fn config(test: &str) -> Config {
     c.kafka.bootstrap_servers = bootstrap().to_string();
     c.kafka.group_id = format!("{id}.group");
     let t = &mut c.topics;
-    t.partitions = 3;
+    t.partitions = partitions;
     for (name, field) in [
         ("raw", &mut t.raw),
         ("consent", &mut t.consent),
@@ -87,9 +95,9 @@ pub fn config(test: &str) -> Config {
             .fetch_metadata(None, Duration::from_secs(5))
             .is_ok_and(|md| {
                 names.iter().all(|n| {
-                    md.topics().iter().any(|t| {
-                        &t.name() == n && t.error().is_none() && !t.partitions().is_empty()
-                    })
+                    md.topics()
+                        .iter()
+                        .any(|t| t.name() == n && t.error().is_none() && !t.partitions().is_empty())
                 })
             })
     });
@@ -196,6 +204,9 @@ pub struct Out {
 pub struct Reader {
     consumer: BaseConsumer,
     pub records: Vec<Out>,
+    /// Records per topic, kept as they arrive: conditions are checked after every
+    /// record, and recounting would make reading n records cost n².
+    counts: std::collections::HashMap<String, usize>,
 }
 
 impl Reader {
@@ -214,11 +225,17 @@ impl Reader {
         Reader {
             consumer,
             records: Vec::new(),
+            counts: std::collections::HashMap::new(),
         }
     }
 
     pub fn count(&self, topic: &str) -> usize {
-        self.records.iter().filter(|r| r.topic == topic).count()
+        self.counts.get(topic).copied().unwrap_or(0)
+    }
+
+    fn push(&mut self, out: Out) {
+        *self.counts.entry(out.topic.clone()).or_default() += 1;
+        self.records.push(out);
     }
 
     /// Reads until `cond(self)` holds.
@@ -230,29 +247,10 @@ impl Reader {
                 "timed out waiting for {what}; have {} records",
                 self.records.len()
             );
-            let Some(msg) = self.consumer.poll(Duration::from_millis(100)) else {
-                continue;
-            };
-            let msg = msg.expect("reader poll");
-            let headers = msg
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_string(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            self.records.push(Out {
-                topic: msg.topic().to_string(),
-                key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                value: msg.payload().unwrap_or_default().to_vec(),
-                headers,
-            });
+            if let Some(msg) = self.consumer.poll(Duration::from_millis(100)) {
+                let out = to_out(&msg.expect("reader poll"));
+                self.push(out);
+            }
         }
     }
 
@@ -261,15 +259,155 @@ impl Reader {
         let mut last = Instant::now();
         while last.elapsed() < quiet {
             if let Some(msg) = self.consumer.poll(Duration::from_millis(100)) {
-                let msg = msg.expect("reader poll");
-                self.records.push(Out {
-                    topic: msg.topic().to_string(),
-                    key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    value: msg.payload().unwrap_or_default().to_vec(),
-                    headers: BTreeMap::new(),
-                });
+                let out = to_out(&msg.expect("reader poll"));
+                self.push(out);
                 last = Instant::now();
             }
         }
+    }
+}
+
+fn to_out(msg: &rdkafka::message::BorrowedMessage<'_>) -> Out {
+    let headers = msg
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (
+                        h.key.to_string(),
+                        String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Out {
+        topic: msg.topic().to_string(),
+        key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        value: msg.payload().unwrap_or_default().to_vec(),
+        headers,
+    }
+}
+
+/// Serializes tests against the broker's availability: every test that uses the broker
+/// holds `shared()`; the broker-restart test holds `exclusive()` while it stops it.
+static BROKER_LOCK: RwLock<()> = RwLock::new(());
+
+/// Held by every test that needs the broker up.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    BROKER_LOCK.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held by a test that stops and starts the broker.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    BROKER_LOCK.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The worker as a child process (`consent-enricher run`), stderr collected.
+pub struct ChildWorker {
+    child: Child,
+    ready_file: PathBuf,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl ChildWorker {
+    /// Starts `consent-enricher run` with `config` (written to a temp file) as process
+    /// `instance_id`, plus `env`, and waits for its ready file.
+    pub fn start(
+        config: &Config,
+        instance_id: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ChildWorker {
+        let dir = std::env::temp_dir().join(format!("ce-it-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = config.clone();
+        config.delivery.instance_id = instance_id.to_string();
+        config.telemetry.http_port = 0;
+        let key = std::mem::take(&mut config.pseudonym.key);
+        let stem = format!("{}-{instance_id}", config.kafka.group_id);
+        let path = dir.join(format!("{stem}.toml"));
+        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+        let ready_file = dir.join(format!("{stem}.ready"));
+        let _ = std::fs::remove_file(&ready_file);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_consent-enricher"));
+        cmd.args(["run", "--config"])
+            .arg(&path)
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .args(extra_args);
+        cmd.env("CONSENT_ENRICHER__PSEUDONYM__KEY", key)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting the worker binary");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let pipe = child.stderr.take().unwrap();
+        {
+            let lines = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut w = ChildWorker {
+            child,
+            ready_file,
+            stderr,
+        };
+        wait_for("worker process ready", Duration::from_secs(90), || {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                panic!(
+                    "worker exited early ({status}): {:?}",
+                    w.stderr.lock().unwrap()
+                );
+            }
+            w.ready_file.exists()
+        });
+        w
+    }
+
+    /// True once a stderr line contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
+    /// SIGKILL: no drain, no commit, no goodbye.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaping");
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        self.child.wait().expect("waiting for the worker")
+    }
+}
+
+impl Drop for ChildWorker {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let lines = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+            let tail = lines.len().saturating_sub(40);
+            eprintln!(
+                "--- worker {} stderr (last lines) ---\n{}",
+                self.child.id(),
+                lines[tail..].join("\n")
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -5,6 +5,7 @@
 mod broker;
 mod core;
 mod enrich;
+mod failures;
 mod kafka;
 mod malformed;
 mod privacy;

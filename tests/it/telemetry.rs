@@ -486,12 +486,11 @@ impl Drop for BinWorker {
     }
 }
 
+/// A record to produce: key, value (`None` = tombstone), headers.
+type Rec<'a> = (Option<&'a str>, Option<&'a [u8]>, &'a [(&'a str, &'a str)]);
+
 /// Produces (key, value, headers) records and waits for them.
-fn produce_with_headers(
-    config: &Config,
-    topic: &str,
-    records: &[(Option<&str>, Option<&[u8]>, &[(&str, &str)])],
-) {
+fn produce_with_headers(config: &Config, topic: &str, records: &[Rec<'_>]) {
     let p: BaseProducer = client_config(&config.kafka, Role::Producer)
         .create()
         .expect("producer");
@@ -530,6 +529,7 @@ fn event(id: &str, user: Option<&str>) -> Vec<u8> {
 
 #[test]
 fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
+    let _broker = broker::shared();
     let config = broker::config("telemetry-http");
     let collector = Collector::start();
     let mut run_config = config.clone();
@@ -718,7 +718,9 @@ fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
             let ok = match k.as_str() {
                 "partition" | "broker" | "le" => val.parse::<f64>().is_ok() || val == "+Inf",
                 "version" => val == env!("CARGO_PKG_VERSION"),
-                _ => val.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                _ => val
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
             };
             assert!(ok, "label {k}={val:?} on {}", s.name);
         }
@@ -850,6 +852,7 @@ impl Leak {
 
 #[test]
 fn logs_at_trace_level_contain_no_planted_personal_value() {
+    let _broker = broker::shared();
     let config = broker::config("telemetry-leak");
     let t = config.topics.clone();
     let l = &LEAK;
@@ -886,8 +889,8 @@ fn logs_at_trace_level_contain_no_planted_personal_value() {
     );
     let mut run_config = config.clone();
     run_config.telemetry.log_level = "trace".into();
-    // librdkafka's own debug contexts stay off: its protocol debugging hex-dumps buffers
-    // (request and response bytes, record payloads included), so `debug` is never set.
+    run_config.kafka.client.insert("debug".into(), "all".into());
+    // librdkafka's debug contexts on too: they must not print record contents either.
     let w = BinWorker::start("leak", run_config, &[]);
 
     let good = serde_json::to_vec(&l.event(l.event)).unwrap();
@@ -920,7 +923,7 @@ fn logs_at_trace_level_contain_no_planted_personal_value() {
         ("x-user", l.user),
     ];
     let inputs: Vec<&[u8]> = vec![&good, &schema_bad, &not_json, &not_utf8, &too_deep, &dup];
-    let records: Vec<(Option<&str>, Option<&[u8]>, &[(&str, &str)])> = inputs
+    let records: Vec<Rec<'_>> = inputs
         .iter()
         .map(|v| (Some(l.user), Some(*v), headers))
         .collect();
@@ -951,6 +954,12 @@ fn logs_at_trace_level_contain_no_planted_personal_value() {
     assert!(
         log.lines().count() >= 3,
         "the worker logged something:\n{log}"
+    );
+    println!(
+        "leak: {} log lines ({} from librdkafka debug), {} bytes, no planted value",
+        log.lines().count(),
+        log.lines().filter(|l| l.contains("librdkafka")).count(),
+        log.len()
     );
     for needle in LEAK.needles() {
         assert!(

@@ -1,0 +1,443 @@
+//! Surviving failures, exactly once, against the real broker: kill -9 of the worker
+//! process, several processes scaling in and out, a broker restart, a consent withdrawal
+//! racing the user's events, and the staleness fence. Each test prints its figures
+//! (inputs, outputs, lost, duplicated).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use consent_enricher::config::Config;
+use consent_enricher::r#gen::{self, GenConfig, GenSummary};
+use consent_enricher::kafka::{Role, block_on, client_config};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+
+use crate::broker::{self, ChildWorker, Reader, TestWorker, produce, wait_for};
+use crate::support;
+
+const T: Duration = Duration::from_secs(300);
+
+/// Small, deterministic pseudo-random numbers for kill points.
+struct Lcg(u64);
+impl Lcg {
+    fn next_ms(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lo + (self.0 >> 33) % (hi - lo)
+    }
+}
+
+/// A config whose consumers notice a killed member quickly (the broker's minimum
+/// session timeout), so a restart does not wait the default 45 s for the dead one.
+fn fast_failover(test: &str, partitions: i32) -> Config {
+    let mut c = broker::config_with_partitions(test, partitions);
+    c.kafka
+        .consumer
+        .insert("session.timeout.ms".into(), "6000".into());
+    c.kafka
+        .consumer
+        .insert("heartbeat.interval.ms".into(), "1000".into());
+    c.kafka
+        .producer
+        .insert("transaction.timeout.ms".into(), "10000".into());
+    c
+}
+
+fn load(config: &Config, cfg: &GenConfig) -> GenSummary {
+    let n = r#gen::state_records(cfg).count() as u64;
+    consent_enricher::kafka::load::produce(config, r#gen::state_records(cfg), n, "state").unwrap();
+    consent_enricher::kafka::load::produce(config, r#gen::events(cfg), cfg.events, "events")
+        .unwrap();
+    r#gen::summary(cfg)
+}
+
+/// Counts of what reached the outputs, by identity.
+struct Tally {
+    anonymous: HashMap<String, u32>,
+    personal: HashMap<String, u32>,
+    dead: HashMap<(String, String), u32>,
+}
+
+impl Tally {
+    fn of(reader: &Reader, config: &Config) -> Tally {
+        let t = &config.topics;
+        let mut tally = Tally {
+            anonymous: HashMap::new(),
+            personal: HashMap::new(),
+            dead: HashMap::new(),
+        };
+        for r in &reader.records {
+            if r.topic == t.dead_letter {
+                let k = (
+                    r.headers["dlq.source.partition"].clone(),
+                    r.headers["dlq.source.offset"].clone(),
+                );
+                *tally.dead.entry(k).or_default() += 1;
+                continue;
+            }
+            if r.topic != t.anonymous && r.topic != t.personal {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(&r.value).unwrap();
+            let id = v["event_id"].as_str().unwrap().to_string();
+            if r.topic == t.anonymous {
+                *tally.anonymous.entry(id).or_default() += 1;
+            } else if r.topic == t.personal {
+                *tally.personal.entry(id).or_default() += 1;
+            }
+        }
+        tally
+    }
+
+    fn duplicated(&self) -> u32 {
+        [&self.anonymous, &self.personal]
+            .iter()
+            .flat_map(|m| m.values())
+            .chain(self.dead.values())
+            .map(|n| n - 1)
+            .sum()
+    }
+
+    /// Asserts every expected output arrived exactly once and prints the figures.
+    fn check(&self, name: &str, s: &GenSummary) {
+        let want_anon = (s.events - s.malformed) as usize;
+        let lost_anon = want_anon.saturating_sub(self.anonymous.len());
+        let lost_personal = (s.expected_personal as usize).saturating_sub(self.personal.len());
+        let lost_dead = (s.malformed as usize).saturating_sub(self.dead.len());
+        let dup = self.duplicated();
+        println!(
+            "{name}: inputs={} anonymous={} personal={} dead_letters={} lost={} duplicated={dup}",
+            s.events,
+            self.anonymous.len(),
+            self.personal.len(),
+            self.dead.len(),
+            lost_anon + lost_personal + lost_dead
+        );
+        assert_eq!(self.anonymous.len(), want_anon, "{name}: anonymous records");
+        assert_eq!(
+            self.personal.len(),
+            s.expected_personal as usize,
+            "{name}: personal records"
+        );
+        assert_eq!(
+            self.dead.len(),
+            s.malformed as usize,
+            "{name}: dead letters"
+        );
+        assert_eq!(dup, 0, "{name}: duplicates");
+    }
+}
+
+fn all_outputs(reader: &mut Reader, config: &Config, s: &GenSummary) {
+    let t = config.topics.clone();
+    let want = s.events as usize;
+    let personal = s.expected_personal as usize;
+    reader.read_until("every output", T, |r| {
+        r.count(&t.anonymous) + r.count(&t.dead_letter) >= want && r.count(&t.personal) >= personal
+    });
+    // Anything more would be a duplicate: give it time to show.
+    reader.drain(Duration::from_secs(2));
+}
+
+#[test]
+fn kill_9_at_random_points_loses_and_duplicates_nothing() {
+    let _broker = broker::shared();
+    let config = fast_failover("kill9", 3);
+    let cfg = GenConfig {
+        users: 2000,
+        events: 200_000,
+        seed: 9,
+        ..GenConfig::default()
+    };
+    let summary = load(&config, &cfg);
+    let mut rng = Lcg(20261129);
+    let mut reader = Reader::new(&config);
+    for round in 0..5 {
+        let w = ChildWorker::start(&config, "kill9", &[], &[]);
+        let ms = rng.next_ms(500, 3000);
+        std::thread::sleep(Duration::from_millis(ms));
+        w.kill9();
+        println!("kill9: round {round} killed after {ms} ms");
+    }
+    let w = ChildWorker::start(&config, "kill9", &[], &[]);
+    all_outputs(&mut reader, &config, &summary);
+    assert!(w.terminate().success());
+    Tally::of(&reader, &config).check("kill9", &summary);
+}
+
+#[test]
+fn processes_scaling_out_and_in_lose_and_duplicate_nothing() {
+    let _broker = broker::shared();
+    let config = fast_failover("scale", 6);
+    let cfg = GenConfig {
+        users: 1000,
+        events: 60_000,
+        seed: 11,
+        ..GenConfig::default()
+    };
+    let summary = load(&config, &cfg);
+    let mut reader = Reader::new(&config);
+    let a = ChildWorker::start(&config, "a", &[], &[]);
+    let b = ChildWorker::start(&config, "b", &[], &[]);
+    let c = ChildWorker::start(&config, "c", &[], &[]);
+    let t = config.topics.clone();
+    reader.read_until("some progress", T, |r| r.count(&t.anonymous) > 5_000);
+    b.kill9();
+    // The newcomer runs two consumers in one process.
+    let d = ChildWorker::start(&config, "d", &["--instances", "2"], &[]);
+    all_outputs(&mut reader, &config, &summary);
+    for w in [a, c, d] {
+        assert!(w.terminate().success());
+    }
+    Tally::of(&reader, &config).check("scale", &summary);
+    // Every partition was processed to its end: the group's committed offsets say so.
+    let probe: BaseConsumer = client_config(&config.kafka, Role::Consumer)
+        .set("group.id", &config.kafka.group_id)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition(&t.raw, p);
+    }
+    let committed = probe
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    for e in committed.elements() {
+        let (_, hi) = probe
+            .fetch_watermarks(&t.raw, e.partition(), Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            e.offset(),
+            Offset::Offset(hi),
+            "partition {} not fully processed",
+            e.partition()
+        );
+    }
+}
+
+#[test]
+fn broker_restart_is_survived_exactly_once() {
+    if std::env::var("KAFKA_BOOTSTRAP_SERVERS").is_ok() {
+        println!("broker_restart: skipped, the broker is not ours to restart");
+        return;
+    }
+    let _only_me = broker::exclusive();
+    let config = fast_failover("restart-broker", 3);
+    let cfg = GenConfig {
+        users: 500,
+        events: 20_000,
+        seed: 13,
+        ..GenConfig::default()
+    };
+    let summary = load(&config, &cfg);
+    let w = TestWorker::start(&config);
+    let mut reader = Reader::new(&config);
+    let t = config.topics.clone();
+    reader.read_until("some progress", T, |r| r.count(&t.anonymous) > 1_000);
+    let script = |name: &str| {
+        let ok = std::process::Command::new(support::root().join("scripts").join(name))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "scripts/{name} failed");
+    };
+    script("kafka-down");
+    script("kafka-up");
+    all_outputs(&mut reader, &config, &summary);
+    let report = w.stop();
+    println!(
+        "broker_restart: worker aborted {} transaction(s) and resumed",
+        report.aborts
+    );
+    Tally::of(&reader, &config).check("broker_restart", &summary);
+}
+
+/// Sets LogAppendTime on `topics`, so record timestamps are the broker's append time.
+fn append_time(config: &Config, topics: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = client_config(&config.kafka, Role::Producer)
+        .create()
+        .unwrap();
+    let alters: Vec<AlterConfig<'_>> = topics
+        .iter()
+        .map(|t| {
+            AlterConfig::new(ResourceSpecifier::Topic(t))
+                .set("message.timestamp.type", "LogAppendTime")
+        })
+        .collect();
+    for r in block_on(admin.alter_configs(&alters, &AdminOptions::new())).unwrap() {
+        r.unwrap();
+    }
+}
+
+fn read_all(config: &Config, topic: &str, expect: usize) -> Vec<(Option<String>, Vec<u8>, i64)> {
+    let c: BaseConsumer = client_config(&config.kafka, Role::Consumer)
+        .set(
+            "group.id",
+            format!("{}.check-{topic}", config.kafka.group_id),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    wait_for("records read back", T, || {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            use rdkafka::message::Message;
+            out.push((
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                m.payload().unwrap_or_default().to_vec(),
+                m.timestamp().to_millis().unwrap_or_default(),
+            ));
+        }
+        out.len() >= expect
+    });
+    out
+}
+
+#[test]
+fn a_withdrawal_stops_personal_output_within_the_staleness_bound() {
+    let _broker = broker::shared();
+    let config = broker::config("race");
+    let t = config.topics.clone();
+    append_time(&config, &[&t.raw, &t.consent]);
+    let grant = br#"{"user_id":"racer","updated_at":"2026-11-01T00:00:00Z","policy_version":"v1","purposes":{"analytics":true}}"#;
+    produce(&config, &t.consent, &[(Some("racer"), Some(grant))]);
+    let w = TestWorker::start(&config);
+    wait_for("grant applied", T, || w.state.consent("racer").is_some());
+    let bound = config.delivery.max_consent_staleness_ms as i64;
+
+    // Stream the user's events for ~4 s; withdraw after ~1 s.
+    let producer: BaseProducer = client_config(&config.kafka, Role::Producer)
+        .create()
+        .unwrap();
+    let started = Instant::now();
+    let mut withdrawn = false;
+    let mut n = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        let ev = format!(
+            r#"{{"event_id":"race-{n}","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"racer"}}"#
+        );
+        producer
+            .send(BaseRecord::to(&t.raw).key("racer").payload(&ev))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        n += 1;
+        if !withdrawn && started.elapsed() > Duration::from_secs(1) {
+            producer
+                .send(BaseRecord::<str, [u8]>::to(&t.consent).key("racer"))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            withdrawn = true;
+        }
+        producer.poll(Duration::from_millis(2));
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let consent = read_all(&config, &t.consent, 2);
+    let withdrawn_at = consent
+        .iter()
+        .find(|(_, v, _)| v.is_empty())
+        .map(|(_, _, ts)| *ts)
+        .unwrap();
+    let raw = read_all(&config, &t.raw, n);
+    let appended: HashMap<String, i64> = raw
+        .iter()
+        .map(|(_, v, ts)| {
+            let v: Value = serde_json::from_slice(v).unwrap();
+            (v["event_id"].as_str().unwrap().to_string(), *ts)
+        })
+        .collect();
+    let mut reader = Reader::new(&config);
+    reader.read_until("every anonymous record", T, |r| r.count(&t.anonymous) >= n);
+    w.stop();
+    reader.drain(Duration::from_secs(1));
+    let personal: Vec<i64> = reader
+        .records
+        .iter()
+        .filter(|r| r.topic == t.personal)
+        .map(|r| {
+            let v: Value = serde_json::from_slice(&r.value).unwrap();
+            appended[v["event_id"].as_str().unwrap()]
+        })
+        .collect();
+    let after_bound = appended
+        .values()
+        .filter(|ts| **ts > withdrawn_at + bound)
+        .count();
+    let violations = personal
+        .iter()
+        .filter(|ts| **ts > withdrawn_at + bound)
+        .count();
+    println!(
+        "withdrawal_race: events={n} personal={} events_after_withdrawal_plus_bound={after_bound} personal_after_bound={violations}",
+        personal.len()
+    );
+    assert!(
+        !personal.is_empty(),
+        "events before the withdrawal were personal"
+    );
+    assert!(after_bound > 0, "the stream outlived the bound");
+    assert_eq!(
+        violations, 0,
+        "personal record for an event appended after withdrawal + bound"
+    );
+}
+
+#[test]
+fn a_stalled_consent_view_stops_processing_until_fresh() {
+    let _broker = broker::shared();
+    let config = broker::config("fence");
+    let t = config.topics.clone();
+    let stall = std::env::temp_dir().join(format!("{}.stall", config.kafka.group_id));
+    let _ = std::fs::remove_file(&stall);
+    let w = ChildWorker::start(
+        &config,
+        "fence",
+        &[],
+        &[(
+            "CONSENT_ENRICHER_TEST_STALL_TABLES",
+            stall.to_str().unwrap(),
+        )],
+    );
+    let mut reader = Reader::new(&config);
+    let ev = |i: usize| {
+        format!(
+            r#"{{"event_id":"f{i}","event_type":"click","occurred_at":"2026-11-29T10:00:00Z"}}"#
+        )
+        .into_bytes()
+    };
+    produce(&config, &t.raw, &[(None, Some(&ev(0)))]);
+    reader.read_until("first output", T, |r| r.count(&t.anonymous) == 1);
+
+    std::fs::write(&stall, b"stall").unwrap();
+    wait_for("the worker pausing", T, || {
+        w.logged("raw partitions paused")
+    });
+    let events: Vec<Vec<u8>> = (1..=10).map(ev).collect();
+    produce(
+        &config,
+        &t.raw,
+        &events
+            .iter()
+            .map(|e| (None, Some(e.as_slice())))
+            .collect::<Vec<_>>(),
+    );
+    // Nothing may come out while stalled: wait twice the bound and look.
+    reader.drain(Duration::from_millis(
+        2 * config.delivery.max_consent_staleness_ms,
+    ));
+    let while_stalled = reader.count(&t.anonymous) - 1;
+    std::fs::remove_file(&stall).unwrap();
+    reader.read_until("the rest after resuming", T, |r| {
+        r.count(&t.anonymous) == 11
+    });
+    assert!(w.logged("resumed after"));
+    assert!(w.terminate().success());
+    println!("staleness_fence: produced while stalled=10 processed while stalled={while_stalled}");
+    assert_eq!(while_stalled, 0);
+}
