@@ -301,7 +301,9 @@ impl ConsumerContext for RebalanceContext {
                     // Aborting is always safe: the outputs vanish for read_committed
                     // readers and the inputs' committed offsets did not move, so the
                     // next owner processes them exactly once.
-                    if let Err(e) = self.producer.abort_transaction(TXN_TIMEOUT) {
+                    if let Err(e) = retrying("aborting at revocation", || {
+                        self.producer.abort_transaction(TXN_TIMEOUT)
+                    }) {
                         log::error(&format!("revocation: abort failed ({e})"));
                         txn.failed = Some(format!("aborting at revocation: {e}"));
                     }
@@ -841,9 +843,13 @@ impl<'a> Instance<'a> {
             .group_metadata()
             // Not in a group (any more): abortable, the rewind sorts it out.
             .ok_or(KafkaError::MetadataFetch(RDKafkaErrorCode::State))?;
-        self.producer
-            .send_offsets_to_transaction(&tpl, &gm, TXN_TIMEOUT)?;
-        self.producer.commit_transaction(TXN_TIMEOUT)
+        retrying("sending offsets", || {
+            self.producer
+                .send_offsets_to_transaction(&tpl, &gm, TXN_TIMEOUT)
+        })?;
+        retrying("committing", || {
+            self.producer.commit_transaction(TXN_TIMEOUT)
+        })
     }
 
     fn abort(&mut self, batch: &mut Batch, e: KafkaError) -> Result<(), EdgeError> {
@@ -859,8 +865,7 @@ impl<'a> Instance<'a> {
             batch.inputs
         ));
         if lock(&self.txn).open {
-            self.producer
-                .abort_transaction(TXN_TIMEOUT)
+            retrying("aborting", || self.producer.abort_transaction(TXN_TIMEOUT))
                 .map_err(|e| txn_fatal(self.shared.metrics, "aborting a transaction", e))?;
         }
         lock(&self.txn).open = false;
@@ -977,6 +982,26 @@ fn output_count(out: &Outputs) -> u32 {
     match out {
         Outputs::Event { personal, .. } => 1 + u32::from(personal.is_some()),
         Outputs::DeadLetter(_) => 1,
+    }
+}
+
+/// Most attempts of one transactional call (each waits up to `TXN_TIMEOUT`): a broker
+/// restart takes well under this.
+const TXN_ATTEMPTS: u32 = 10;
+
+/// Runs a transactional call again while librdkafka says the error is retriable (a
+/// timed-out commit must be *resumed* by calling it again; aborting instead conflicts
+/// with the commit still in progress).
+fn retrying(what: &str, f: impl Fn() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < TXN_ATTEMPTS => {
+                log::warn(&format!("{what}: {e}; retrying ({attempt}/{TXN_ATTEMPTS})"));
+                attempt += 1;
+            }
+            r => return r,
+        }
     }
 }
 

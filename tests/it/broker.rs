@@ -20,6 +20,7 @@ use consent_enricher::state::State;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::support;
 
@@ -219,9 +220,17 @@ impl Reader {
             .set("enable.auto.commit", "false")
             .create()
             .expect("reader");
-        consumer
-            .subscribe(&[&t.anonymous, &t.personal, &t.dead_letter, &t.audit])
-            .expect("subscribe");
+        // Assigned, not subscribed: a group member would rejoin after a broker restart
+        // and, with nothing committed, read everything again, which would look like
+        // duplicates.
+        let mut tpl = TopicPartitionList::new();
+        for topic in [&t.anonymous, &t.personal, &t.dead_letter, &t.audit] {
+            for p in 0..config.topics.partitions {
+                tpl.add_partition_offset(topic, p, Offset::Beginning)
+                    .expect("partition");
+            }
+        }
+        consumer.assign(&tpl).expect("assign");
         Reader {
             consumer,
             records: Vec::new(),
@@ -247,8 +256,10 @@ impl Reader {
                 "timed out waiting for {what}; have {} records",
                 self.records.len()
             );
-            if let Some(msg) = self.consumer.poll(Duration::from_millis(100)) {
-                let out = to_out(&msg.expect("reader poll"));
+            // Errors here are librdkafka's transient notices (a broker restarting):
+            // the consumer recovers by itself.
+            if let Some(Ok(msg)) = self.consumer.poll(Duration::from_millis(100)) {
+                let out = to_out(&msg);
                 self.push(out);
             }
         }
@@ -258,8 +269,8 @@ impl Reader {
     pub fn drain(&mut self, quiet: Duration) {
         let mut last = Instant::now();
         while last.elapsed() < quiet {
-            if let Some(msg) = self.consumer.poll(Duration::from_millis(100)) {
-                let out = to_out(&msg.expect("reader poll"));
+            if let Some(Ok(msg)) = self.consumer.poll(Duration::from_millis(100)) {
+                let out = to_out(&msg);
                 self.push(out);
                 last = Instant::now();
             }
