@@ -103,27 +103,6 @@ pub struct Targets {
     pub span_delay: Duration,
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && s.is_char_boundary(i + 1)
-            && s.is_char_boundary(i + 3)
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Resolves the export targets from the configuration and the `OTEL_*` environment
 /// (`env` looks a variable up). `Ok(None)`: no endpoint anywhere, no export.
 pub fn resolve(
@@ -167,8 +146,8 @@ pub fn resolve(
             s.split(',')
                 .filter_map(|kv| {
                     let (k, v) = kv.split_once('=')?;
-                    let k = percent_decode(k.trim());
-                    (!k.is_empty()).then(|| (k, percent_decode(v.trim())))
+                    let k = crate::url::percent_decode(k.trim()).into_owned();
+                    (!k.is_empty()).then(|| (k, crate::url::percent_decode(v.trim()).into_owned()))
                 })
                 .collect()
         })
