@@ -106,7 +106,7 @@ pub struct Anonymous<'a> {
     app: Option<AppOut<'a>>,
     geo: Option<GeoAnon<'a>>,
     time: Option<&'a TimeInfo>,
-    properties: Option<Map<String, Value>>,
+    properties: Option<ScrubbedOut<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,7 +135,7 @@ pub struct Personal<'a> {
     device_id: Option<&'a str>,
     session_id: Option<&'a str>,
     consent: ConsentOut,
-    profile: Option<Map<String, Value>>,
+    profile: Option<ScrubbedOut<'a>>,
     context: Context<'a>,
     geo: Option<&'a GeoInfo>,
     device_location: Option<&'a DeviceLocation>,
@@ -164,7 +164,7 @@ struct Context<'a> {
     url: Option<Cow<'a, str>>,
     referrer: Option<Cow<'a, str>>,
     app: Option<AppOut<'a>>,
-    properties: Option<Map<String, Value>>,
+    properties: Option<ScrubbedOut<'a>>,
 }
 
 /// The policy, ready to apply.
@@ -219,9 +219,9 @@ impl Policy {
 
     /// Builds the anonymous record.
     pub fn anonymous<'a>(
-        &self,
+        &'a self,
         ev: &'a RawEvent<'a>,
-        verdict: &Verdict,
+        verdict: &'a Verdict,
         enrichment: &'a Enrichment,
         processed_at: &'a str,
     ) -> Anonymous<'a> {
@@ -245,10 +245,13 @@ impl Policy {
             app: ev.app.as_ref().map(|a| app_out(a, Level::All, &known)),
             geo,
             time: enrichment.time.as_ref(),
-            properties: ev
-                .properties
-                .as_ref()
-                .map(|p| self.anonymous_properties(&p.0, &known)),
+            properties: ev.properties.as_ref().map(|p| ScrubbedOut {
+                map: &p.0,
+                allow: (!self.all_properties).then_some(&self.config.properties_allow_list[..]),
+                level: Level::All,
+                known,
+                keep_keys: false,
+            }),
         }
     }
 
@@ -266,30 +269,11 @@ impl Policy {
         })
     }
 
-    fn anonymous_properties(
-        &self,
-        props: &Map<String, Value>,
-        known: &[&str],
-    ) -> Map<String, Value> {
-        props
-            .iter()
-            .filter(|(k, _)| {
-                self.all_properties || self.config.properties_allow_list.iter().any(|a| a == *k)
-            })
-            .map(|(k, v)| {
-                (
-                    scrub::scrub(k, Level::All, known).into_owned(),
-                    scrub_value(v, Level::All, known),
-                )
-            })
-            .collect()
-    }
-
     /// Builds the personal record; `None` unless the verdict allows one.
     pub fn personal<'a>(
         &self,
         ev: &'a RawEvent<'a>,
-        verdict: &Verdict,
+        verdict: &'a Verdict,
         state: &State,
         enrichment: &'a Enrichment,
         processed_at: &'a str,
@@ -324,11 +308,12 @@ impl Policy {
                     third_party_sharing: consent.purposes.grants(Purpose::ThirdPartySharing),
                 },
             },
-            profile: verdict.profile.as_deref().map(|p| {
-                p.allowed
-                    .iter()
-                    .map(|(k, v)| (k.clone(), scrub_value(v, Level::CardsOnly, &never)))
-                    .collect()
+            profile: verdict.profile.as_deref().map(|p| ScrubbedOut {
+                map: &p.allowed,
+                allow: None,
+                level: Level::CardsOnly,
+                known: never.clone(),
+                keep_keys: true,
             }),
             context: Context {
                 ip: ev.ip.map(|ip| ip.to_string()),
@@ -340,15 +325,12 @@ impl Policy {
                     .app
                     .as_ref()
                     .map(|a| app_out(a, Level::CardsOnly, &never)),
-                properties: ev.properties.as_ref().map(|p| {
-                    p.0.iter()
-                        .map(|(k, v)| {
-                            (
-                                scrub::scrub(k, Level::CardsOnly, &never).into_owned(),
-                                scrub_value(v, Level::CardsOnly, &never),
-                            )
-                        })
-                        .collect()
+                properties: ev.properties.as_ref().map(|p| ScrubbedOut {
+                    map: &p.0,
+                    allow: None,
+                    level: Level::CardsOnly,
+                    known: never.clone(),
+                    keep_keys: false,
                 }),
             },
             geo: enrichment.geo.as_ref(),
@@ -401,6 +383,108 @@ pub fn primary_language(tag: &str) -> Option<String> {
     let primary = tag.split(['-', '_']).next()?;
     let ok = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic());
     ok.then(|| primary.to_ascii_lowercase())
+}
+
+/// A JSON object to output scrubbed, serialized straight from the input map without
+/// building a scrubbed copy: the bytes are exactly those of the map that `scrub_value`
+/// (and, at the top level, the allow-list filter) would build. Keys that scrubbing
+/// changes can reorder or merge entries, so an object with such a key is rebuilt the
+/// old way (rare: keys are field names).
+#[derive(Debug)]
+struct ScrubbedOut<'a> {
+    map: &'a Map<String, Value>,
+    /// Top-level keys to keep; `None` = all.
+    allow: Option<&'a [String]>,
+    level: Level,
+    known: Vec<&'a str>,
+    /// Top-level keys are copied unscrubbed (profile field names come from the config).
+    keep_keys: bool,
+}
+
+impl Serialize for ScrubbedOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ScrubbedMap {
+            map: self.map,
+            allow: self.allow,
+            level: self.level,
+            known: &self.known,
+            keep_keys: self.keep_keys,
+        }
+        .serialize(s)
+    }
+}
+
+/// [`ScrubbedOut`] with the known values borrowed (nested objects reuse the parent's).
+struct ScrubbedMap<'a, 'k> {
+    map: &'a Map<String, Value>,
+    allow: Option<&'a [String]>,
+    level: Level,
+    known: &'k [&'k str],
+    keep_keys: bool,
+}
+
+impl Serialize for ScrubbedMap<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let entries = || {
+            self.map
+                .iter()
+                .filter(|(k, _)| self.allow.is_none_or(|a| a.iter().any(|x| x == *k)))
+        };
+        let (level, known) = (self.level, self.known);
+        if self.keep_keys
+            || entries().all(|(k, _)| matches!(scrub::scrub(k, level, known), Cow::Borrowed(_)))
+        {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            for (k, v) in entries() {
+                m.serialize_entry(k, &ScrubbedValue { v, level, known })?;
+            }
+            return m.end();
+        }
+        let rebuilt: Map<String, Value> = entries()
+            .map(|(k, v)| {
+                (
+                    scrub::scrub(k, level, known).into_owned(),
+                    scrub_value(v, level, known),
+                )
+            })
+            .collect();
+        rebuilt.serialize(s)
+    }
+}
+
+/// A JSON value serialized as `scrub_value` would return it.
+struct ScrubbedValue<'a, 'k> {
+    v: &'a Value,
+    level: Level,
+    known: &'k [&'k str],
+}
+
+impl Serialize for ScrubbedValue<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (level, known) = (self.level, self.known);
+        match self.v {
+            Value::String(t) => s.serialize_str(&scrub::scrub(t, level, known)),
+            Value::Number(n) if scrub::number_is_card(n) => s.serialize_str(scrub::CARD),
+            Value::Array(a) => {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&ScrubbedValue { v, level, known })?;
+                }
+                seq.end()
+            }
+            Value::Object(m) => ScrubbedMap {
+                map: m,
+                allow: None,
+                level,
+                known,
+                keep_keys: false,
+            }
+            .serialize(s),
+            other => other.serialize(s),
+        }
+    }
 }
 
 /// Scrubs every string (keys included) of a JSON value; Luhn-valid card numbers sent

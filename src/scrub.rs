@@ -40,9 +40,19 @@ pub enum Level {
 /// Returns the input borrowed when nothing matched, which is the common case.
 pub fn scrub<'a>(text: &'a str, level: Level, known: &[&str]) -> Cow<'a, str> {
     let mut out = Cow::Borrowed(text);
+    // Substring search has a set-up cost per needle; most strings are shorter than the
+    // identifiers or lack one of their bytes, which a byte-set check tells exactly.
+    let mut present: Option<ByteSet> = None;
     for needle in known {
-        if needle.len() >= MIN_KNOWN_LEN && out.contains(needle) {
+        if needle.len() >= MIN_KNOWN_LEN
+            && needle.len() <= out.len()
+            && present
+                .get_or_insert_with(|| ByteSet::of(&out))
+                .has_all(needle)
+            && out.contains(needle)
+        {
             out = Cow::Owned(out.replace(needle, KNOWN));
+            present = None;
         }
     }
     let stats = Stats::of(&out);
@@ -64,6 +74,25 @@ pub fn scrub<'a>(text: &'a str, level: Level, known: &[&str]) -> Cow<'a, str> {
         out = Cow::Owned(s);
     }
     out
+}
+
+/// The set of bytes occurring in a string.
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn of(s: &str) -> ByteSet {
+        let mut set = [0u64; 4];
+        for b in s.bytes() {
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+        ByteSet(set)
+    }
+    /// False when some byte of `needle` never occurs (so it cannot be a substring).
+    fn has_all(&self, needle: &str) -> bool {
+        needle
+            .bytes()
+            .all(|b| self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
+    }
 }
 
 /// Cheap counts that let most strings skip every detector.
