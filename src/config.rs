@@ -98,7 +98,7 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             mode: DeliveryMode::ExactlyOnce,
-            batch_max_records: 1000,
+            batch_max_records: 5000,
             batch_max_ms: 100,
             max_consent_staleness_ms: 1000,
             instances: 1,
@@ -452,7 +452,7 @@ pub const KEYS: &[ConfigKey] = &[
     },
     ConfigKey {
         key: "delivery.batch_max_records",
-        default: "1000",
+        default: "5000",
         meaning: "A transaction commits after this many inputs…",
     },
     ConfigKey {
