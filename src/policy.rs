@@ -135,7 +135,7 @@ pub struct Personal<'a> {
     device_id: Option<&'a str>,
     session_id: Option<&'a str>,
     consent: ConsentOut,
-    profile: Option<ScrubbedOut<'a>>,
+    profile: Option<&'a serde_json::value::RawValue>,
     context: Context<'a>,
     geo: Option<&'a GeoInfo>,
     device_location: Option<&'a DeviceLocation>,
@@ -250,7 +250,6 @@ impl Policy {
                 allow: (!self.all_properties).then_some(&self.config.properties_allow_list[..]),
                 level: Level::All,
                 known,
-                keep_keys: false,
             }),
         }
     }
@@ -308,13 +307,8 @@ impl Policy {
                     third_party_sharing: consent.purposes.grants(Purpose::ThirdPartySharing),
                 },
             },
-            profile: verdict.profile.as_deref().map(|p| ScrubbedOut {
-                map: &p.allowed,
-                allow: None,
-                level: Level::CardsOnly,
-                known: never.clone(),
-                keep_keys: true,
-            }),
+            // Scrubbed of cards and the user's own card/id values when it was loaded.
+            profile: verdict.profile.as_deref().map(|p| &*p.allowed),
             context: Context {
                 ip: ev.ip.map(|ip| ip.to_string()),
                 user_agent: ev.user_agent.as_deref().map(cards),
@@ -330,7 +324,6 @@ impl Policy {
                     allow: None,
                     level: Level::CardsOnly,
                     known: never.clone(),
-                    keep_keys: false,
                 }),
             },
             geo: enrichment.geo.as_ref(),
@@ -397,8 +390,6 @@ struct ScrubbedOut<'a> {
     allow: Option<&'a [String]>,
     level: Level,
     known: Vec<&'a str>,
-    /// Top-level keys are copied unscrubbed (profile field names come from the config).
-    keep_keys: bool,
 }
 
 impl Serialize for ScrubbedOut<'_> {
@@ -408,7 +399,6 @@ impl Serialize for ScrubbedOut<'_> {
             allow: self.allow,
             level: self.level,
             known: &self.known,
-            keep_keys: self.keep_keys,
         }
         .serialize(s)
     }
@@ -420,7 +410,6 @@ struct ScrubbedMap<'a, 'k> {
     allow: Option<&'a [String]>,
     level: Level,
     known: &'k [&'k str],
-    keep_keys: bool,
 }
 
 impl Serialize for ScrubbedMap<'_, '_> {
@@ -431,9 +420,7 @@ impl Serialize for ScrubbedMap<'_, '_> {
                 .filter(|(k, _)| self.allow.is_none_or(|a| a.iter().any(|x| x == *k)))
         };
         let (level, known) = (self.level, self.known);
-        if self.keep_keys
-            || entries().all(|(k, _)| matches!(scrub::scrub(k, level, known), Cow::Borrowed(_)))
-        {
+        if entries().all(|(k, _)| matches!(scrub::scrub(k, level, known), Cow::Borrowed(_))) {
             use serde::ser::SerializeMap;
             let mut m = s.serialize_map(None)?;
             for (k, v) in entries() {
@@ -479,7 +466,6 @@ impl Serialize for ScrubbedValue<'_, '_> {
                 allow: None,
                 level,
                 known,
-                keep_keys: false,
             }
             .serialize(s),
             other => other.serialize(s),

@@ -5,33 +5,124 @@
 //! consent is a timestamp, an interned policy version and a purpose bitmap, never the raw
 //! JSON. It does no I/O; the Kafka edge and the `process` command feed it.
 
-use std::borrow::Borrow;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::policy::scrub_value;
+use crate::scrub::Level;
 
 use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, Purpose};
 
-/// A user id as a compact owned key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(Box<str>);
+/// A user id of at most 15 bytes stored inline (the length in the last byte), so the
+/// common short ids cost no allocation: a consent entry is 32 bytes, not 16 bytes of
+/// `Box<str>` plus a 32-byte heap block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ShortId([u8; 16]);
 
-impl UserId {
-    /// Wraps an id.
-    pub fn new(id: &str) -> UserId {
-        UserId(id.into())
-    }
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+impl ShortId {
+    fn new(id: &str) -> Option<ShortId> {
+        let b = id.as_bytes();
+        if b.len() > 15 {
+            return None;
+        }
+        let mut buf = [0u8; 16];
+        buf[..b.len()].copy_from_slice(b);
+        buf[15] = b.len() as u8;
+        Some(ShortId(buf))
     }
 }
 
-impl Borrow<str> for UserId {
-    fn borrow(&self) -> &str {
-        &self.0
+/// A map keyed by user id: short ids inline, longer ones boxed.
+#[derive(Debug)]
+struct IdMap<V> {
+    short: DashMap<ShortId, V>,
+    long: DashMap<Box<str>, V>,
+}
+
+impl<V> Default for IdMap<V> {
+    fn default() -> Self {
+        IdMap {
+            short: DashMap::new(),
+            long: DashMap::new(),
+        }
+    }
+}
+
+fn update_entry<K: Eq + std::hash::Hash + Clone, V>(
+    map: &DashMap<K, V>,
+    k: K,
+    f: impl FnOnce(Option<&V>) -> V,
+) {
+    match map.entry(k) {
+        dashmap::mapref::entry::Entry::Occupied(mut o) => {
+            let v = f(Some(o.get()));
+            o.insert(v);
+        }
+        dashmap::mapref::entry::Entry::Vacant(e) => {
+            e.insert(f(None));
+        }
+    }
+}
+
+impl<V: Clone> IdMap<V> {
+    fn get(&self, id: &str) -> Option<V> {
+        match ShortId::new(id) {
+            Some(k) => self.short.get(&k).map(|v| v.clone()),
+            None => self.long.get(id).map(|v| v.clone()),
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match ShortId::new(id) {
+            Some(k) => self.short.contains_key(&k),
+            None => self.long.contains_key(id),
+        }
+    }
+
+    fn insert(&self, id: &str, v: V) {
+        match ShortId::new(id) {
+            Some(k) => {
+                self.short.insert(k, v);
+            }
+            None => {
+                self.long.insert(id.into(), v);
+            }
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        match ShortId::new(id) {
+            Some(k) => {
+                self.short.remove(&k);
+            }
+            None => {
+                self.long.remove(id);
+            }
+        }
+    }
+
+    /// Removes the entry when `f` says so; true when it did.
+    fn remove_if(&self, id: &str, f: impl FnOnce(&V) -> bool) -> bool {
+        match ShortId::new(id) {
+            Some(k) => self.short.remove_if(&k, |_, v| f(v)).is_some(),
+            None => self.long.remove_if(id, |_, v| f(v)).is_some(),
+        }
+    }
+
+    /// Sets the value to `f(current)` atomically for this id.
+    fn update(&self, id: &str, f: impl FnOnce(Option<&V>) -> V) {
+        match ShortId::new(id) {
+            Some(k) => update_entry(&self.short, k, f),
+            None => update_entry(&self.long, id.into(), f),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.short.len() + self.long.len()
     }
 }
 
@@ -74,7 +165,11 @@ pub struct Profile {
     /// `updated_at` in milliseconds.
     pub updated_at_ms: i64,
     /// Allowed fields as a JSON object.
-    pub allowed: Map<String, Value>,
+    ///
+    /// Stored as the JSON the personal record copies, with card numbers and the
+    /// user's own card and government-id values already removed: a parsed map costs
+    /// about ten times the document's size in memory.
+    pub allowed: Box<RawValue>,
     /// Strings to remove from the anonymous record.
     pub redact_anonymous: Box<[Box<str>]>,
     /// Strings to remove from every output (card and government-id numbers).
@@ -112,9 +207,9 @@ pub struct Sizes {
 /// The user tables. Shared between worker threads behind an `Arc`.
 #[derive(Debug, Default)]
 pub struct State {
-    consents: DashMap<UserId, Consent>,
-    profiles: DashMap<UserId, Arc<Profile>>,
-    erased: DashMap<UserId, i64>,
+    consents: IdMap<Consent>,
+    profiles: IdMap<Arc<Profile>>,
+    erased: IdMap<i64>,
     versions: RwLock<Vec<Arc<str>>>,
     profile_fields: Vec<String>,
 }
@@ -141,7 +236,7 @@ impl State {
             return;
         };
         let at = r.updated_at.timestamp_millis();
-        if self.erased.get(user).is_some_and(|e| *e >= at) {
+        if self.erased.get(user).is_some_and(|e| e >= at) {
             self.consents.remove(user);
             return;
         }
@@ -150,7 +245,7 @@ impl State {
             policy_version: self.intern(&r.policy_version),
             purposes: Purposes::from_record(r),
         };
-        self.consents.insert(UserId::new(user), consent);
+        self.consents.insert(user, consent);
     }
 
     /// Applies a profile (`None` = tombstone). Profiles older than an erasure are ignored.
@@ -160,22 +255,28 @@ impl State {
             return;
         };
         let at = r.updated_at.timestamp_millis();
-        if self.erased.get(user).is_some_and(|e| *e >= at) {
+        if self.erased.get(user).is_some_and(|e| e >= at) {
             self.profiles.remove(user);
             return;
         }
-        let allowed = self
+        let redact_always = string_values(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
+        let never: Vec<&str> = redact_always.iter().map(|v| &**v).collect();
+        let allowed: Map<String, Value> = self
             .profile_fields
             .iter()
-            .filter_map(|f| r.fields.get(f).map(|v| (f.clone(), v.clone())))
+            .filter_map(|f| {
+                let v = r.fields.get(f)?;
+                Some((f.clone(), scrub_value(v, Level::CardsOnly, &never)))
+            })
             .collect();
+        let allowed = raw_json(&allowed);
         let profile = Profile {
             updated_at_ms: at,
             allowed,
             redact_anonymous: string_values(&r.fields, &REDACT_FIELDS),
-            redact_always: string_values(&r.fields, &FORBIDDEN_PROFILE_FIELDS),
+            redact_always,
         };
-        self.profiles.insert(UserId::new(user), Arc::new(profile));
+        self.profiles.insert(user, Arc::new(profile));
     }
 
     /// Applies an erasure request: purges what is older than the request and marks the
@@ -183,18 +284,10 @@ impl State {
     pub fn apply_erasure(&self, r: &ErasureRequest) -> ErasureOutcome {
         let at = r.requested_at.timestamp_millis();
         let user = r.user_id.as_str();
-        let purged_consent = self
-            .consents
-            .remove_if(user, |_, c| c.updated_at_ms <= at)
-            .is_some();
-        let purged_profile = self
-            .profiles
-            .remove_if(user, |_, p| p.updated_at_ms <= at)
-            .is_some();
+        let purged_consent = self.consents.remove_if(user, |c| c.updated_at_ms <= at);
+        let purged_profile = self.profiles.remove_if(user, |p| p.updated_at_ms <= at);
         self.erased
-            .entry(UserId::new(user))
-            .and_modify(|e| *e = (*e).max(at))
-            .or_insert(at);
+            .update(user, |e| e.map_or(at, |prev| (*prev).max(at)));
         ErasureOutcome {
             request_id: r.request_id.clone(),
             requested_at: r.requested_at,
@@ -205,21 +298,21 @@ impl State {
 
     /// The user's consent, if any and if it is newer than any erasure.
     pub fn consent(&self, user: &str) -> Option<Consent> {
-        let c = *self.consents.get(user)?;
+        let c = self.consents.get(user)?;
         match self.erased.get(user) {
-            Some(e) if *e >= c.updated_at_ms => None,
+            Some(e) if e >= c.updated_at_ms => None,
             _ => Some(c),
         }
     }
 
     /// True when the user has an erasure on record.
     pub fn is_erased(&self, user: &str) -> bool {
-        self.erased.contains_key(user)
+        self.erased.contains(user)
     }
 
     /// The user's profile, if any.
     pub fn profile(&self, user: &str) -> Option<Arc<Profile>> {
-        self.profiles.get(user).map(|p| Arc::clone(&p))
+        self.profiles.get(user)
     }
 
     /// The policy version text for an interned index.
@@ -256,6 +349,15 @@ impl State {
         versions.push(Arc::from(version));
         (versions.len() - 1) as u32
     }
+}
+
+/// A map of JSON values serialized: only strings, numbers, booleans, arrays and maps
+/// with string keys, which serde_json always serializes.
+fn raw_json(map: &Map<String, Value>) -> Box<RawValue> {
+    serde_json::value::to_raw_value(map)
+        .or_else(|_| RawValue::from_string("{}".to_owned()))
+        // Proven: "{}" is valid JSON, so the fallback cannot fail either.
+        .unwrap_or_else(|_| unreachable!("\"{{}}\" is valid JSON"))
 }
 
 fn string_values(fields: &Map<String, Value>, names: &[&str]) -> Box<[Box<str>]> {
@@ -347,7 +449,8 @@ mod tests {
         .unwrap();
         s.apply_profile("u1", Some(&p));
         let got = s.profile("u1").unwrap();
-        assert_eq!(got.allowed.keys().collect::<Vec<_>>(), ["email", "name"]);
+        let allowed: Map<String, Value> = serde_json::from_str(got.allowed.get()).unwrap();
+        assert_eq!(allowed.keys().collect::<Vec<_>>(), ["email", "name"]);
         assert!(got.redact_always.iter().any(|v| &**v == "4111111111111111"));
         assert!(got.redact_anonymous.iter().any(|v| &**v == "Ada"));
     }
