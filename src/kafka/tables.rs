@@ -166,7 +166,7 @@ pub fn load(
 /// `CONSENT_ENRICHER_TEST_STALL_TABLES` exists, the reader does not report itself fresh,
 /// as if the consent topic were cut off. Unset in production, where it costs one
 /// environment lookup at start.
-fn stalled(_stop: &AtomicBool) -> bool {
+fn stalled() -> bool {
     static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
     PATH.get_or_init(|| std::env::var_os("CONSENT_ENRICHER_TEST_STALL_TABLES").map(Into::into))
         .as_ref()
@@ -361,7 +361,7 @@ fn live(
             // The time taken *before* asking for the end offsets: being caught up with
             // them proves every consent written before this instant is applied.
             let asked_at = now_ms();
-            if !stalled(stop) && consent_caught_up(&reader.consumer, &probe, consent_topic) {
+            if !stalled() && consent_caught_up(&reader.consumer, &probe, consent_topic) {
                 fresh.store(asked_at, Ordering::SeqCst);
             }
             reader.metrics.state_sizes(reader.state.sizes());
@@ -444,13 +444,24 @@ impl AuditPublisher {
             let audit = self.core.erase(&req, state, chrono::Utc::now());
             let key = audit.key.as_deref().unwrap_or_default();
             let rec = BaseRecord::to(&self.topic).key(key).payload(&audit.value);
-            if let Err((e, _)) = self.producer.send(rec) {
-                log::warn(&format!("audit record not queued: {e}"));
-                return;
-            }
             // Erasures are rare: waiting for each audit record keeps the offset honest.
-            if let Err(e) = self.producer.flush(Duration::from_secs(30)) {
-                log::warn(&format!("audit record not delivered: {e}"));
+            let sent = self
+                .producer
+                .send(rec)
+                .map_err(|(e, _)| e)
+                .and_then(|()| self.producer.flush(Duration::from_secs(30)));
+            if let Err(e) = sent {
+                // Go back to this request so it is tried again, rather than letting a
+                // later request's offset cover it.
+                log::warn(&format!(
+                    "audit record not delivered ({e}); retrying the request"
+                ));
+                let _ = self.consumer.seek(
+                    msg.topic(),
+                    msg.partition(),
+                    Offset::Offset(msg.offset()),
+                    Duration::from_secs(10),
+                );
                 return;
             }
             self.metrics.records_out(OutTopic::Audit, 1);
