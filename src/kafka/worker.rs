@@ -274,6 +274,8 @@ struct RebalanceContext {
     txn: Arc<Mutex<TxnState>>,
     producer: Arc<OutProducer>,
     topic: String,
+    /// The staleness fence holds the raw partitions paused.
+    fence_paused: Arc<AtomicBool>,
 }
 
 impl ClientContext for RebalanceContext {
@@ -329,8 +331,20 @@ impl ConsumerContext for RebalanceContext {
         log::info(&format!("partitions revoked: {revoked:?}"));
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            // librdkafka keeps a partition's pause flag across revoke and re-assign, and
+            // a partition new to this consumer starts unpaused: set each one to what the
+            // fence says now, or a re-assigned partition stays paused for good.
+            let held = self.fence_paused.load(Ordering::SeqCst);
+            let set = if held {
+                consumer.pause(tpl)
+            } else {
+                consumer.resume(tpl)
+            };
+            if let Err(e) = set {
+                log::warn(&format!("assignment: pause state not set ({e})"));
+            }
             let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
             log::info(&format!("partitions assigned: {parts:?}"));
         }
@@ -452,10 +466,12 @@ pub fn run(
     tables.stop();
     let mut total = Report::default();
     let mut first_err = None;
-    for r in results {
+    for (slot, r) in results.into_iter().enumerate() {
         match r {
             Ok(rep) => total.merge(&rep),
             Err(e) => {
+                // Each instance's own cause, not only the first one returned.
+                log::error(&format!("instance {slot} stopped: {e}"));
                 first_err.get_or_insert(e);
             }
         }
@@ -486,6 +502,8 @@ struct Instance<'a> {
     topics: Topics,
     report: Report,
     paused: Option<Instant>,
+    /// `paused.is_some()`, shared with the rebalance callback.
+    fence_paused: Arc<AtomicBool>,
 }
 
 fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
@@ -515,6 +533,7 @@ impl<'a> Instance<'a> {
         let fatal = |context| move |source| EdgeError::Fatal { context, source };
         let tracker = Arc::new(Mutex::new(Tracker::default()));
         let txn = Arc::new(Mutex::new(TxnState::default()));
+        let fence_paused = Arc::new(AtomicBool::new(false));
         let topics = Topics {
             raw: t.raw.clone(),
             anonymous: t.anonymous.clone(),
@@ -564,6 +583,7 @@ impl<'a> Instance<'a> {
                 txn: Arc::clone(&txn),
                 producer: Arc::clone(&producer),
                 topic: t.raw.clone(),
+                fence_paused: Arc::clone(&fence_paused),
             })
             .map_err(fatal("creating the consumer"))?;
         super::check_topics(
@@ -588,6 +608,7 @@ impl<'a> Instance<'a> {
             topics,
             report: Report::default(),
             paused: None,
+            fence_paused,
         })
     }
 
@@ -605,6 +626,7 @@ impl<'a> Instance<'a> {
         let stale = age > bound;
         match (stale, self.paused) {
             (true, None) => {
+                self.fence_paused.store(true, Ordering::SeqCst);
                 if let Ok(a) = self.consumer.assignment() {
                     let _ = self.consumer.pause(&a);
                 }
@@ -616,6 +638,7 @@ impl<'a> Instance<'a> {
             }
             (true, Some(_)) => false,
             (false, Some(since)) => {
+                self.fence_paused.store(false, Ordering::SeqCst);
                 if let Ok(a) = self.consumer.assignment() {
                     let _ = self.consumer.resume(&a);
                 }
@@ -630,6 +653,30 @@ impl<'a> Instance<'a> {
             }
             (false, None) => true,
         }
+    }
+
+    /// While fenced: polls only to serve the group and rebalances. A record that still
+    /// arrives (its partition was not paused yet) is not processed and not dropped:
+    /// its partition is moved back to it and paused.
+    fn hold(&self) -> Result<(), EdgeError> {
+        let Some(Ok(msg)) = self.consumer.poll(Duration::from_millis(50)) else {
+            return Ok(());
+        };
+        let (topic, partition) = (msg.topic().to_string(), msg.partition());
+        let offset = Offset::Offset(msg.offset());
+        drop(msg);
+        self.consumer
+            .seek(&topic, partition, offset, TXN_TIMEOUT)
+            .map_err(|source| EdgeError::Fatal {
+                context: "moving back to a record that arrived while fenced",
+                source,
+            })?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&topic, partition);
+        if let Err(e) = self.consumer.pause(&tpl) {
+            log::warn(&format!("fence: partition {partition} not paused ({e})"));
+        }
+        Ok(())
     }
 
     fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {
@@ -686,8 +733,7 @@ impl<'a> Instance<'a> {
         let stop = self.shared.stop;
         while !stop.load(Ordering::SeqCst) {
             if !self.fence() {
-                // Paused: poll only to serve the group and rebalances.
-                self.consumer.poll(Duration::from_millis(50));
+                self.hold()?;
                 continue;
             }
             match self.consumer.poll(POLL) {
@@ -745,7 +791,7 @@ impl<'a> Instance<'a> {
                 if batch.open {
                     self.commit(&mut batch)?;
                 }
-                self.consumer.poll(Duration::from_millis(50));
+                self.hold()?;
                 continue;
             }
             let wait = match batch.started {
@@ -753,6 +799,7 @@ impl<'a> Instance<'a> {
                 None => POLL,
             };
             let mut rewind = false;
+            let mut failed_send = None;
             match self.consumer.poll(wait) {
                 None => {}
                 Some(Ok(msg)) => {
@@ -773,10 +820,23 @@ impl<'a> Instance<'a> {
                         let consumed_at = Instant::now();
                         let out = self.process(&msg);
                         batch.add(msg.partition(), msg.offset(), consumed_at, &out);
-                        self.send_outputs(&msg, &out, consumed_at)?;
+                        match self.send_outputs(&msg, &out, consumed_at) {
+                            Ok(()) => {}
+                            // The transaction went into an abortable error state (e.g. a
+                            // sequence gap after a broker restart): abort, rewind, go on.
+                            Err(EdgeError::Fatal {
+                                source: e @ KafkaError::MessageProduction(RDKafkaErrorCode::State),
+                                ..
+                            }) => failed_send = Some(e),
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
                 Some(Err(e)) => log::warn(&format!("consumer: {e}")),
+            }
+            if let Some(e) = failed_send {
+                self.abort(&mut batch, e)?;
+                continue;
             }
             if rewind {
                 self.rewind(&mut batch)?;

@@ -150,6 +150,16 @@ impl TestWorker {
         w
     }
 
+    /// Panics if the worker thread has ended on its own (its error is in the log), so a
+    /// test waiting for outputs fails at once instead of at its timeout.
+    pub fn assert_running(&self) {
+        let finished = self.handle.as_ref().is_some_and(JoinHandle::is_finished);
+        assert!(
+            !finished,
+            "the worker stopped on its own; see its log above"
+        );
+    }
+
     /// Stops the worker (as SIGTERM would) and returns its report.
     pub fn stop(mut self) -> Report {
         self.stop.store(true, Ordering::SeqCst);
@@ -319,6 +329,8 @@ pub struct ChildWorker {
     child: Child,
     ready_file: PathBuf,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Set when the child's stderr closes, which is when the process has exited.
+    exited: Arc<AtomicBool>,
 }
 
 impl ChildWorker {
@@ -355,19 +367,23 @@ impl ChildWorker {
         }
         let mut child = cmd.spawn().expect("starting the worker binary");
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let exited = Arc::new(AtomicBool::new(false));
         let pipe = child.stderr.take().unwrap();
         {
             let lines = Arc::clone(&stderr);
+            let exited = Arc::clone(&exited);
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     lines.lock().unwrap().push(line);
                 }
+                exited.store(true, Ordering::SeqCst);
             });
         }
         let mut w = ChildWorker {
             child,
             ready_file,
             stderr,
+            exited,
         };
         wait_for("worker process ready", Duration::from_secs(90), || {
             if let Ok(Some(status)) = w.child.try_wait() {
@@ -379,6 +395,26 @@ impl ChildWorker {
             w.ready_file.exists()
         });
         w
+    }
+
+    /// Panics if the process has exited on its own (its stderr tail is printed on the
+    /// way out), so a test waiting for outputs fails at once instead of at its timeout.
+    pub fn assert_running(&self) {
+        assert!(
+            !self.exited.load(Ordering::SeqCst),
+            "worker process {} exited on its own",
+            self.child.id()
+        );
+    }
+
+    /// How many stderr lines contain `needle`.
+    pub fn logged_count(&self, needle: &str) -> usize {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// True once a stderr line contains `needle`.

@@ -134,11 +134,13 @@ impl Tally {
     }
 }
 
-fn all_outputs(reader: &mut Reader, config: &Config, s: &GenSummary) {
+/// Reads until every expected output arrived; `running` panics if a worker died.
+fn all_outputs(reader: &mut Reader, config: &Config, s: &GenSummary, running: impl Fn()) {
     let t = config.topics.clone();
     let want = s.events as usize;
     let personal = s.expected_personal as usize;
     reader.read_until("every output", T, |r| {
+        running();
         r.count(&t.anonymous) + r.count(&t.dead_letter) >= want && r.count(&t.personal) >= personal
     });
     // Anything more would be a duplicate: give it time to show.
@@ -166,7 +168,7 @@ fn kill_9_at_random_points_loses_and_duplicates_nothing() {
         println!("kill9: round {round} killed after {ms} ms");
     }
     let w = ChildWorker::start(&config, "kill9", &[], &[]);
-    all_outputs(&mut reader, &config, &summary);
+    all_outputs(&mut reader, &config, &summary, || w.assert_running());
     assert!(w.terminate().success());
     Tally::of(&reader, &config).check("kill9", &summary);
 }
@@ -191,7 +193,11 @@ fn processes_scaling_out_and_in_lose_and_duplicate_nothing() {
     b.kill9();
     // The newcomer runs two consumers in one process.
     let d = ChildWorker::start(&config, "d", &["--instances", "2"], &[]);
-    all_outputs(&mut reader, &config, &summary);
+    all_outputs(&mut reader, &config, &summary, || {
+        for w in [&a, &c, &d] {
+            w.assert_running();
+        }
+    });
     for w in [a, c, d] {
         assert!(w.terminate().success());
     }
@@ -249,7 +255,7 @@ fn broker_restart_is_survived_exactly_once() {
     };
     script("kafka-down");
     script("kafka-up");
-    all_outputs(&mut reader, &config, &summary);
+    all_outputs(&mut reader, &config, &summary, || w.assert_running());
     let report = w.stop();
     println!(
         "broker_restart: worker aborted {} transaction(s) and resumed",
@@ -389,7 +395,7 @@ fn a_withdrawal_stops_personal_output_within_the_staleness_bound() {
 }
 
 #[test]
-fn a_stalled_consent_view_stops_processing_until_fresh() {
+fn a_stalled_consent_view_stops_processing_until_fresh_across_a_rebalance() {
     let _broker = broker::shared();
     let config = broker::config("fence");
     let t = config.topics.clone();
@@ -414,19 +420,49 @@ fn a_stalled_consent_view_stops_processing_until_fresh() {
     produce(&config, &t.raw, &[(None, Some(&ev(0)))]);
     reader.read_until("first output", T, |r| r.count(&t.anonymous) == 1);
 
+    // A second member takes some partitions before the stall and leaves during it, so
+    // the worker is handed partitions it never paused while the fence holds.
+    let other: BaseConsumer = client_config(&config.kafka, Role::Consumer)
+        .set("group.id", &config.kafka.group_id)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    other.subscribe(&[&t.raw]).unwrap();
+    wait_for("the second member's assignment", T, || {
+        other.poll(Duration::from_millis(50));
+        other.assignment().is_ok_and(|a| a.count() > 0)
+    });
+    wait_for("the worker's share", T, || {
+        other.poll(Duration::ZERO);
+        w.logged_count("partitions assigned") >= 2
+    });
+
     std::fs::write(&stall, b"stall").unwrap();
     wait_for("the worker pausing", T, || {
+        other.poll(Duration::ZERO);
         w.logged("raw partitions paused")
     });
-    let events: Vec<Vec<u8>> = (1..=10).map(ev).collect();
-    produce(
-        &config,
-        &t.raw,
-        &events
-            .iter()
-            .map(|e| (None, Some(e.as_slice())))
-            .collect::<Vec<_>>(),
-    );
+    other.unsubscribe();
+    drop(other);
+    wait_for("the worker taking every partition", T, || {
+        w.logged_count("partitions assigned") >= 3
+    });
+    let producer: BaseProducer = client_config(&config.kafka, Role::Producer)
+        .create()
+        .unwrap();
+    for i in 1..=9 {
+        let e = ev(i);
+        let p = (i % 3) as i32;
+        producer
+            .send(
+                BaseRecord::<[u8], [u8]>::to(&t.raw)
+                    .partition(p)
+                    .payload(&e),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
     // Nothing may come out while stalled: wait twice the bound and look.
     reader.drain(Duration::from_millis(
         2 * config.delivery.max_consent_staleness_ms,
@@ -434,10 +470,11 @@ fn a_stalled_consent_view_stops_processing_until_fresh() {
     let while_stalled = reader.count(&t.anonymous) - 1;
     std::fs::remove_file(&stall).unwrap();
     reader.read_until("the rest after resuming", T, |r| {
-        r.count(&t.anonymous) == 11
+        w.assert_running();
+        r.count(&t.anonymous) == 10
     });
     assert!(w.logged("resumed after"));
     assert!(w.terminate().success());
-    println!("staleness_fence: produced while stalled=10 processed while stalled={while_stalled}");
+    println!("staleness_fence: produced while stalled=9 processed while stalled={while_stalled}");
     assert_eq!(while_stalled, 0);
 }
