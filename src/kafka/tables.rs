@@ -179,11 +179,15 @@ fn now_ms() -> i64 {
 
 type Ends = HashMap<(String, i32), (i64, i64)>;
 
+/// Every table partition's watermarks. A partition of a topic created moments ago may
+/// have no leader yet (`NotLeaderForPartition`, `LeaderNotAvailable`): such answers are
+/// asked again until `timeout`, and only then reported.
 fn end_offsets(
     consumer: &BaseConsumer<LogContext>,
     topics: &HashMap<String, Table>,
     timeout: Duration,
 ) -> Result<Ends, EdgeError> {
+    let deadline = Instant::now() + timeout;
     let mut ends = HashMap::new();
     for topic in topics.keys() {
         let md = consumer
@@ -194,13 +198,23 @@ fn end_offsets(
             })?;
         for m in md.topics() {
             for p in m.partitions() {
-                let (lo, hi) =
-                    consumer
-                        .fetch_watermarks(topic, p.id(), timeout)
-                        .map_err(|source| EdgeError::Fatal {
-                            context: "reading table end offsets",
-                            source,
-                        })?;
+                let marks = loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match consumer.fetch_watermarks(topic, p.id(), left) {
+                        Err(e) if Instant::now() < deadline => {
+                            log::warn(&format!(
+                                "table end offsets of {topic}/{}: {e}; asking again",
+                                p.id()
+                            ));
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        r => break r,
+                    }
+                };
+                let (lo, hi) = marks.map_err(|source| EdgeError::Fatal {
+                    context: "reading table end offsets",
+                    source,
+                })?;
                 ends.insert((topic.clone(), p.id()), (lo, hi));
             }
         }
