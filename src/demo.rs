@@ -133,7 +133,7 @@ fn print_summary(
     expected: &r#gen::GenSummary,
 ) {
     println!("\n=== consent-enricher demo (in-process Kafka cluster) ===\n");
-    println!("raw events processed by the worker: {}", report.raw);
+    println!("raw events processed by the worker: {}", report.counts.raw);
     for (topic, n) in &seen.counts {
         println!("  {topic:<20} {n}");
     }

@@ -13,21 +13,18 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::TopicsConfig;
-use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord};
-use crate::pipeline::{Core, Outputs, Produced, RawRecord, Source};
+use crate::model::ErasureRequest;
+use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
 use crate::state::State;
 
-/// Counts for the stderr summary; `raw = anonymous + dead_letter` always holds.
+/// Counts for the stderr summary: what the core produced, the audit records written and
+/// the state lines that could not be applied.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
-    /// Raw events read.
-    pub raw: u64,
-    /// Records written per output topic.
-    pub per_topic: BTreeMap<String, u64>,
-    /// Dead letters per reason code.
-    pub dead_letters: BTreeMap<&'static str, u64>,
-    /// Personal-record decisions per code.
-    pub decisions: BTreeMap<&'static str, u64>,
+    /// Raw events and their outputs.
+    pub counts: Counts,
+    /// Audit records written (one per erasure request).
+    pub audit: u64,
     /// State lines that could not be applied, per file kind.
     pub bad_state_lines: BTreeMap<&'static str, u64>,
 }
@@ -35,14 +32,15 @@ pub struct Summary {
 impl Summary {
     /// Human-readable, one fact per line.
     pub fn render(&self) -> String {
-        let mut s = format!("raw events: {}\n", self.raw);
-        for (t, n) in &self.per_topic {
-            s.push_str(&format!("{t}: {n}\n"));
-        }
-        for (r, n) in &self.dead_letters {
+        let c = &self.counts;
+        let mut s = format!(
+            "raw events: {}\nanonymous records: {}\npersonal records: {}\ndead letters: {}\naudit records: {}\n",
+            c.raw, c.anonymous, c.personal, c.dead_letters, self.audit
+        );
+        for (r, n) in &c.by_reason {
             s.push_str(&format!("dead letters ({r}): {n}\n"));
         }
-        for (d, n) in &self.decisions {
+        for (d, n) in &c.decisions {
             s.push_str(&format!("decision {d}: {n}\n"));
         }
         for (k, n) in &self.bad_state_lines {
@@ -66,66 +64,56 @@ struct Line<'a> {
 }
 
 /// A state line is either the document itself or an envelope `{"key": .., "value": ..}`
-/// whose `null` value is a tombstone (what `gen` writes, mirroring the Kafka topic).
-fn state_line(line: &str) -> Option<(Option<String>, Value)> {
+/// whose `null` value is a tombstone (what `gen` writes, mirroring the Kafka topic):
+/// returns it as the key and value bytes a Kafka record would carry.
+fn state_line(line: &str) -> Option<(Option<String>, Option<Vec<u8>>)> {
     let v: Value = serde_json::from_str(line).ok()?;
     match v {
         Value::Object(mut m) if m.contains_key("value") && m.len() <= 2 => {
             let key = m.remove("key").and_then(|k| k.as_str().map(str::to_owned));
-            Some((key, m.remove("value").unwrap_or(Value::Null)))
+            let value = m
+                .remove("value")
+                .filter(|v| !v.is_null())
+                .map(|v| v.to_string().into_bytes());
+            Some((key, value))
         }
-        other => Some((None, other)),
+        _ => Some((None, Some(line.as_bytes().to_vec()))),
     }
 }
 
-fn user_of(key: Option<String>, value: &Value) -> Option<String> {
-    key.or_else(|| value.get("user_id")?.as_str().map(str::to_owned))
-}
-
-/// Applies a consents file to `state`.
-pub fn load_consents(r: impl BufRead, state: &State, summary: &mut Summary) {
+/// Applies each line of a state file with `apply` (the same functions the worker's
+/// table loader uses), counting the lines it could not read under `kind`.
+fn load_table(
+    r: impl BufRead,
+    kind: &'static str,
+    summary: &mut Summary,
+    apply: impl Fn(Option<&str>, Option<&[u8]>) -> bool,
+) {
     for line in r
         .lines()
         .map_while(Result::ok)
         .filter(|l| !l.trim().is_empty())
     {
-        let ok = state_line(&line).and_then(|(key, value)| {
-            let user = user_of(key, &value)?;
-            if value.is_null() {
-                state.apply_consent(&user, None);
-                return Some(());
-            }
-            let rec: ConsentRecord = serde_json::from_value(value).ok()?;
-            state.apply_consent(&user, Some(&rec));
-            Some(())
-        });
-        if ok.is_none() {
-            *summary.bad_state_lines.entry("consent").or_default() += 1;
+        let ok =
+            state_line(&line).is_some_and(|(key, value)| apply(key.as_deref(), value.as_deref()));
+        if !ok {
+            *summary.bad_state_lines.entry(kind).or_default() += 1;
         }
     }
+}
+
+/// Applies a consents file to `state` (fail closed, as the worker does).
+pub fn load_consents(r: impl BufRead, state: &State, summary: &mut Summary) {
+    load_table(r, "consent", summary, |k, v| {
+        state.apply_consent_record(k, v)
+    });
 }
 
 /// Applies a profiles file to `state`.
 pub fn load_profiles(r: impl BufRead, state: &State, summary: &mut Summary) {
-    for line in r
-        .lines()
-        .map_while(Result::ok)
-        .filter(|l| !l.trim().is_empty())
-    {
-        let ok = state_line(&line).and_then(|(key, value)| {
-            let user = user_of(key, &value)?;
-            if value.is_null() {
-                state.apply_profile(&user, None);
-                return Some(());
-            }
-            let rec: ProfileRecord = serde_json::from_value(value).ok()?;
-            state.apply_profile(&user, Some(&rec));
-            Some(())
-        });
-        if ok.is_none() {
-            *summary.bad_state_lines.entry("profile").or_default() += 1;
-        }
-    }
+    load_table(r, "profile", summary, |k, v| {
+        state.apply_profile_record(k, v)
+    });
 }
 
 /// Applies an erasures file, writing one audit line per request.
@@ -144,23 +132,19 @@ pub fn load_erasures(
         .filter(|l| !l.trim().is_empty())
     {
         let req = state_line(&line)
-            .and_then(|(_, value)| serde_json::from_value::<ErasureRequest>(value).ok());
+            .and_then(|(_, value)| serde_json::from_slice::<ErasureRequest>(&value?).ok());
         let Some(req) = req else {
             *summary.bad_state_lines.entry("erasure").or_default() += 1;
             continue;
         };
         let audit = core.erase(&req, state, now);
-        write_json(out, &topics.audit, &audit, summary)?;
+        write_json(out, &topics.audit, &audit)?;
+        summary.audit += 1;
     }
     Ok(())
 }
 
-fn write_json(
-    out: &mut impl Write,
-    topic: &str,
-    p: &Produced,
-    summary: &mut Summary,
-) -> std::io::Result<()> {
+fn write_json(out: &mut impl Write, topic: &str, p: &Produced) -> std::io::Result<()> {
     // The core produced this JSON itself, so it is valid.
     let text = std::str::from_utf8(&p.value).unwrap_or("null");
     let raw = serde_json::value::RawValue::from_string(text.to_string()).ok();
@@ -173,7 +157,6 @@ fn write_json(
     };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")?;
-    *summary.per_topic.entry(topic.to_string()).or_default() += 1;
     Ok(())
 }
 
@@ -208,19 +191,18 @@ pub fn process_events(
             },
         };
         offset += 1;
-        summary.raw += 1;
-        match core.process(&raw, state, now()) {
+        let outputs = core.process(&raw, state, now());
+        summary.counts.add(&outputs);
+        match outputs {
             Outputs::Event {
                 anonymous,
                 personal,
-                decision,
                 ..
             } => {
-                write_json(out, &topics.anonymous, &anonymous, summary)?;
+                write_json(out, &topics.anonymous, &anonymous)?;
                 if let Some(p) = personal {
-                    write_json(out, &topics.personal, &p, summary)?;
+                    write_json(out, &topics.personal, &p)?;
                 }
-                *summary.decisions.entry(decision.code()).or_default() += 1;
             }
             Outputs::DeadLetter(d) => {
                 let headers = d.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -234,11 +216,6 @@ pub fn process_events(
                 };
                 serde_json::to_writer(&mut *out, &line)?;
                 out.write_all(b"\n")?;
-                *summary
-                    .per_topic
-                    .entry(topics.dead_letter.clone())
-                    .or_default() += 1;
-                *summary.dead_letters.entry(d.reason.code()).or_default() += 1;
             }
         }
     }

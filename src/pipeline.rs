@@ -4,6 +4,7 @@
 //! serialization of the output documents. No I/O, no async, no globals: the Kafka edge
 //! and the `process` command call it and move the bytes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -81,6 +82,72 @@ pub enum Outputs {
 /// booleans and maps with string keys.
 fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
+}
+
+/// Counts of what the core produced, by output, dead-letter reason and decision; both
+/// edges (the worker's report, the `process` summary) keep one. `raw = anonymous +
+/// dead_letters` always holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Raw records run through the core.
+    pub raw: u64,
+    /// Anonymous records.
+    pub anonymous: u64,
+    /// Personal records.
+    pub personal: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+    /// Dead letters per reason code.
+    pub by_reason: BTreeMap<&'static str, u64>,
+    /// Valid events per personal-record decision code.
+    pub decisions: BTreeMap<&'static str, u64>,
+}
+
+impl Counts {
+    /// Counts one raw record's outputs.
+    pub fn add(&mut self, out: &Outputs) {
+        self.raw += 1;
+        match out {
+            Outputs::Event {
+                personal, decision, ..
+            } => {
+                self.anonymous += 1;
+                self.personal += u64::from(personal.is_some());
+                *self.decisions.entry(decision.code()).or_default() += 1;
+            }
+            Outputs::DeadLetter(d) => {
+                self.dead_letters += 1;
+                *self.by_reason.entry(d.reason.code()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Adds another set of counts.
+    pub fn merge(&mut self, o: &Counts) {
+        self.raw += o.raw;
+        self.anonymous += o.anonymous;
+        self.personal += o.personal;
+        self.dead_letters += o.dead_letters;
+        for (k, v) in &o.by_reason {
+            *self.by_reason.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.decisions {
+            *self.decisions.entry(k).or_default() += v;
+        }
+    }
+
+    /// One line: `raw=.. anonymous=.. personal=.. dead_letters=.. reasons={..} decisions={..}`.
+    pub fn render(&self) -> String {
+        format!(
+            "raw={} anonymous={} personal={} dead_letters={} reasons={:?} decisions={:?}",
+            self.raw,
+            self.anonymous,
+            self.personal,
+            self.dead_letters,
+            self.by_reason,
+            self.decisions
+        )
+    }
 }
 
 /// The core: the policy plus limits, built once from the configuration, and the shared

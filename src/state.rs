@@ -279,6 +279,52 @@ impl State {
         self.profiles.insert(user, Arc::new(profile));
     }
 
+    /// Applies one `users.consent` record as it arrives: key and value bytes, no value
+    /// being a tombstone. Fails closed: a value that cannot be read, or whose `user_id`
+    /// is not its key (compaction keeps the key, so a body naming someone else is
+    /// refused rather than guessed at), removes the key's consent. Returns whether the
+    /// record was readable; a record with neither key nor readable value changes nothing.
+    pub fn apply_consent_record(&self, key: Option<&str>, value: Option<&[u8]>) -> bool {
+        let rec = value.map(serde_json::from_slice::<ConsentRecord>);
+        match (key, rec) {
+            (Some(k), None) => {
+                self.apply_consent(k, None);
+                true
+            }
+            (key, Some(Ok(rec))) if key.is_none_or(|k| k == rec.user_id) => {
+                self.apply_consent(&rec.user_id, Some(&rec));
+                true
+            }
+            (key, _) => {
+                if let Some(k) = key {
+                    self.apply_consent(k, None);
+                }
+                false
+            }
+        }
+    }
+
+    /// As [`State::apply_consent_record`], for one `users.profile` record.
+    pub fn apply_profile_record(&self, key: Option<&str>, value: Option<&[u8]>) -> bool {
+        let rec = value.map(serde_json::from_slice::<ProfileRecord>);
+        match (key, rec) {
+            (Some(k), None) => {
+                self.apply_profile(k, None);
+                true
+            }
+            (key, Some(Ok(rec))) if key.is_none_or(|k| k == rec.user_id) => {
+                self.apply_profile(&rec.user_id, Some(&rec));
+                true
+            }
+            (key, _) => {
+                if let Some(k) = key {
+                    self.apply_profile(k, None);
+                }
+                false
+            }
+        }
+    }
+
     /// Applies an erasure request: purges what is older than the request and marks the
     /// user so that only a consent given after the request re-enables personal output.
     pub fn apply_erasure(&self, r: &ErasureRequest) -> ErasureOutcome {
@@ -406,6 +452,45 @@ mod tests {
 
     fn fields() -> Vec<String> {
         ["name", "email", "bank_card"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn table_records_fail_closed() {
+        let s = State::new(&fields());
+        let grant = |u: &str| {
+            format!(
+                r#"{{"user_id":"{u}","updated_at":"2026-01-01T00:00:00Z","policy_version":"v1","purposes":{{"analytics":true}}}}"#
+            )
+        };
+        for u in ["u1", "u2", "u3", "u4"] {
+            assert!(s.apply_consent_record(Some(u), Some(grant(u).as_bytes())));
+        }
+        // Keyless: the body names the user.
+        assert!(s.apply_consent_record(None, Some(grant("u5").as_bytes())));
+        assert!(s.consent("u5").is_some());
+        // Tombstone.
+        assert!(s.apply_consent_record(Some("u1"), None));
+        assert!(s.consent("u1").is_none());
+        // Unreadable, or naming another user: the key's consent goes.
+        assert!(!s.apply_consent_record(Some("u2"), Some(b"{not json")));
+        assert!(s.consent("u2").is_none());
+        assert!(!s.apply_consent_record(Some("u3"), Some(grant("u4").as_bytes())));
+        assert!(s.consent("u3").is_none());
+        assert!(s.consent("u4").is_some(), "the named user is not touched");
+        // Neither key nor readable body: nothing to act on.
+        assert!(!s.apply_consent_record(None, Some(b"[]")));
+        assert!(!s.apply_consent_record(None, None));
+        assert_eq!(s.sizes().consents, 2);
+    }
+
+    #[test]
+    fn profile_records_fail_closed() {
+        let s = State::new(&fields());
+        let p = br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A"}"#;
+        assert!(s.apply_profile_record(Some("u1"), Some(p)));
+        assert!(s.profile("u1").is_some());
+        assert!(!s.apply_profile_record(Some("u1"), Some(b"1")));
+        assert!(s.profile("u1").is_none());
     }
 
     #[test]

@@ -103,8 +103,6 @@ pub enum Role {
 pub fn client_config(k: &KafkaConfig, role: Role) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.bootstrap_servers);
-    // Statistics feed the metrics (queue sizes, broker round trips, consumer lag).
-    c.set("statistics.interval.ms", "15000");
     c.set_log_level(crate::log::kafka_log_level());
     for (key, v) in &k.client {
         c.set(key, v);
@@ -117,6 +115,13 @@ pub fn client_config(k: &KafkaConfig, role: Role) -> ClientConfig {
         c.set(key, v);
     }
     c
+}
+
+/// Turns on librdkafka's statistics for a client whose context forwards them to the
+/// metrics (queue sizes, broker round trips, consumer lag); the other clients (table
+/// loader, admin, audit, `gen`) leave them off, as nothing would read them.
+pub fn with_statistics(c: &mut ClientConfig) {
+    set_default(c, "statistics.interval.ms", "15000");
 }
 
 /// Sets `key` unless the operator already did.

@@ -18,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{EdgeError, LogContext, Role, client_config, set_default};
 use crate::config::Config;
 use crate::log;
-use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord};
+use crate::model::ErasureRequest;
 use crate::pipeline::Core;
 use crate::state::State;
 use crate::telemetry::{InTopic, Metrics, OutTopic};
@@ -271,8 +271,8 @@ fn apply(
     let table = topics.get(msg.topic()).copied()?;
     let key = msg.key().and_then(|k| std::str::from_utf8(k).ok());
     let ok = match table {
-        Table::Consent => apply_consent(state, key, msg.payload()),
-        Table::Profile => apply_profile(state, key, msg.payload()),
+        Table::Consent => state.apply_consent_record(key, msg.payload()),
+        Table::Profile => state.apply_profile_record(key, msg.payload()),
         Table::Erasure => msg
             .payload()
             .and_then(|p| serde_json::from_slice::<ErasureRequest>(p).ok())
@@ -288,57 +288,6 @@ fn apply(
         ));
     }
     Some((table, ok))
-}
-
-/// A consent record that cannot be read removes the user's consent: fail closed.
-fn apply_consent(state: &State, key: Option<&str>, payload: Option<&[u8]>) -> bool {
-    let Some(payload) = payload else {
-        if let Some(user) = key {
-            state.apply_consent(user, None);
-        }
-        return key.is_some();
-    };
-    match serde_json::from_slice::<ConsentRecord>(payload) {
-        Ok(rec) => {
-            // The key is what compaction keeps; a record whose body names another user
-            // is refused rather than guessed at.
-            if key.is_some_and(|k| k != rec.user_id) {
-                if let Some(k) = key {
-                    state.apply_consent(k, None);
-                }
-                return false;
-            }
-            state.apply_consent(&rec.user_id, Some(&rec));
-            true
-        }
-        Err(_) => {
-            if let Some(k) = key {
-                state.apply_consent(k, None);
-            }
-            false
-        }
-    }
-}
-
-fn apply_profile(state: &State, key: Option<&str>, payload: Option<&[u8]>) -> bool {
-    let Some(payload) = payload else {
-        if let Some(user) = key {
-            state.apply_profile(user, None);
-        }
-        return key.is_some();
-    };
-    match serde_json::from_slice::<ProfileRecord>(payload) {
-        Ok(rec) if key.is_none_or(|k| k == rec.user_id) => {
-            state.apply_profile(&rec.user_id, Some(&rec));
-            true
-        }
-        _ => {
-            if let Some(k) = key {
-                state.apply_profile(k, None);
-            }
-            false
-        }
-    }
 }
 
 /// How often the geolocation files are checked for a new version.

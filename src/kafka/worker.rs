@@ -29,10 +29,10 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{EdgeError, LogContext, Role, client_config, set_default};
+use super::{EdgeError, LogContext, Role, client_config, set_default, with_statistics};
 use crate::config::{Config, DeliveryMode};
 use crate::log;
-use crate::pipeline::{Core, Outputs, Produced, RawRecord, Source};
+use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
 use crate::state::State;
 use crate::telemetry::{AttrValue, InTopic, Metrics, OutTopic};
 
@@ -46,69 +46,28 @@ const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Trace-context headers carried from an input to each of its outputs.
 const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
-/// Counts of one run; `raw = anonymous + dead_letters` holds at every quiet point.
+/// Counts of one run (in exactly-once mode: of committed transactions only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// Raw records processed (in exactly-once mode: in committed transactions).
-    pub raw: u64,
-    /// Anonymous records produced.
-    pub anonymous: u64,
-    /// Personal records produced.
-    pub personal: u64,
-    /// Dead letters produced.
-    pub dead_letters: u64,
-    /// Dead letters per reason.
-    pub by_reason: BTreeMap<&'static str, u64>,
-    /// Personal-record decisions per reason.
-    pub decisions: BTreeMap<&'static str, u64>,
+    /// What the core produced.
+    pub counts: Counts,
     /// Transactions aborted (exactly-once).
     pub aborts: u64,
 }
 
 impl Report {
     fn add(&mut self, out: &Outputs) {
-        self.raw += 1;
-        match out {
-            Outputs::Event {
-                personal, decision, ..
-            } => {
-                self.anonymous += 1;
-                self.personal += u64::from(personal.is_some());
-                *self.decisions.entry(decision.code()).or_default() += 1;
-            }
-            Outputs::DeadLetter(d) => {
-                self.dead_letters += 1;
-                *self.by_reason.entry(d.reason.code()).or_default() += 1;
-            }
-        }
+        self.counts.add(out);
     }
 
     fn merge(&mut self, o: &Report) {
-        self.raw += o.raw;
-        self.anonymous += o.anonymous;
-        self.personal += o.personal;
-        self.dead_letters += o.dead_letters;
+        self.counts.merge(&o.counts);
         self.aborts += o.aborts;
-        for (k, v) in &o.by_reason {
-            *self.by_reason.entry(k).or_default() += v;
-        }
-        for (k, v) in &o.decisions {
-            *self.decisions.entry(k).or_default() += v;
-        }
     }
 
     /// One log line of counts.
     pub fn render(&self) -> String {
-        format!(
-            "raw={} anonymous={} personal={} dead_letters={} aborts={} reasons={:?} decisions={:?}",
-            self.raw,
-            self.anonymous,
-            self.personal,
-            self.dead_letters,
-            self.aborts,
-            self.by_reason,
-            self.decisions
-        )
+        format!("{} aborts={}", self.counts.render(), self.aborts)
     }
 }
 
@@ -542,6 +501,7 @@ impl<'a> Instance<'a> {
         };
 
         let mut pc = client_config(&config.kafka, Role::Producer);
+        with_statistics(&mut pc);
         set_default(&mut pc, "enable.idempotence", "true");
         set_default(&mut pc, "linger.ms", "5");
         if mode == DeliveryMode::ExactlyOnce {
@@ -569,6 +529,7 @@ impl<'a> Instance<'a> {
         let mut cc = client_config(&config.kafka, Role::Consumer);
         cc.set("group.id", &config.kafka.group_id);
         cc.set("enable.auto.offset.store", "false");
+        with_statistics(&mut cc);
         match mode {
             DeliveryMode::ExactlyOnce => cc.set("enable.auto.commit", "false"),
             DeliveryMode::AtLeastOnce => cc.set("enable.auto.commit", "true"),
@@ -882,9 +843,9 @@ impl<'a> Instance<'a> {
                 for at in &batch.consumed_at {
                     m.delivered(at.elapsed());
                 }
-                m.records_out(OutTopic::Anonymous, batch.report.anonymous);
-                m.records_out(OutTopic::Personal, batch.report.personal);
-                m.records_out(OutTopic::DeadLetter, batch.report.dead_letters);
+                m.records_out(OutTopic::Anonymous, batch.report.counts.anonymous);
+                m.records_out(OutTopic::Personal, batch.report.counts.personal);
+                m.records_out(OutTopic::DeadLetter, batch.report.counts.dead_letters);
                 self.report.merge(&batch.report);
                 batch.clear();
                 Ok(())

@@ -54,7 +54,7 @@ fn process_examples() -> (Vec<Value>, Summary) {
 fn examples_reconcile_and_match_the_expected_decisions() {
     let (lines, summary) = process_examples();
     let count = |t: &str| lines.iter().filter(|l| l["topic"] == t).count() as u64;
-    let raw = summary.raw;
+    let raw = summary.counts.raw;
     assert_eq!(raw, 29);
     assert_eq!(
         raw,
@@ -75,13 +75,13 @@ fn examples_reconcile_and_match_the_expected_decisions() {
         personal_users.into_iter().collect::<Vec<_>>(),
         ["u_alice", "u_erin"]
     );
-    assert_eq!(summary.decisions["erased"], 2, "dave's events");
+    assert_eq!(summary.counts.decisions["erased"], 2, "dave's events");
     assert_eq!(
-        summary.decisions["purpose_not_granted"], 4,
+        summary.counts.decisions["purpose_not_granted"], 4,
         "bob x3 and frank"
     );
     assert_eq!(
-        summary.decisions["no_consent"], 3,
+        summary.counts.decisions["no_consent"], 3,
         "carol (tombstone) x2 and gina"
     );
 }

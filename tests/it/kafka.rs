@@ -67,7 +67,7 @@ fn generated_data_end_to_end_reconciles_and_validates() {
         reader.count(&t.audit),
         expected.malformed
     );
-    assert_eq!(report.raw, cfg.events);
+    assert_eq!(report.counts.raw, cfg.events);
     assert_eq!(
         anon + dlq,
         cfg.events as usize,
@@ -242,12 +242,12 @@ fn restart_resumes_from_committed_offsets_without_loss() {
     println!(
         "restart: inputs=1000 outputs={} lost={lost} duplicated={duplicated} (first run processed {}, second {})",
         reader.count(&t.anonymous),
-        r1.raw,
-        r2.raw
+        r1.counts.raw,
+        r2.counts.raw
     );
     assert_eq!(lost, 0);
     assert_eq!(
-        r1.raw + r2.raw,
+        r1.counts.raw + r2.counts.raw,
         1000 + duplicated as u64,
         "the second run resumed from the committed offsets"
     );
@@ -317,7 +317,7 @@ fn bad_inputs_are_dead_lettered_and_the_worker_goes_on() {
         r.count(&t.dead_letter) == 5 && r.count(&t.anonymous) == 1
     });
     let report = w.stop();
-    assert_eq!(report.dead_letters, 5);
+    assert_eq!(report.counts.dead_letters, 5);
     // Order holds within a partition: the keyed bad inputs share one; the keyless null
     // value lands wherever the partitioner puts it.
     let dl: Vec<_> = reader
