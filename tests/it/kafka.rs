@@ -191,6 +191,31 @@ fn consent_grant_withdrawal_and_erasure_apply_live() {
     );
 }
 
+/// A burst of consent changes (a re-consent campaign) is applied live, not at the
+/// pace of the loop's other duties: the live loop once applied one table record per turn
+/// (about ten a second), which would take this burst over eight minutes, well past `T`.
+#[test]
+fn a_burst_of_consent_changes_is_applied_live() {
+    let _broker = broker::shared();
+    let config = broker::config("burst");
+    let w = TestWorker::start(&config);
+    let users: Vec<String> = (0..5_000).map(|i| format!("burst-{i}")).collect();
+    let values: Vec<Vec<u8>> = users
+        .iter()
+        .map(|u| consent(u, "2026-11-01T00:00:00Z", true))
+        .collect();
+    let records: Vec<(Option<&str>, Option<&[u8]>)> = users
+        .iter()
+        .zip(&values)
+        .map(|(u, v)| (Some(u.as_str()), Some(v.as_slice())))
+        .collect();
+    produce(&config, &config.topics.consent, &records);
+    broker::wait_for("every consent applied", T, || {
+        w.state.sizes().consents == users.len()
+    });
+    w.stop();
+}
+
 #[test]
 fn restart_resumes_from_committed_offsets_without_loss() {
     let _broker = broker::shared();
