@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use crate::config::{LocationPrecision, PolicyConfig};
 use crate::enrich::{AgentInfo, Enrichment, GeoInfo, TimeInfo};
-use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
+use crate::model::{App, DeviceLocation, PropMap, PropValue, Purpose, RawEvent, format_time};
 use crate::scrub::{self, Level};
 use crate::state::{Consent, Profile, State};
 use crate::url;
@@ -385,7 +385,7 @@ pub fn primary_language(tag: &str) -> Option<String> {
 /// old way (rare: keys are field names).
 #[derive(Debug)]
 struct ScrubbedOut<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a PropMap<'a>,
     /// Top-level keys to keep; `None` = all.
     allow: Option<&'a [String]>,
     level: Level,
@@ -406,7 +406,7 @@ impl Serialize for ScrubbedOut<'_> {
 
 /// [`ScrubbedOut`] with the known values borrowed (nested objects reuse the parent's).
 struct ScrubbedMap<'a, 'k> {
-    map: &'a Map<String, Value>,
+    map: &'a PropMap<'a>,
     allow: Option<&'a [String]>,
     level: Level,
     known: &'k [&'k str],
@@ -417,7 +417,7 @@ impl Serialize for ScrubbedMap<'_, '_> {
         let entries = || {
             self.map
                 .iter()
-                .filter(|(k, _)| self.allow.is_none_or(|a| a.iter().any(|x| x == *k)))
+                .filter(|(k, _)| self.allow.is_none_or(|a| a.iter().any(|x| x == k)))
         };
         let (level, known) = (self.level, self.known);
         if entries().all(|(k, _)| matches!(scrub::scrub(k, level, known), Cow::Borrowed(_))) {
@@ -432,7 +432,7 @@ impl Serialize for ScrubbedMap<'_, '_> {
             .map(|(k, v)| {
                 (
                     scrub::scrub(k, level, known).into_owned(),
-                    scrub_value(v, level, known),
+                    scrub_value(&v.to_value(), level, known),
                 )
             })
             .collect();
@@ -442,7 +442,7 @@ impl Serialize for ScrubbedMap<'_, '_> {
 
 /// A JSON value serialized as `scrub_value` would return it.
 struct ScrubbedValue<'a, 'k> {
-    v: &'a Value,
+    v: &'a PropValue<'a>,
     level: Level,
     known: &'k [&'k str],
 }
@@ -451,9 +451,12 @@ impl Serialize for ScrubbedValue<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (level, known) = (self.level, self.known);
         match self.v {
-            Value::String(t) => s.serialize_str(&scrub::scrub(t, level, known)),
-            Value::Number(n) if scrub::number_is_card(n) => s.serialize_str(scrub::CARD),
-            Value::Array(a) => {
+            PropValue::String(t) => s.serialize_str(&scrub::scrub(t, level, known)),
+            PropValue::Number(n) if scrub::number_is_card(n) => s.serialize_str(scrub::CARD),
+            PropValue::Number(n) => n.serialize(s),
+            PropValue::Bool(b) => s.serialize_bool(*b),
+            PropValue::Null => s.serialize_unit(),
+            PropValue::Array(a) => {
                 use serde::ser::SerializeSeq;
                 let mut seq = s.serialize_seq(Some(a.len()))?;
                 for v in a {
@@ -461,14 +464,13 @@ impl Serialize for ScrubbedValue<'_, '_> {
                 }
                 seq.end()
             }
-            Value::Object(m) => ScrubbedMap {
+            PropValue::Object(m) => ScrubbedMap {
                 map: m,
                 allow: None,
                 level,
                 known,
             }
             .serialize(s),
-            other => other.serialize(s),
         }
     }
 }
