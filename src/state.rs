@@ -285,44 +285,22 @@ impl State {
     /// refused rather than guessed at), removes the key's consent. Returns whether the
     /// record was readable; a record with neither key nor readable value changes nothing.
     pub fn apply_consent_record(&self, key: Option<&str>, value: Option<&[u8]>) -> bool {
-        let rec = value.map(serde_json::from_slice::<ConsentRecord>);
-        match (key, rec) {
-            (Some(k), None) => {
-                self.apply_consent(k, None);
-                true
-            }
-            (key, Some(Ok(rec))) if key.is_none_or(|k| k == rec.user_id) => {
-                self.apply_consent(&rec.user_id, Some(&rec));
-                true
-            }
-            (key, _) => {
-                if let Some(k) = key {
-                    self.apply_consent(k, None);
-                }
-                false
-            }
-        }
+        apply_record(
+            key,
+            value,
+            |r: &ConsentRecord| &r.user_id,
+            |user, r| self.apply_consent(user, r),
+        )
     }
 
     /// As [`State::apply_consent_record`], for one `users.profile` record.
     pub fn apply_profile_record(&self, key: Option<&str>, value: Option<&[u8]>) -> bool {
-        let rec = value.map(serde_json::from_slice::<ProfileRecord>);
-        match (key, rec) {
-            (Some(k), None) => {
-                self.apply_profile(k, None);
-                true
-            }
-            (key, Some(Ok(rec))) if key.is_none_or(|k| k == rec.user_id) => {
-                self.apply_profile(&rec.user_id, Some(&rec));
-                true
-            }
-            (key, _) => {
-                if let Some(k) = key {
-                    self.apply_profile(k, None);
-                }
-                false
-            }
-        }
+        apply_record(
+            key,
+            value,
+            |r: &ProfileRecord| &r.user_id,
+            |user, r| self.apply_profile(user, r),
+        )
     }
 
     /// Applies an erasure request: purges what is older than the request and marks the
@@ -428,6 +406,33 @@ fn collect_strings(v: Option<&Value>, out: &mut Vec<Box<str>>) {
         Some(Value::Object(m)) => m.values().for_each(|v| collect_strings(Some(v), out)),
         Some(Value::Array(a)) => a.iter().for_each(|v| collect_strings(Some(v), out)),
         _ => {}
+    }
+}
+
+/// The fail-closed rule of [`State::apply_consent_record`] for a table whose records
+/// name their user in `user_id`; `apply(user, None)` removes the user's entry.
+fn apply_record<R: serde::de::DeserializeOwned>(
+    key: Option<&str>,
+    value: Option<&[u8]>,
+    user_id: fn(&R) -> &str,
+    apply: impl Fn(&str, Option<&R>),
+) -> bool {
+    let rec = value.map(serde_json::from_slice::<R>);
+    match (key, rec) {
+        (Some(k), None) => {
+            apply(k, None);
+            true
+        }
+        (key, Some(Ok(rec))) if key.is_none_or(|k| k == user_id(&rec)) => {
+            apply(user_id(&rec), Some(&rec));
+            true
+        }
+        (key, _) => {
+            if let Some(k) = key {
+                apply(k, None);
+            }
+            false
+        }
     }
 }
 
