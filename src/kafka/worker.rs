@@ -864,6 +864,7 @@ impl<'a> Instance<'a> {
             .group_metadata()
             // Not in a group (any more): abortable, the rewind sorts it out.
             .ok_or(KafkaError::MetadataFetch(RDKafkaErrorCode::State))?;
+        self.settle(TXN_TIMEOUT);
         retrying("sending offsets", || {
             self.producer
                 .send_offsets_to_transaction(&tpl, &gm, TXN_TIMEOUT)
@@ -871,6 +872,18 @@ impl<'a> Instance<'a> {
         retrying("committing", || {
             self.producer.commit_transaction(TXN_TIMEOUT)
         })
+    }
+
+    /// Waits (up to `timeout`) until every output sent is acknowledged and its delivery
+    /// report served by the producer's own polling thread. rust-rdkafka's flush, which
+    /// `commit_transaction` calls first, polls the same event queue in 100 ms waits while
+    /// that thread takes the reports, so every commit cost at least 100 ms (half the
+    /// exactly-once run time); with nothing left in flight its flush returns at once.
+    fn settle(&self, timeout: Duration) {
+        let until = Instant::now() + timeout;
+        while self.producer.in_flight_count() > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     fn abort(&mut self, batch: &mut Batch, e: KafkaError) -> Result<(), EdgeError> {
