@@ -11,11 +11,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{EdgeError, LogContext, Role, client_config, set_default};
+use super::{EdgeError, LogContext, Role, client_config, set_default, settle};
 use crate::config::Config;
 use crate::log;
 use crate::model::ErasureRequest;
@@ -440,11 +441,11 @@ impl AuditPublisher {
             let key = audit.key.as_deref().unwrap_or_default();
             let rec = BaseRecord::to(&self.topic).key(key).payload(&audit.value);
             // Erasures are rare: waiting for each audit record keeps the offset honest.
-            let sent = self
-                .producer
-                .send(rec)
-                .map_err(|(e, _)| e)
-                .and_then(|()| self.producer.flush(Duration::from_secs(30)));
+            let sent = self.producer.send(rec).map_err(|(e, _)| e).and_then(|()| {
+                settle(&self.producer, Duration::from_secs(30))
+                    .then_some(())
+                    .ok_or(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+            });
             if let Err(e) = sent {
                 // Go back to this request so it is tried again, rather than letting a
                 // later request's offset cover it.
@@ -467,7 +468,7 @@ impl AuditPublisher {
     }
 
     fn close(self) {
-        let _ = self.producer.flush(Duration::from_secs(10));
+        settle(&self.producer, Duration::from_secs(10));
         let _ = self.consumer.commit_consumer_state(CommitMode::Sync);
     }
 }

@@ -29,7 +29,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{EdgeError, LogContext, Role, client_config, set_default, with_statistics};
+use super::{EdgeError, LogContext, Role, client_config, set_default, settle, with_statistics};
 use crate::config::{Config, DeliveryMode};
 use crate::log;
 use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
@@ -273,10 +273,10 @@ impl ConsumerContext for RebalanceContext {
                 }
             }
             DeliveryMode::AtLeastOnce => {
-                if let Err(e) = self.producer.flush(DRAIN_TIMEOUT) {
-                    log::warn(&format!(
-                        "revocation: outputs not drained ({e}); their inputs will be reprocessed"
-                    ));
+                if !settle(&self.producer, DRAIN_TIMEOUT) {
+                    log::warn(
+                        "revocation: outputs not drained in time; their inputs will be reprocessed",
+                    );
                 }
                 let ready = lock(&self.tracker).committable(Some(&revoked));
                 store(consumer, &self.topic, &ready);
@@ -722,14 +722,16 @@ impl<'a> Instance<'a> {
                 log::info(&format!("progress: {}", self.report.render()));
             }
         }
-        let drained = self.producer.flush(DRAIN_TIMEOUT);
+        let drained = settle(&self.producer, DRAIN_TIMEOUT);
         let ready = lock(&self.tracker).committable(None);
         store(&self.consumer, &self.topics.raw, &ready);
         commit(&self.consumer, "shutdown");
-        drained.map_err(|source| EdgeError::Fatal {
-            context: "draining outputs at shutdown",
-            source,
-        })?;
+        if !drained {
+            return Err(EdgeError::DeliveryFailed(format!(
+                "outputs not acknowledged within {} s at shutdown",
+                DRAIN_TIMEOUT.as_secs()
+            )));
+        }
         if let Some(f) = lock(&self.tracker).failed.take() {
             return Err(EdgeError::DeliveryFailed(f));
         }
@@ -864,7 +866,10 @@ impl<'a> Instance<'a> {
             .group_metadata()
             // Not in a group (any more): abortable, the rewind sorts it out.
             .ok_or(KafkaError::MetadataFetch(RDKafkaErrorCode::State))?;
-        self.settle(TXN_TIMEOUT);
+        // commit_transaction starts with rust-rdkafka's flush, which costs at least
+        // 100 ms whenever anything is in flight (see `settle`): half the exactly-once
+        // run time, before this wait.
+        settle(&self.producer, TXN_TIMEOUT);
         retrying("sending offsets", || {
             self.producer
                 .send_offsets_to_transaction(&tpl, &gm, TXN_TIMEOUT)
@@ -872,18 +877,6 @@ impl<'a> Instance<'a> {
         retrying("committing", || {
             self.producer.commit_transaction(TXN_TIMEOUT)
         })
-    }
-
-    /// Waits (up to `timeout`) until every output sent is acknowledged and its delivery
-    /// report served by the producer's own polling thread. rust-rdkafka's flush, which
-    /// `commit_transaction` calls first, polls the same event queue in 100 ms waits while
-    /// that thread takes the reports, so every commit cost at least 100 ms (half the
-    /// exactly-once run time); with nothing left in flight its flush returns at once.
-    fn settle(&self, timeout: Duration) {
-        let until = Instant::now() + timeout;
-        while self.producer.in_flight_count() > 0 && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(1));
-        }
     }
 
     fn abort(&mut self, batch: &mut Batch, e: KafkaError) -> Result<(), EdgeError> {
