@@ -670,7 +670,7 @@ impl<'a> Instance<'a> {
                 .and_then(|h| h.iter().find(|h| h.key == name))
                 .and_then(|h| h.value)
         };
-        metrics.record_span(
+        metrics.tracer.record_span(
             header("traceparent"),
             header("tracestate"),
             "consent-enricher process",

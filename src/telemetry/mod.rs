@@ -15,7 +15,7 @@ pub mod trace;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::config::TelemetryConfig;
 use crate::enrich::Miss;
@@ -360,21 +360,6 @@ impl Metrics {
     /// Ready for traffic: tables loaded, partitions assigned and not fenced.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst) && !self.fenced.load(Ordering::SeqCst)
-    }
-
-    /// Records one span for a raw record, continuing the W3C trace context of its
-    /// headers; see [`Tracer::record_span`].
-    pub fn record_span(
-        &self,
-        traceparent: Option<&[u8]>,
-        tracestate: Option<&[u8]>,
-        name: &'static str,
-        start: SystemTime,
-        end: SystemTime,
-        attrs: &[(&'static str, AttrValue)],
-    ) {
-        self.tracer
-            .record_span(traceparent, tracestate, name, start, end, attrs);
     }
 }
 

@@ -351,7 +351,7 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
         ("messaging.kafka.partition", AttrValue::Int(2)),
         ("consent_enricher.decision", AttrValue::Code("no_consent")),
     ];
-    metrics.record_span(
+    metrics.tracer.record_span(
         Some(TRACEPARENT.as_bytes()),
         Some(b"vendor=1"),
         "consent-enricher process",
@@ -359,7 +359,9 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
         now,
         &attrs,
     );
-    metrics.record_span(None, None, "consent-enricher process", now, now, &[]);
+    metrics
+        .tracer
+        .record_span(None, None, "consent-enricher process", now, now, &[]);
     metrics.record_in(consent_enricher::telemetry::InTopic::Raw);
     exporter.shutdown(); // flushes spans and metrics once more
     let spans = collector.spans();
