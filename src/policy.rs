@@ -255,6 +255,7 @@ impl Policy {
     }
 
     fn coarse_geo<'a>(&self, g: &'a GeoInfo) -> Option<GeoAnon<'a>> {
+        let g = &*g.location;
         let (region, city) = match self.config.location_precision {
             LocationPrecision::None => return None,
             LocationPrecision::Country => (None, None),

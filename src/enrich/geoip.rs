@@ -26,14 +26,15 @@ use std::time::SystemTime;
 
 use maxminddb::{LookupResult, MaxMindDbError, Reader, WithinOptions};
 use rustc_hash::FxHasher;
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 /// A located address, as far as the database knows it. Every field may be
 /// missing; an empty string in the database counts as missing. Strings are
 /// `Arc<str>` so the enrichment output can share them with the cached record
-/// instead of copying them for every event.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// instead of copying them for every event. Serialized as the personal record's `geo`
+/// (inside [`super::GeoInfo`]), without the database's own time zone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IpLocation {
     /// ISO 3166-1 alpha-2, upper case; anything else in the database is dropped.
     pub country_code: Option<Arc<str>>,
@@ -50,7 +51,9 @@ pub struct IpLocation {
     pub longitude: Option<f64>,
     /// MaxMind's `accuracy_radius`; DB-IP has none.
     pub accuracy_km: Option<f64>,
-    /// IANA zone from the database (MaxMind only; DB-IP leaves it empty).
+    /// IANA zone from the database (MaxMind only; DB-IP leaves it empty). Used to pick
+    /// the event's zone, not output.
+    #[serde(skip_serializing)]
     pub time_zone: Option<Arc<str>>,
 }
 

@@ -36,24 +36,13 @@ pub struct AgentInfo {
     pub device: &'static str,
 }
 
-/// Location from the IP address. The strings are shared with the geoip cache's record
-/// (cloning an `Arc`, not the text).
+/// Location from the IP address: the geoip cache's record itself (shared, not copied),
+/// serialized with its fields inline and the source.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GeoInfo {
-    /// ISO 3166-1 alpha-2.
-    pub country_code: Option<Arc<str>>,
-    /// First-level subdivision.
-    pub region: Option<Arc<str>>,
-    /// City.
-    pub city: Option<Arc<str>>,
-    /// Postal code.
-    pub postal_code: Option<Arc<str>>,
-    /// Latitude of the network's location.
-    pub latitude: Option<f64>,
-    /// Longitude of the network's location.
-    pub longitude: Option<f64>,
-    /// Accuracy radius in km, where the database gives one.
-    pub accuracy_km: Option<f64>,
+    /// Country, region, city, postal code, coordinates and accuracy.
+    #[serde(flatten)]
+    pub location: Arc<IpLocation>,
     /// Where it came from: always `ip` here.
     pub source: &'static str,
 }
@@ -231,21 +220,6 @@ impl From<LocalTime> for TimeInfo {
     }
 }
 
-impl GeoInfo {
-    fn from_location(l: &IpLocation) -> GeoInfo {
-        GeoInfo {
-            country_code: l.country_code.clone(),
-            region: l.region.clone(),
-            city: l.city.clone(),
-            postal_code: l.postal_code.clone(),
-            latitude: l.latitude,
-            longitude: l.longitude,
-            accuracy_km: l.accuracy_km,
-            source: "ip",
-        }
-    }
-}
-
 /// Locates an IP address; `Err` says why not. A record with nothing usable in it counts
 /// as not found.
 fn locate(geoip: &GeoIp, ip: IpAddr) -> Result<Arc<IpLocation>, Miss> {
@@ -325,7 +299,10 @@ pub fn enrich(ev: &RawEvent<'_>, enricher: &Enricher) -> Enrichment {
         }
         None => None,
     };
-    out.geo = ip_loc.as_deref().map(GeoInfo::from_location);
+    out.geo = ip_loc.clone().map(|location| GeoInfo {
+        location,
+        source: "ip",
+    });
     match zone_of(
         &enricher.zones,
         out.device_location.as_ref(),
@@ -402,10 +379,10 @@ mod tests {
             let g = e.geo.as_ref().expect("located");
             assert_eq!(
                 (
-                    g.country_code.as_deref(),
-                    g.region.as_deref(),
-                    g.city.as_deref(),
-                    g.postal_code.as_deref(),
+                    g.location.country_code.as_deref(),
+                    g.location.region.as_deref(),
+                    g.location.city.as_deref(),
+                    g.location.postal_code.as_deref(),
                     g.source
                 ),
                 (
@@ -415,6 +392,25 @@ mod tests {
                     Some("EC1A"),
                     "ip"
                 ),
+                "{layout:?}"
+            );
+            // Serialized as the contract's `geo`: the record's fields inline, no time zone.
+            let keys: Vec<String> = match serde_json::to_value(g).expect("serializes") {
+                serde_json::Value::Object(m) => m.keys().cloned().collect(),
+                other => panic!("{other}"),
+            };
+            assert_eq!(
+                keys,
+                [
+                    "accuracy_km",
+                    "city",
+                    "country_code",
+                    "latitude",
+                    "longitude",
+                    "postal_code",
+                    "region",
+                    "source"
+                ],
                 "{layout:?}"
             );
             // London in July: BST, from the IP location's coordinates.
@@ -440,7 +436,10 @@ mod tests {
             &en,
         );
         assert_eq!(zone(&e), Some("Asia/Tokyo"));
-        assert_eq!(e.geo.and_then(|g| g.city).as_deref(), Some("London"));
+        assert_eq!(
+            e.geo.and_then(|g| g.location.city.clone()).as_deref(),
+            Some("London")
+        );
         assert!(e.device_location.is_some());
     }
 
@@ -501,7 +500,9 @@ mod tests {
         let en = Enricher::new(std::slice::from_ref(&path)).expect("opens");
         let e = enrich(&event(r#","ip":"8.8.8.8""#), &en);
         assert_eq!(
-            e.geo.as_ref().and_then(|g| g.country_code.as_deref()),
+            e.geo
+                .as_ref()
+                .and_then(|g| g.location.country_code.as_deref()),
             Some("US")
         );
         assert_eq!(e.time, None);
