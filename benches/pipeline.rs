@@ -90,8 +90,9 @@ fn fixture() -> Fixture {
                 state.apply_consent(&key, r.as_ref());
             }
             (GenTopic::Profile, v) => {
-                let r: Option<ProfileRecord> =
-                    v.map(|v| serde_json::from_slice(&v).expect("profile"));
+                let r = v
+                    .as_deref()
+                    .map(|v| ProfileRecord::parse(v).expect("profile"));
                 state.apply_profile(&key, r.as_ref());
             }
             (GenTopic::Erasure, Some(v)) => {

@@ -4,9 +4,10 @@
 //! growth per stored entry (from `/proc/self/status`) and load speed in records/s.
 //!
 //! It owns only measurement. Records are generated and parsed in chunks outside the
-//! timed section (so the apply speed is the table's, not the generator's), then dropped;
-//! `malloc_trim` returns their freed pages before each RSS reading, so the growth is the
-//! tables' live memory. Linux + glibc only. No assertions on the figures.
+//! timed section (so the apply speed is the table's, not the generator's), then dropped.
+//! It runs on the shipped binary's allocator (mimalloc, see src/main.rs), and
+//! `mi_collect(true)` returns freed pages before each RSS reading, so the growth is the
+//! tables' live memory. Linux only. No assertions on the figures.
 
 use std::time::{Duration, Instant};
 
@@ -17,14 +18,19 @@ use consent_enricher::state::State;
 /// Records parsed per chunk before applying them.
 const CHUNK: usize = 20_000;
 
+/// As in the binary: per-user figures are meant for what operators run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 unsafe extern "C" {
-    /// glibc: release free heap memory to the OS; returns 1 if any was released.
-    safe fn malloc_trim(pad: usize) -> i32;
+    /// mimalloc (linked through the `mimalloc` crate, whose bindings do not expose it
+    /// without its `extended` feature): frees retained pages now instead of later.
+    safe fn mi_collect(force: bool);
 }
 
 /// Resident set size in bytes (`VmRSS`).
 fn rss() -> u64 {
-    malloc_trim(0);
+    mi_collect(true);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
@@ -61,9 +67,16 @@ fn load(state: &State, cfg: &GenConfig, topic: GenTopic) -> Load {
                 out.records += parsed.len() as u64;
             }
             _ => {
-                let parsed: Vec<(String, Option<ProfileRecord>)> = raw
-                    .drain(..)
-                    .map(|(k, v)| (k, v.map(|v| serde_json::from_slice(&v).expect("profile"))))
+                // Profiles borrow from their bytes, which live in `raw` until the chunk
+                // is applied.
+                let parsed: Vec<(&str, Option<ProfileRecord>)> = raw
+                    .iter()
+                    .map(|(k, v)| {
+                        let r = v
+                            .as_deref()
+                            .map(|v| ProfileRecord::parse(v).expect("profile"));
+                        (k.as_str(), r)
+                    })
                     .collect();
                 out.parse += t.elapsed();
                 let t = Instant::now();
@@ -72,6 +85,8 @@ fn load(state: &State, cfg: &GenConfig, topic: GenTopic) -> Load {
                 }
                 out.apply += t.elapsed();
                 out.records += parsed.len() as u64;
+                drop(parsed);
+                raw.clear();
             }
         }
     };
@@ -152,7 +167,7 @@ fn main() {
         sizes = vec![1_000_000, 10_000_000];
     }
     println!(
-        "state_memory: {} (RSS via /proc/self/status after malloc_trim)",
+        "state_memory: {} (mimalloc; RSS via /proc/self/status after mi_collect)",
         std::env::consts::ARCH
     );
     for users in sizes {

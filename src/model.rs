@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 /// Nesting limit of a raw event. serde_json itself stops at 128; ours is lower so a
 /// deep `properties` tree cannot make the anonymous record expensive to build.
@@ -173,6 +173,12 @@ impl<'a> PropMap<'a> {
     pub fn get(&self, key: &str) -> Option<&PropValue<'a>> {
         let i = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
         Some(&self.0[i].1)
+    }
+
+    /// Removes and returns the value at `key`.
+    pub fn take(&mut self, key: &str) -> Option<PropValue<'a>> {
+        let i = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(self.0.remove(i).1)
     }
 
     /// Number of entries.
@@ -656,17 +662,50 @@ pub struct ConsentRecord {
     pub purposes: BTreeMap<String, bool>,
 }
 
-/// A profile from `users.profile`. Only the fields the policy may copy are kept;
-/// `bank_card` and `government_id` are read solely so they can be redacted elsewhere.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProfileRecord {
+/// A profile from `users.profile`, borrowed from the record's bytes like
+/// [`Properties`] (the start-up load parses every profile, and an owned map cost a
+/// `String` per key and value). Only the fields the policy may copy are kept by
+/// `state`; `bank_card` and `government_id` are read solely so they can be redacted
+/// elsewhere. Open: every field but `user_id` and `updated_at` lands in `fields`,
+/// and a key given twice is refused, as in `properties`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRecord<'a> {
     /// The user.
-    pub user_id: String,
+    pub user_id: Cow<'a, str>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
     /// Every other field, by name.
-    #[serde(flatten)]
-    pub fields: Map<String, Value>,
+    pub fields: PropMap<'a>,
+}
+
+impl<'a> ProfileRecord<'a> {
+    /// Parses one `users.profile` value.
+    pub fn parse(bytes: &'a [u8]) -> Result<ProfileRecord<'a>, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ProfileRecord<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Properties(mut fields) = Properties::deserialize(d)?;
+        let user_id = match fields.take("user_id") {
+            Some(PropValue::String(s)) => s,
+            Some(_) => return Err(de::Error::custom("user_id: expected a string")),
+            None => return Err(de::Error::missing_field("user_id")),
+        };
+        let updated_at = match fields.take("updated_at") {
+            Some(PropValue::String(s)) => s
+                .parse::<DateTime<Utc>>()
+                .map_err(|e| de::Error::custom(format_args!("updated_at: {e}")))?,
+            Some(_) => return Err(de::Error::custom("updated_at: expected a string")),
+            None => return Err(de::Error::missing_field("updated_at")),
+        };
+        Ok(ProfileRecord {
+            user_id,
+            updated_at,
+            fields,
+        })
+    }
 }
 
 /// An erasure request from `users.erasure`.
@@ -735,6 +774,39 @@ mod tests {
         let deeper = br#"{"event_id":"a","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{"o":[{"k":1,"j":0,"k":2}]}}"#;
         let r = RawEvent::parse(deeper, 1 << 20).unwrap_err();
         assert_eq!(r.detail, "/properties/o/0: duplicate key");
+    }
+
+    #[test]
+    fn profile_records_borrow_their_fields_and_refuse_what_is_not_a_profile() {
+        let ok = br#"{"phone":"+1 555","user_id":"u\u0031","updated_at":"2026-11-29T10:00:00+01:00","name":"Ada"}"#;
+        let p = ProfileRecord::parse(ok).unwrap();
+        assert_eq!(p.user_id, "u1");
+        let utc: DateTime<Utc> = "2026-11-29T09:00:00Z".parse().unwrap();
+        assert_eq!(p.updated_at, utc);
+        let keys: Vec<&str> = p.fields.iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            ["name", "phone"],
+            "user_id and updated_at are not fields"
+        );
+        assert!(matches!(
+            p.fields.get("name"),
+            Some(PropValue::String(Cow::Borrowed("Ada")))
+        ));
+        for bad in [
+            &br#"{"updated_at":"2026-11-29T10:00:00Z"}"#[..],
+            br#"{"user_id":7,"updated_at":"2026-11-29T10:00:00Z"}"#,
+            br#"{"user_id":"u1","updated_at":"yesterday"}"#,
+            br#"{"user_id":"u1"}"#,
+            br#"{"user_id":"u1","updated_at":"2026-11-29T10:00:00Z","name":"a","name":"b"}"#,
+            br#"["u1"]"#,
+        ] {
+            assert!(
+                ProfileRecord::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

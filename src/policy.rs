@@ -405,6 +405,23 @@ impl Serialize for ScrubbedOut<'_> {
     }
 }
 
+/// The JSON object of `map`'s entries whose key is in `allow`, scrubbed at `level` with
+/// each of `known` removed: the bytes `scrub_value` of those entries would serialize to.
+/// `state` stores a profile's copyable fields this way, once, at load.
+pub fn scrubbed_object_json(
+    map: &PropMap<'_>,
+    allow: &[String],
+    level: Level,
+    known: &[&str],
+) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&ScrubbedMap {
+        map,
+        allow: Some(allow),
+        level,
+        known,
+    })
+}
+
 /// [`ScrubbedOut`] with the known values borrowed (nested objects reuse the parent's).
 struct ScrubbedMap<'a, 'k> {
     map: &'a PropMap<'a>,

@@ -10,12 +10,11 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
-use crate::policy::scrub_value;
+use crate::policy::scrubbed_object_json;
 use crate::scrub::Level;
 
-use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, Purpose};
+use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, PropMap, PropValue, Purpose};
 
 /// A user id of at most 15 bytes stored inline (the length in the last byte), so the
 /// common short ids cost no allocation: a consent entry is 32 bytes, not 16 bytes of
@@ -261,15 +260,11 @@ impl State {
         }
         let redact_always = string_values(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
         let never: Vec<&str> = redact_always.iter().map(|v| &**v).collect();
-        let allowed: Map<String, Value> = self
-            .profile_fields
-            .iter()
-            .filter_map(|f| {
-                let v = r.fields.get(f)?;
-                Some((f.clone(), scrub_value(v, Level::CardsOnly, &never)))
-            })
-            .collect();
-        let allowed = raw_json(&allowed);
+        let allowed =
+            scrubbed_object_json(&r.fields, &self.profile_fields, Level::CardsOnly, &never)
+                .ok()
+                .and_then(|json| RawValue::from_string(json).ok())
+                .unwrap_or_else(empty_object);
         let profile = Profile {
             updated_at_ms: at,
             allowed,
@@ -377,43 +372,44 @@ impl State {
 
 /// A map of JSON values serialized: only strings, numbers, booleans, arrays and maps
 /// with string keys, which serde_json always serializes.
-fn raw_json(map: &Map<String, Value>) -> Box<RawValue> {
-    serde_json::value::to_raw_value(map)
-        .or_else(|_| RawValue::from_string("{}".to_owned()))
-        // Proven: "{}" is valid JSON, so the fallback cannot fail either.
+/// What a profile's copyable fields become if they cannot be serialized (they always
+/// can: the fallback only avoids a panic path).
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned())
+        // Proven: "{}" is valid JSON.
         .unwrap_or_else(|_| unreachable!("\"{{}}\" is valid JSON"))
 }
 
-fn string_values(fields: &Map<String, Value>, names: &[&str]) -> Box<[Box<str>]> {
+fn string_values(fields: &PropMap<'_>, names: &[&str]) -> Box<[Box<str>]> {
     let mut out = Vec::new();
     for name in names {
-        collect_strings(fields.get(*name), &mut out);
+        collect_strings(fields.get(name), &mut out);
     }
     out.into_boxed_slice()
 }
 
-fn collect_strings(v: Option<&Value>, out: &mut Vec<Box<str>>) {
+fn collect_strings(v: Option<&PropValue<'_>>, out: &mut Vec<Box<str>>) {
     match v {
-        Some(Value::String(s)) => {
-            out.push(s.as_str().into());
+        Some(PropValue::String(s)) => {
+            out.push(s.as_ref().into());
             // Card and phone numbers also appear without their spaces and dashes.
             let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
             if compact != *s {
                 out.push(compact.into());
             }
         }
-        Some(Value::Number(n)) => out.push(n.to_string().into()),
-        Some(Value::Object(m)) => m.values().for_each(|v| collect_strings(Some(v), out)),
-        Some(Value::Array(a)) => a.iter().for_each(|v| collect_strings(Some(v), out)),
+        Some(PropValue::Number(n)) => out.push(n.to_string().into()),
+        Some(PropValue::Object(m)) => m.iter().for_each(|(_, v)| collect_strings(Some(v), out)),
+        Some(PropValue::Array(a)) => a.iter().for_each(|v| collect_strings(Some(v), out)),
         _ => {}
     }
 }
 
 /// The fail-closed rule of [`State::apply_consent_record`] for a table whose records
 /// name their user in `user_id`; `apply(user, None)` removes the user's entry.
-fn apply_record<R: serde::de::DeserializeOwned>(
+fn apply_record<'v, R: serde::Deserialize<'v>>(
     key: Option<&str>,
-    value: Option<&[u8]>,
+    value: Option<&'v [u8]>,
     user_id: fn(&R) -> &str,
     apply: impl Fn(&str, Option<&R>),
 ) -> bool {
@@ -439,6 +435,7 @@ fn apply_record<R: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value};
 
     fn consent(user: &str, at: &str, analytics: bool) -> ConsentRecord {
         serde_json::from_value(serde_json::json!({
@@ -532,11 +529,12 @@ mod tests {
     #[test]
     fn forbidden_profile_fields_are_never_kept_for_copying() {
         let s = State::new(&fields());
-        let p: ProfileRecord = serde_json::from_value(serde_json::json!({
+        let bytes = serde_json::to_vec(&serde_json::json!({
             "user_id": "u1", "updated_at": "2026-01-01T00:00:00Z", "name": "Ada",
             "email": "ada@example.com", "bank_card": "4111 1111 1111 1111", "government_id": "X1"
         }))
         .unwrap();
+        let p = ProfileRecord::parse(&bytes).unwrap();
         s.apply_profile("u1", Some(&p));
         let got = s.profile("u1").unwrap();
         let allowed: Map<String, Value> = serde_json::from_str(got.allowed.get()).unwrap();

@@ -244,12 +244,13 @@ fn state_for(p: &Planted) -> State {
     }))
     .unwrap();
     state.apply_consent(&p.user_id, Some(&consent));
-    let profile: consent_enricher::model::ProfileRecord = serde_json::from_value(json!({
+    let profile = serde_json::to_vec(&json!({
         "user_id": p.user_id, "updated_at": "2026-11-01T00:00:00Z", "name": p.name, "email": p.email,
         "phone": p.phone, "bank_card": p.bank_card, "government_id": p.government_id,
         "preferences": {"note": format!("card {} id {}", p.bank_card, p.government_id)}
     }))
     .unwrap();
+    let profile = consent_enricher::model::ProfileRecord::parse(&profile).unwrap();
     state.apply_profile(&p.user_id, Some(&profile));
     state
 }
