@@ -652,39 +652,17 @@ impl<'a> Instance<'a> {
         };
         let metrics = self.shared.metrics;
         metrics.record_in(InTopic::Raw);
-        let start = std::time::SystemTime::now();
+        // Span times and headers are read only when tracing is on: the hot loop does
+        // not pay for what is not exported.
+        let start = metrics.tracer.is_enabled().then(std::time::SystemTime::now);
         let out = self
             .shared
             .core
             .process(&raw, self.shared.state, chrono::Utc::now());
         metrics.outputs(&out);
-        let outcome = match &out {
-            Outputs::Event { decision, .. } => (
-                "consent_enricher.decision",
-                AttrValue::Code(decision.code()),
-            ),
-            Outputs::DeadLetter(d) => ("dlq.reason", AttrValue::Code(d.reason.code())),
-        };
-        let header = |name: &str| {
-            msg.headers()
-                .and_then(|h| h.iter().find(|h| h.key == name))
-                .and_then(|h| h.value)
-        };
-        metrics.tracer.record_span(
-            header("traceparent"),
-            header("tracestate"),
-            "consent-enricher process",
-            start,
-            std::time::SystemTime::now(),
-            &[
-                (
-                    "messaging.kafka.partition",
-                    AttrValue::Int(i64::from(msg.partition())),
-                ),
-                ("messaging.kafka.offset", AttrValue::Int(msg.offset())),
-                outcome,
-            ],
-        );
+        if let Some(start) = start {
+            record_process_span(metrics, msg, &out, start);
+        }
         out
     }
 
@@ -697,10 +675,13 @@ impl<'a> Instance<'a> {
                 self.hold()?;
                 continue;
             }
-            match self.consumer.poll(POLL) {
+            let polled = self.consumer.poll(POLL);
+            // One clock read per turn serves the consume time and both timers.
+            let now = Instant::now();
+            match polled {
                 None => {}
                 Some(Ok(msg)) => {
-                    let consumed_at = Instant::now();
+                    let consumed_at = now;
                     let out = self.process(&msg);
                     self.report.add(&out);
                     let n = output_count(&out);
@@ -712,13 +693,13 @@ impl<'a> Instance<'a> {
             if let Some(f) = lock(&self.tracker).failed.clone() {
                 return Err(EdgeError::DeliveryFailed(f));
             }
-            if last_store.elapsed() >= STORE_EVERY {
-                last_store = Instant::now();
+            if now.duration_since(last_store) >= STORE_EVERY {
+                last_store = now;
                 let ready = lock(&self.tracker).committable(None);
                 store(&self.consumer, &self.topics.raw, &ready);
             }
-            if last_report.elapsed() >= REPORT_EVERY {
-                last_report = Instant::now();
+            if now.duration_since(last_report) >= REPORT_EVERY {
+                last_report = now;
                 log::info(&format!("progress: {}", self.report.render()));
             }
         }
@@ -957,6 +938,9 @@ impl<'a> Instance<'a> {
             }
             h
         };
+        // librdkafka allocates a header list even when it stays empty; most inputs carry
+        // no trace context, so their outputs go without one.
+        let event_headers = || (!trace.is_empty()).then(|| with_trace(OwnedHeaders::new()));
         let stop = self.shared.stop;
         match out {
             Outputs::Event {
@@ -969,19 +953,12 @@ impl<'a> Instance<'a> {
                     &self.producer,
                     &t.anonymous,
                     anonymous,
-                    with_trace(OwnedHeaders::new()),
+                    event_headers(),
                     tag,
                     stop,
                 )?;
                 if let Some(p) = personal {
-                    send_json(
-                        &self.producer,
-                        &t.personal,
-                        p,
-                        with_trace(OwnedHeaders::new()),
-                        tag,
-                        stop,
-                    )?;
+                    send_json(&self.producer, &t.personal, p, event_headers(), tag, stop)?;
                 }
             }
             Outputs::DeadLetter(d) => {
@@ -1003,6 +980,42 @@ impl<'a> Instance<'a> {
         }
         Ok(())
     }
+}
+
+/// The `consent-enricher process` span of one raw record (sampled by the tracer).
+fn record_process_span(
+    metrics: &Metrics,
+    msg: &BorrowedMessage<'_>,
+    out: &Outputs,
+    start: std::time::SystemTime,
+) {
+    let outcome = match out {
+        Outputs::Event { decision, .. } => (
+            "consent_enricher.decision",
+            AttrValue::Code(decision.code()),
+        ),
+        Outputs::DeadLetter(d) => ("dlq.reason", AttrValue::Code(d.reason.code())),
+    };
+    let header = |name: &str| {
+        msg.headers()
+            .and_then(|h| h.iter().find(|h| h.key == name))
+            .and_then(|h| h.value)
+    };
+    metrics.tracer.record_span(
+        header("traceparent"),
+        header("tracestate"),
+        "consent-enricher process",
+        start,
+        std::time::SystemTime::now(),
+        &[
+            (
+                "messaging.kafka.partition",
+                AttrValue::Int(i64::from(msg.partition())),
+            ),
+            ("messaging.kafka.offset", AttrValue::Int(msg.offset())),
+            outcome,
+        ],
+    );
 }
 
 fn output_count(out: &Outputs) -> u32 {
@@ -1102,13 +1115,14 @@ fn send_json(
     producer: &OutProducer,
     topic: &str,
     p: &Produced,
-    headers: OwnedHeaders,
+    headers: Option<OwnedHeaders>,
     tag: (i32, i64, Instant),
     stop: &AtomicBool,
 ) -> Result<(), EdgeError> {
-    let mut rec = BaseRecord::with_opaque_to(topic, Box::new(tag))
-        .payload(p.value.as_slice())
-        .headers(headers);
+    let mut rec = BaseRecord::with_opaque_to(topic, Box::new(tag)).payload(p.value.as_slice());
+    if let Some(h) = headers {
+        rec = rec.headers(h);
+    }
     if let Some(k) = p.key.as_deref() {
         rec = rec.key(k.as_bytes());
     }
