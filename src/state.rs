@@ -493,6 +493,13 @@ mod tests {
         assert!(s.profile("u1").is_some());
         assert!(!s.apply_profile_record(Some("u1"), Some(b"1")));
         assert!(s.profile("u1").is_none());
+        // A key given twice: which value a reader takes is exactly what must not be
+        // guessed, so the whole profile goes.
+        assert!(s.apply_profile_record(Some("u1"), Some(p)));
+        let twice =
+            br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A","name":"B"}"#;
+        assert!(!s.apply_profile_record(Some("u1"), Some(twice)));
+        assert!(s.profile("u1").is_none());
     }
 
     #[test]
