@@ -24,6 +24,11 @@ use consent_enricher::policy::Policy;
 use consent_enricher::state::State;
 use criterion::{Criterion, Throughput};
 
+/// The binary's allocator (src/main.rs), so that `process` and the floor are timed as the
+/// worker runs them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Events in the corpus; each criterion iteration runs the whole corpus once.
 const CORPUS: u64 = 2_000;
 /// Users whose consents and profiles are loaded.
