@@ -10,7 +10,8 @@ use std::io::{BufRead, Write};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 use crate::config::TopicsConfig;
 use crate::model::ErasureRequest;
@@ -56,7 +57,7 @@ struct Line<'a> {
     topic: &'a str,
     key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<&'a serde_json::value::RawValue>,
+    value: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     value_base64: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,20 +66,22 @@ struct Line<'a> {
 
 /// A state line is either the document itself or an envelope `{"key": .., "value": ..}`
 /// whose `null` value is a tombstone (what `gen` writes, mirroring the Kafka topic):
-/// returns it as the key and value bytes a Kafka record would carry.
+/// returns it as the key and value bytes a Kafka record would carry. The value keeps its
+/// own bytes: re-serializing a parsed copy would merge a key given twice, which the
+/// worker's table loader refuses.
 fn state_line(line: &str) -> Option<(Option<String>, Option<Vec<u8>>)> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    match v {
-        Value::Object(mut m) if m.contains_key("value") && m.len() <= 2 => {
-            let key = m.remove("key").and_then(|k| k.as_str().map(str::to_owned));
-            let value = m
-                .remove("value")
-                .filter(|v| !v.is_null())
-                .map(|v| v.to_string().into_bytes());
-            Some((key, value))
-        }
-        _ => Some((None, Some(line.as_bytes().to_vec()))),
+    if let Ok(m) = serde_json::from_str::<BTreeMap<String, &RawValue>>(line)
+        && m.len() <= 2
+        && let Some(value) = m.get("value")
+    {
+        let key = m
+            .get("key")
+            .and_then(|k| serde_json::from_str::<String>(k.get()).ok());
+        let value = (value.get() != "null").then(|| value.get().as_bytes().to_vec());
+        return Some((key, value));
     }
+    serde_json::from_str::<IgnoredAny>(line).ok()?;
+    Some((None, Some(line.as_bytes().to_vec())))
 }
 
 /// Applies each line of a state file with `apply` (the same functions the worker's
@@ -147,7 +150,7 @@ pub fn load_erasures(
 fn write_json(out: &mut impl Write, topic: &str, p: &Produced) -> std::io::Result<()> {
     // The core produced this JSON itself, so it is valid.
     let text = std::str::from_utf8(&p.value).unwrap_or("null");
-    let raw = serde_json::value::RawValue::from_string(text.to_string()).ok();
+    let raw = RawValue::from_string(text.to_string()).ok();
     let line = Line {
         topic,
         key: p.key.as_deref(),
@@ -220,4 +223,41 @@ pub fn process_events(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_lines_reach_the_table_functions_byte_for_byte() {
+        let doc = r#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A"}"#;
+        assert_eq!(state_line(doc), Some((None, Some(doc.as_bytes().to_vec()))));
+        let env = format!(r#"{{"key":"u1","value":{doc}}}"#);
+        assert_eq!(
+            state_line(&env),
+            Some((Some("u1".into()), Some(doc.as_bytes().to_vec())))
+        );
+        assert_eq!(
+            state_line(r#"{"key":"u1","value":null}"#),
+            Some((Some("u1".into()), None))
+        );
+        assert_eq!(state_line("{not json"), None);
+    }
+
+    #[test]
+    fn an_enveloped_profile_with_a_key_twice_is_refused_as_in_the_worker() {
+        let state = State::new(&["name".to_string()]);
+        let mut summary = Summary::default();
+        let lines = concat!(
+            r#"{"key":"u1","value":{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A"}}"#,
+            "\n",
+            r#"{"key":"u2","value":{"user_id":"u2","updated_at":"2026-01-01T00:00:00Z","name":"A","name":"B"}}"#,
+            "\n",
+        );
+        load_profiles(lines.as_bytes(), &state, &mut summary);
+        assert!(state.profile("u1").is_some());
+        assert!(state.profile("u2").is_none());
+        assert_eq!(summary.bad_state_lines.get("profile"), Some(&1));
+    }
 }
