@@ -413,8 +413,9 @@ pub fn scrubbed_object_json(
     allow: &[String],
     level: Level,
     known: &[&str],
-) -> Result<String, serde_json::Error> {
-    serde_json::to_string(&ScrubbedMap {
+) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+    // Written by our own serializer, so the text is not parsed again to check it.
+    serde_json::value::to_raw_value(&ScrubbedMap {
         map,
         allow: Some(allow),
         level,

@@ -262,9 +262,7 @@ impl State {
         let never: Vec<&str> = redact_always.iter().map(|v| &**v).collect();
         let allowed =
             scrubbed_object_json(&r.fields, &self.profile_fields, Level::CardsOnly, &never)
-                .ok()
-                .and_then(|json| RawValue::from_string(json).ok())
-                .unwrap_or_else(empty_object);
+                .unwrap_or_else(|_| empty_object());
         let profile = Profile {
             updated_at_ms: at,
             allowed,
@@ -370,8 +368,6 @@ impl State {
     }
 }
 
-/// A map of JSON values serialized: only strings, numbers, booleans, arrays and maps
-/// with string keys, which serde_json always serializes.
 /// What a profile's copyable fields become if they cannot be serialized (they always
 /// can: the fallback only avoids a panic path).
 fn empty_object() -> Box<RawValue> {
