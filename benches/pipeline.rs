@@ -9,6 +9,9 @@
 //! criterion groups it prints a summary (events/s per core, the process/floor ratio)
 //! from criterion's own median estimates in `target/criterion`.
 
+// A benchmark that cannot set up its fixture has nothing to measure: it stops there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,12 +19,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use consent_enricher::config::Config;
-use consent_enricher::enrich::{self, Enricher, Layout, agent, local_time, mmdb_writer};
+use consent_enricher::enrich::{self, Enricher, agent, local_time};
 use consent_enricher::r#gen::{self, GenConfig, GenTopic};
 use consent_enricher::model::{ConsentRecord, ErasureRequest, ProfileRecord, RawEvent};
 use consent_enricher::pipeline::{Core, RawRecord, Source};
 use consent_enricher::policy::Policy;
 use consent_enricher::state::State;
+use consent_enricher_testkit::mmdb_writer::{self, Layout};
 use criterion::{Criterion, Throughput};
 
 /// The binary's allocator (src/main.rs), so that `process` and the floor are timed as the
@@ -79,10 +83,14 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let dir = TempDir(dir);
     let paths = mmdb_writer::write_fixture(Layout::DbIpCityLite, &dir.0).expect("fixture mmdb");
-    let enricher = Arc::new(Enricher::new(&paths).expect("fixture opens"));
+    let enricher = Arc::new(
+        consent_enricher::enrichment::open(&paths)
+            .expect("fixture opens")
+            .0,
+    );
     let mut config = Config::default();
     config.pseudonym.key = KEY.into();
-    let core = Core::with_enricher(&config, Arc::clone(&enricher)).expect("core");
+    let core = consent_enricher::enrichment::core(&config, Arc::clone(&enricher)).expect("core");
     let policy = Policy::new(config.policy.clone(), KEY.as_bytes());
     let state = State::new(&config.policy.profile_fields);
     let cfg = gen_config();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use consent_enricher::config::{self, Config};
-use consent_enricher::enrich::Enricher;
+use consent_enricher::enrichment::{self, GeoIpFiles};
 use consent_enricher::r#gen::{self, GenConfig, GenTopic};
 use consent_enricher::kafka::admin::{self, TopicOutcome};
 use consent_enricher::kafka::{EdgeError, load, worker};
@@ -138,7 +138,8 @@ pub fn main() -> ExitCode {
 
 fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
     consent_enricher::log::init(config.telemetry.log_format, &config.telemetry.log_level);
-    let core = Arc::new(build_core(config)?);
+    let (core, geoip_files) = build_core(config)?;
+    let core = Arc::new(core);
     let state = Arc::new(State::new(&config.policy.profile_fields));
     let metrics = Arc::new(Metrics::default());
     let telemetry = Telemetry::start(&config.telemetry, &metrics).context("starting telemetry")?;
@@ -154,7 +155,19 @@ fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
             consent_enricher::log::warn(&format!("cannot write ready file {}: {e}", p.display()));
         }
     };
-    let result = worker::run(config, core, state, stop, Arc::clone(&metrics), ready);
+    let reloader = enrichment::watch(geoip_files, Arc::clone(core.enricher()), Arc::clone(&stop));
+    let result = worker::run(
+        config,
+        core,
+        state,
+        Arc::clone(&stop),
+        Arc::clone(&metrics),
+        ready,
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(h) = reloader {
+        let _ = h.join();
+    }
     if let Some(p) = &ready_file {
         let _ = std::fs::remove_file(p);
     }
@@ -378,10 +391,12 @@ pub fn geoip_paths(config: &Config) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The core with its enrichment data opened and probed now, not on the first event.
-pub fn build_core(config: &Config) -> Result<Core> {
+/// The core with its enrichment data opened and probed now, not on the first event, and
+/// the geoip files it read (for [`enrichment::watch`]).
+pub fn build_core(config: &Config) -> Result<(Core, GeoIpFiles)> {
     let paths = geoip_paths(config);
-    let enricher = Enricher::new(&paths).context("opening the IP geolocation database")?;
+    let (enricher, files) =
+        enrichment::open(&paths).context("opening the IP geolocation database")?;
     if paths.is_empty() {
         consent_enricher::log::info(
             "no IP geolocation database: IP location stays empty (see scripts/fetch-geoip)",
@@ -389,7 +404,8 @@ pub fn build_core(config: &Config) -> Result<Core> {
     } else {
         consent_enricher::log::info(&format!("IP geolocation: {}", enricher.describe()));
     }
-    Core::with_enricher(config, Arc::new(enricher)).context("starting the core")
+    let core = enrichment::core(config, Arc::new(enricher)).context("starting the core")?;
+    Ok((core, files))
 }
 
 fn open(path: &Path) -> Result<BufReader<File>> {
@@ -404,7 +420,7 @@ fn process(
     profiles: Option<&Path>,
     erasures: Option<&Path>,
 ) -> Result<()> {
-    let core = build_core(config)?;
+    let (core, _) = build_core(config)?;
     let state = State::new(&config.policy.profile_fields);
     let mut summary = Summary::default();
     let stdout = std::io::stdout();

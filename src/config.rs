@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Purpose;
+use crate::settings::CoreSettings;
 use crate::state::FORBIDDEN_PROFILE_FIELDS;
+
+/// The core's own types, embedded here as the `[policy]` table.
+pub use crate::settings::{LocationPrecision, PolicyConfig};
 
 /// Prefix of environment overrides: `CONSENT_ENRICHER__POLICY__PERSONAL_PURPOSE=marketing`.
 pub const ENV_PREFIX: &str = "CONSENT_ENRICHER__";
@@ -156,61 +159,6 @@ pub struct EnrichConfig {
     /// MaxMind-format `.mmdb` files for IP geolocation (GeoIP2/GeoLite2 City or DB-IP
     /// city lite; IPv4 and IPv6 may be separate files). Empty: no IP location.
     pub geoip: Vec<PathBuf>,
-}
-
-/// Granularity of the location kept in the anonymous record.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum LocationPrecision {
-    /// Country, region and city.
-    #[default]
-    City,
-    /// Country and region.
-    Region,
-    /// Country only.
-    Country,
-    /// No location at all.
-    None,
-}
-
-/// Policy knobs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicyConfig {
-    /// The consent purpose that allows a personal record.
-    pub personal_purpose: Purpose,
-    /// Query parameters kept in the anonymous URL; all others are dropped.
-    pub query_allow_list: Vec<String>,
-    /// Property keys kept in the anonymous record (top level); `["*"]` keeps all keys,
-    /// values scrubbed either way.
-    pub properties_allow_list: Vec<String>,
-    /// Profile fields copied into the personal record. `bank_card` and
-    /// `government_id` are refused here.
-    pub profile_fields: Vec<String>,
-    /// Location granularity in the anonymous record.
-    pub location_precision: LocationPrecision,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        PolicyConfig {
-            personal_purpose: Purpose::Analytics,
-            query_allow_list: [
-                "utm_source",
-                "utm_medium",
-                "utm_campaign",
-                "utm_term",
-                "utm_content",
-            ]
-            .map(String::from)
-            .to_vec(),
-            properties_allow_list: vec!["*".to_string()],
-            profile_fields: ["name", "email", "phone", "mailing_address", "preferences"]
-                .map(String::from)
-                .to_vec(),
-            location_precision: LocationPrecision::City,
-        }
-    }
 }
 
 /// Input limits.
@@ -613,6 +561,15 @@ impl Config {
         Ok(self.pseudonym.key.as_bytes())
     }
 
+    /// What the core is built from; fails without a pseudonym key.
+    pub fn core_settings(&self) -> Result<CoreSettings, ConfigError> {
+        Ok(CoreSettings {
+            policy: self.policy.clone(),
+            max_event_bytes: self.limits.max_event_bytes,
+            pseudonym_key: self.require_key()?.to_vec(),
+        })
+    }
+
     /// The effective configuration as TOML with secrets masked.
     pub fn masked(&self) -> String {
         let mut c = self.clone();
@@ -672,6 +629,7 @@ fn env_value(value: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Purpose;
 
     fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
         match v {

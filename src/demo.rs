@@ -47,7 +47,7 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     load::produce(&config, r#gen::state_records(&cfg), state_count, "state")?;
     load::produce(&config, r#gen::events(&cfg), events, "events")?;
 
-    let core = Arc::new(crate::cli::build_core(&config)?);
+    let core = Arc::new(crate::cli::build_core(&config)?.0);
     let state = Arc::new(State::new(&config.policy.profile_fields));
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {

@@ -323,9 +323,6 @@ fn apply(
     Some((table, ok))
 }
 
-/// How often the geolocation files are checked for a new version.
-const GEOIP_RELOAD_EVERY: Duration = Duration::from_secs(60);
-
 fn live(
     probe: BaseConsumer<LogContext>,
     mut reader: Reader,
@@ -335,21 +332,7 @@ fn live(
     stop: &AtomicBool,
 ) {
     let mut last_check = Instant::now();
-    let mut last_reload = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        if last_reload.elapsed() >= GEOIP_RELOAD_EVERY {
-            last_reload = Instant::now();
-            match audit.core.reload_geoip() {
-                Ok(true) => log::info(&format!(
-                    "IP geolocation reloaded: {}",
-                    audit.core.enricher().describe()
-                )),
-                Ok(false) => {}
-                Err(e) => log::warn(&format!(
-                    "IP geolocation reload failed, keeping the old data: {e}"
-                )),
-            }
-        }
         reader.drain();
         audit.poll_once(&reader.state);
         if last_check.elapsed() >= Duration::from_millis(200) {

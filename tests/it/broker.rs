@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use consent_enricher::config::Config;
 use consent_enricher::kafka::worker::{self, Report};
 use consent_enricher::kafka::{EdgeError, Role, admin, client_config};
-use consent_enricher::pipeline::Core;
 use consent_enricher::state::State;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -126,7 +125,9 @@ impl TestWorker {
                 Arc::clone(&ready),
             );
             std::thread::spawn(move || {
-                let core = Arc::new(Core::new(&config).expect("core"));
+                let core = Arc::new(
+                    consent_enricher::enrichment::core_without_geoip(&config).expect("core"),
+                );
                 let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());
                 worker::run(&config, core, state, stop, metrics, || {
                     ready.store(true, Ordering::SeqCst)

@@ -196,7 +196,7 @@ fn consent_withdrawal_and_erasure_apply_to_the_next_event() {
 fn configured_purpose_decides() {
     let mut config = support::config();
     config.policy.personal_purpose = consent_enricher::model::Purpose::Marketing;
-    let core = consent_enricher::pipeline::Core::new(&config).unwrap();
+    let core = consent_enricher::enrichment::core_without_geoip(&config).unwrap();
     let state = State::new(&[]);
     let rec: consent_enricher::model::ConsentRecord = serde_json::from_str(
         r#"{"user_id":"u1","updated_at":"2026-11-01T00:00:00Z","policy_version":"v1","purposes":{"analytics":true}}"#,

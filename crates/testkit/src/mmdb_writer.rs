@@ -3,7 +3,7 @@
 //! `testdata/geoip-networks.json` (embedded at compile time).
 //!
 //! It owns only fixture generation. It must not be used on the event path
-//! (it is compiled for tests or with the `test-support` feature only) and
+//! (it lives in the `testkit` crate, which only tests, benches and examples depend on) and
 //! it writes files only where a test asks it to. Existing crates were
 //! considered: `maxminddb-writer` pulls in a second major of `thiserror`,
 //! `mmdb-writer` the `bon` proc-macro stack; the subset of the format we
@@ -23,7 +23,15 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use super::geoip::Layout;
+/// The two record layouts the worker reads (the core's `enrich::Layout`, named again here
+/// so that test support does not depend on the crate it tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// GeoIP2 / GeoLite2 City: nested `country`, `subdivisions`, `city`, `location`.
+    MaxMindCity,
+    /// DB-IP city lite: flat `country_code`, `state1`, `city`, `latitude`, `longitude`.
+    DbIpCityLite,
+}
 
 /// A value in the MaxMind DB data format.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,7 +267,7 @@ impl Writer {
 }
 
 /// The committed fixture source.
-pub const FIXTURE_SOURCE: &str = include_str!("../../testdata/geoip-networks.json");
+pub const FIXTURE_SOURCE: &str = include_str!("../../../testdata/geoip-networks.json");
 
 /// Which dataset of the fixture source to write: `A`, or `B` = `A` with each
 /// network's `"b"` overrides applied (to test reloading).
@@ -401,6 +409,18 @@ pub fn write_fixture_variant(
     variant: Variant,
     dir: &Path,
 ) -> io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for (name, bytes) in fixture_databases(layout, variant) {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// The fixture database(s) for `layout` as (file name, bytes), for code that takes
+/// databases as bytes (the core) rather than files.
+pub fn fixture_databases(layout: Layout, variant: Variant) -> Vec<(&'static str, Vec<u8>)> {
     // A fixed build date keeps the bytes reproducible.
     const EPOCH: u64 = 1_714_521_600; // 2024-05-01
     let nets = networks(variant);
@@ -410,9 +430,7 @@ pub fn write_fixture_variant(
             for (net, fields) in &nets {
                 w.insert(net.0, net.1, &maxmind_record(fields));
             }
-            let path = dir.join("fixture-geolite2-city.mmdb");
-            w.write(&path)?;
-            Ok(vec![path])
+            vec![("fixture-geolite2-city.mmdb", w.to_bytes())]
         }
         Layout::DbIpCityLite => {
             let mut v4 = Writer::new(4, 32, "dbip-city-lite-ipv4", EPOCH);
@@ -423,17 +441,21 @@ pub fn write_fixture_variant(
                     IpAddr::V6(_) => v6.insert(net.0, net.1, &flat_record(fields)),
                 }
             }
-            let p4 = dir.join("fixture-dbip-city-ipv4.mmdb");
-            let p6 = dir.join("fixture-dbip-city-ipv6.mmdb");
-            v4.write(&p4)?;
-            v6.write(&p6)?;
-            Ok(vec![p4, p6])
+            vec![
+                ("fixture-dbip-city-ipv4.mmdb", v4.to_bytes()),
+                ("fixture-dbip-city-ipv6.mmdb", v6.to_bytes()),
+            ]
         }
     }
 }
 
 /// A database whose records have neither known layout (an ASN database).
 pub fn write_asn_database(path: &Path) -> io::Result<()> {
+    std::fs::write(path, asn_database())
+}
+
+/// [`write_asn_database`]'s bytes.
+pub fn asn_database() -> Vec<u8> {
     let mut w = Writer::new(6, 28, "GeoLite2-ASN", 1_714_521_600);
     w.insert(
         IpAddr::V4(Ipv4Addr::new(81, 2, 69, 0)),
@@ -451,7 +473,7 @@ pub fn write_asn_database(path: &Path) -> io::Result<()> {
         32,
         &Value::map([("autonomous_system_number", Value::U32(64_513))]),
     );
-    w.write(path)
+    w.to_bytes()
 }
 
 #[cfg(test)]

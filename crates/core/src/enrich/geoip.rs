@@ -3,9 +3,9 @@
 //! DB-IP "city lite" layout that ip-location-db publishes (one file per
 //! address family).
 //!
-//! It owns the open databases, their reload, and a bounded cache of decoded
-//! records. It must not do any I/O other than reading its database files
-//! (when opening and when `reload_if_changed` finds them changed), must not
+//! It owns the open databases, their atomic replacement, and a bounded cache
+//! of decoded records. It does no I/O: the worker's edge reads the files (and
+//! watches them for changes) and hands the bytes to [`GeoDb::open`]. It must not
 //! log (callers log `describe()`, which names files, never addresses), and
 //! must not look up addresses that cannot be located (private, loopback,
 //! documentation, ...): those are answered `NotPublic` without touching a
@@ -20,9 +20,7 @@
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, BuildHasherDefault};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use maxminddb::{LookupResult, MaxMindDbError, Reader, WithinOptions};
 use rustc_hash::FxHasher;
@@ -106,37 +104,29 @@ impl std::fmt::Display for Layout {
     }
 }
 
-/// Errors opening or reloading databases. Each names the file.
+/// Errors opening a database. Each names the database (its file, for the worker).
 #[derive(Debug, thiserror::Error)]
 pub enum GeoIpError {
-    #[error("geoip database {path}: cannot stat: {source}")]
-    Stat {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("geoip database {path}: not a readable MaxMind DB file: {source}")]
+    #[error("geoip database {name}: not a readable MaxMind DB file: {source}")]
     Open {
-        path: PathBuf,
+        name: String,
         source: MaxMindDbError,
     },
-    #[error("geoip database {path} (database_type {database_type:?}): holds no records to probe")]
-    Empty {
-        path: PathBuf,
-        database_type: String,
-    },
+    #[error("geoip database {name} (database_type {database_type:?}): holds no records to probe")]
+    Empty { name: String, database_type: String },
     #[error(
-        "geoip database {path} (database_type {database_type:?}): unknown record layout, \
+        "geoip database {name} (database_type {database_type:?}): unknown record layout, \
          probe record has keys [{keys}]; expected MaxMind City (country, subdivisions, city, \
          location, postal) or DB-IP city lite (country_code, state1, city, latitude, longitude)"
     )]
     UnknownLayout {
-        path: PathBuf,
+        name: String,
         database_type: String,
         keys: String,
     },
-    #[error("geoip database {path} ({layout}): probe lookup of {network} failed: {source}")]
+    #[error("geoip database {name} ({layout}): probe lookup of {network} failed: {source}")]
     Probe {
-        path: PathBuf,
+        name: String,
         layout: Layout,
         network: String,
         source: MaxMindDbError,
@@ -149,17 +139,14 @@ const SHARDS: usize = 16;
 
 /// The geolocation service: `Send + Sync`, share it by reference.
 pub struct GeoIp {
-    paths: Vec<PathBuf>,
     cache_records: usize,
-    /// Swapped whole on reload; lookups clone the `Arc` and keep using the
+    /// Swapped whole on replacement; lookups clone the `Arc` and keep using the
     /// generation they started with.
     state: RwLock<Arc<State>>,
-    /// Serialises reloads so two callers never open the files twice at once.
-    reload: Mutex<()>,
 }
 
 struct State {
-    dbs: Vec<Db>,
+    dbs: Vec<GeoDb>,
     /// Database indices to try, in order, per address family: IPv4-only
     /// files first for IPv4 addresses, then IPv6 trees (which may hold IPv4
     /// under `::/96`); only IPv6 trees for IPv6 addresses.
@@ -169,59 +156,33 @@ struct State {
     cache: RecordCache,
 }
 
-struct Db {
-    path: PathBuf,
+/// One opened and probed database.
+pub struct GeoDb {
+    name: String,
     reader: Reader<Vec<u8>>,
     layout: Layout,
-    stamp: FileStamp,
-}
-
-/// What `reload_if_changed` compares: size and modification time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-fn stamp(path: &Path) -> Result<FileStamp, GeoIpError> {
-    let md = std::fs::metadata(path).map_err(|source| GeoIpError::Stat {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(FileStamp {
-        len: md.len(),
-        modified: md.modified().ok(),
-    })
+    len: usize,
 }
 
 impl GeoIp {
     /// No database: every lookup is `Err(GeoMiss::NoDatabase)`.
     pub fn empty() -> GeoIp {
-        GeoIp {
-            paths: Vec::new(),
-            cache_records: DEFAULT_CACHE_RECORDS,
-            state: RwLock::new(Arc::new(State::empty())),
-            reload: Mutex::new(()),
-        }
+        GeoIp::new(Vec::new())
     }
 
-    /// Opens each file (read whole into memory), detects its layout and does
-    /// a probe lookup now, so a wrong or corrupt file fails at start-up
-    /// rather than on the first event. An empty `paths` gives [`GeoIp::empty`].
-    pub fn open(paths: &[PathBuf]) -> Result<GeoIp, GeoIpError> {
-        Self::open_with_cache(paths, DEFAULT_CACHE_RECORDS)
+    /// The service over databases opened with [`GeoDb::open`] (tried in the order
+    /// described at [`GeoIp::lookup`]); no databases gives [`GeoIp::empty`].
+    pub fn new(dbs: Vec<GeoDb>) -> GeoIp {
+        Self::with_cache(dbs, DEFAULT_CACHE_RECORDS)
     }
 
-    /// [`GeoIp::open`] with a chosen cache size (decoded records; each is a
+    /// [`GeoIp::new`] with a chosen cache size (decoded records; each is a
     /// few hundred bytes, and up to twice this many are kept).
-    pub fn open_with_cache(paths: &[PathBuf], cache_records: usize) -> Result<GeoIp, GeoIpError> {
-        let state = State::open(paths, cache_records)?;
-        Ok(GeoIp {
-            paths: paths.to_vec(),
+    pub fn with_cache(dbs: Vec<GeoDb>, cache_records: usize) -> GeoIp {
+        GeoIp {
             cache_records,
-            state: RwLock::new(Arc::new(state)),
-            reload: Mutex::new(()),
-        })
+            state: RwLock::new(Arc::new(State::new(dbs, cache_records))),
+        }
     }
 
     fn current(&self) -> Arc<State> {
@@ -270,29 +231,14 @@ impl GeoIp {
         Err(GeoMiss::NotFound)
     }
 
-    /// Re-reads the files if any changed size or modification time since
-    /// they were opened, probes them and swaps them in atomically (lookups
-    /// in flight finish on the old ones; the cache starts empty). On error
-    /// the old databases stay in use and the next call tries again. Replace
-    /// files by rename, not in place, so a half-written file is never read.
-    pub fn reload_if_changed(&self) -> Result<bool, GeoIpError> {
-        let _one_at_a_time = self.reload.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = self.current();
-        let mut changed = false;
-        for db in &current.dbs {
-            if stamp(&db.path)? != db.stamp {
-                changed = true;
-            }
-        }
-        if !changed {
-            return Ok(false);
-        }
-        let fresh = Arc::new(State::open(&self.paths, self.cache_records)?);
+    /// Swaps in a new set of databases atomically: lookups in flight finish on
+    /// the old ones, and the cache starts empty.
+    pub fn replace(&self, dbs: Vec<GeoDb>) {
+        let fresh = Arc::new(State::new(dbs, self.cache_records));
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = fresh;
-        Ok(true)
     }
 
-    /// One line for the start-up/reload log: files, layouts, build dates.
+    /// One line for the start-up/reload log: databases, layouts, build dates.
     pub fn describe(&self) -> String {
         let state = self.current();
         if state.dbs.is_empty() {
@@ -312,12 +258,7 @@ impl GeoIp {
                     );
                 format!(
                     "{} [{}, type {:?}, IPv{} tree, built {}, {} bytes]",
-                    db.path.display(),
-                    db.layout,
-                    md.database_type,
-                    md.ip_version,
-                    built,
-                    db.stamp.len
+                    db.name, db.layout, md.database_type, md.ip_version, built, db.len
                 )
             })
             .collect();
@@ -326,20 +267,7 @@ impl GeoIp {
 }
 
 impl State {
-    fn empty() -> State {
-        State {
-            dbs: Vec::new(),
-            v4_order: Vec::new(),
-            v6_order: Vec::new(),
-            cache: RecordCache::new(0),
-        }
-    }
-
-    fn open(paths: &[PathBuf], cache_records: usize) -> Result<State, GeoIpError> {
-        let dbs = paths
-            .iter()
-            .map(|p| Db::open(p))
-            .collect::<Result<Vec<_>, _>>()?;
+    fn new(dbs: Vec<GeoDb>, cache_records: usize) -> State {
         let family = |v: u16| {
             dbs.iter()
                 .enumerate()
@@ -347,26 +275,29 @@ impl State {
         };
         let v4_order = family(4).chain(family(6)).map(|(i, _)| i).collect();
         let v6_order = family(6).map(|(i, _)| i).collect();
-        Ok(State {
+        let cache = RecordCache::new(if dbs.is_empty() { 0 } else { cache_records });
+        State {
             dbs,
             v4_order,
             v6_order,
-            cache: RecordCache::new(cache_records),
-        })
+            cache,
+        }
     }
 }
 
-impl Db {
-    fn open(path: &Path) -> Result<Db, GeoIpError> {
-        // Stat before reading: if the file is replaced in between, the stale
-        // stamp makes the next reload pick up the new file (the other order
-        // could miss it).
-        let stamp = stamp(path)?;
+impl GeoDb {
+    /// Opens a database from its bytes, detects its layout and does a probe
+    /// lookup now, so a wrong or corrupt file fails when it is opened rather
+    /// than on the first event. `name` (the file, for the worker) appears in
+    /// errors and in [`GeoIp::describe`].
+    pub fn open(name: impl Into<String>, bytes: Vec<u8>) -> Result<GeoDb, GeoIpError> {
+        let name = name.into();
+        let len = bytes.len();
         let open_err = |source| GeoIpError::Open {
-            path: path.to_path_buf(),
+            name: name.clone(),
             source,
         };
-        let reader = Reader::open_readfile(path).map_err(open_err)?;
+        let reader = Reader::from_source(bytes).map_err(open_err)?;
         let database_type = reader.metadata().database_type.clone();
 
         let probe = reader
@@ -374,7 +305,7 @@ impl Db {
             .map_err(open_err)?
             .next()
             .ok_or_else(|| GeoIpError::Empty {
-                path: path.to_path_buf(),
+                name: name.clone(),
                 database_type: database_type.clone(),
             })?
             .map_err(open_err)?;
@@ -383,7 +314,7 @@ impl Db {
         let keys: BTreeMap<&str, IgnoredAny> = probe.decode().ok().flatten().unwrap_or_default();
         let layout = detect_layout(&database_type, keys.keys().copied()).ok_or_else(|| {
             GeoIpError::UnknownLayout {
-                path: path.to_path_buf(),
+                name: name.clone(),
                 database_type: database_type.clone(),
                 keys: keys.keys().copied().collect::<Vec<_>>().join(", "),
             }
@@ -392,19 +323,18 @@ impl Db {
         // The probe: a real lookup of the first network's address, decoded
         // with the detected layout, exactly as `GeoIp::lookup` will do it.
         let probe_err = |source| GeoIpError::Probe {
-            path: path.to_path_buf(),
+            name: name.clone(),
             layout,
             network: network.to_string(),
             source,
         };
         let result = reader.lookup(network.ip()).map_err(probe_err)?;
         decode(layout, &result).map_err(probe_err)?;
-
-        Ok(Db {
-            path: path.to_path_buf(),
+        Ok(GeoDb {
+            name,
             reader,
             layout,
-            stamp,
+            len,
         })
     }
 }
@@ -757,20 +687,28 @@ impl Shard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::enrich::mmdb_writer::{self, Value, Variant, Writer};
+    use consent_enricher_testkit::mmdb_writer::{self, Value, Variant, Writer};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("test address")
     }
 
-    /// A fresh directory per test and process (no tempfile crate needed).
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("enrich-geoip-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        dir
+    /// The fixture databases of `layout`, opened from their bytes.
+    pub(crate) fn fixture_dbs(layout: Layout, variant: Variant) -> Vec<GeoDb> {
+        let layout = match layout {
+            Layout::MaxMindCity => mmdb_writer::Layout::MaxMindCity,
+            Layout::DbIpCityLite => mmdb_writer::Layout::DbIpCityLite,
+        };
+        mmdb_writer::fixture_databases(layout, variant)
+            .into_iter()
+            .map(|(name, bytes)| GeoDb::open(name, bytes).expect("fixture opens"))
+            .collect()
+    }
+
+    fn fixture(layout: Layout) -> GeoIp {
+        GeoIp::new(fixture_dbs(layout, Variant::A))
     }
 
     fn loc(g: &GeoIp, s: &str) -> Arc<IpLocation> {
@@ -779,9 +717,7 @@ mod tests {
 
     #[test]
     fn maxmind_layout_ipv4_ipv6_and_mapped() {
-        let dir = temp_dir("mm");
-        let paths = mmdb_writer::write_fixture(Layout::MaxMindCity, &dir).unwrap();
-        let g = GeoIp::open(&paths).unwrap();
+        let g = fixture(Layout::MaxMindCity);
         assert!(g.describe().contains("MaxMind City"), "{}", g.describe());
         assert!(
             g.describe().contains("built 2024-05-01"),
@@ -837,10 +773,9 @@ mod tests {
 
     #[test]
     fn dbip_flat_layout_two_files() {
-        let dir = temp_dir("dbip");
-        let paths = mmdb_writer::write_fixture(Layout::DbIpCityLite, &dir).unwrap();
-        assert_eq!(paths.len(), 2);
-        let g = GeoIp::open(&paths).unwrap();
+        let dbs = fixture_dbs(Layout::DbIpCityLite, Variant::A);
+        assert_eq!(dbs.len(), 2);
+        let g = GeoIp::new(dbs);
         let d = g.describe();
         assert!(
             d.contains("2 database(s)") && d.contains("DB-IP city lite"),
@@ -877,9 +812,7 @@ mod tests {
 
     #[test]
     fn not_public_addresses_are_never_looked_up() {
-        let dir = temp_dir("np");
-        let paths = mmdb_writer::write_fixture(Layout::MaxMindCity, &dir).unwrap();
-        let g = GeoIp::open(&paths).unwrap();
+        let g = fixture(Layout::MaxMindCity);
         for a in [
             "10.1.2.3",
             "172.16.0.1",
@@ -930,10 +863,9 @@ mod tests {
         let g = GeoIp::empty();
         assert_eq!(g.lookup(ip("81.2.69.142")), Err(GeoMiss::NoDatabase));
         assert_eq!(g.lookup(ip("10.0.0.1")), Err(GeoMiss::NoDatabase));
-        assert!(!g.reload_if_changed().unwrap());
         assert_eq!(g.describe(), "geoip: no database");
         assert_eq!(
-            GeoIp::open(&[]).unwrap().lookup(ip("1.2.3.4")),
+            GeoIp::new(Vec::new()).lookup(ip("1.2.3.4")),
             Err(GeoMiss::NoDatabase)
         );
         assert_eq!(GeoMiss::NoDatabase.code(), "no_database");
@@ -942,45 +874,22 @@ mod tests {
     }
 
     #[test]
-    fn reload_swaps_in_new_content() {
-        let dir = temp_dir("reload");
-        let paths =
-            mmdb_writer::write_fixture_variant(Layout::MaxMindCity, Variant::A, &dir).unwrap();
-        let g = GeoIp::open(&paths).unwrap();
+    fn replace_swaps_in_new_content() {
+        let g = GeoIp::new(fixture_dbs(Layout::MaxMindCity, Variant::A));
         let before = loc(&g, "81.2.69.142");
         assert_eq!(before.city.as_deref(), Some("London"));
-        assert!(!g.reload_if_changed().unwrap());
 
-        // Replace by rename, as operators should; B differs in size too, so
-        // the change is seen even on filesystems with coarse mtimes.
-        let staging = temp_dir("reload-staging");
-        let new =
-            mmdb_writer::write_fixture_variant(Layout::MaxMindCity, Variant::B, &staging).unwrap();
-        std::fs::rename(&new[0], &paths[0]).unwrap();
-
-        assert!(g.reload_if_changed().unwrap());
+        g.replace(fixture_dbs(Layout::MaxMindCity, Variant::B));
         assert_eq!(loc(&g, "81.2.69.142").city.as_deref(), Some("Manchester"));
         assert_eq!(loc(&g, "2a02:c7f::1").city.as_deref(), Some("Glasgow"));
         assert_eq!(loc(&g, "89.160.20.5").city.as_deref(), Some("Stockholm"));
-        // The Arc handed out before the reload is still valid and unchanged.
+        // The Arc handed out before the replacement is still valid and unchanged.
         assert_eq!(before.city.as_deref(), Some("London"));
-        assert!(!g.reload_if_changed().unwrap());
-
-        // A broken replacement is refused and the old data stays in use.
-        std::fs::write(&paths[0], b"not a database").unwrap();
-        assert!(matches!(
-            g.reload_if_changed(),
-            Err(GeoIpError::Open { .. })
-        ));
-        assert_eq!(loc(&g, "81.2.69.142").city.as_deref(), Some("Manchester"));
     }
 
     #[test]
     fn unknown_layout_is_refused_with_a_clear_error() {
-        let dir = temp_dir("asn");
-        let path = dir.join("GeoLite2-ASN.mmdb");
-        mmdb_writer::write_asn_database(&path).unwrap();
-        let err = GeoIp::open(std::slice::from_ref(&path))
+        let err = GeoDb::open("GeoLite2-ASN.mmdb", mmdb_writer::asn_database())
             .err()
             .expect("refused");
         let msg = err.to_string();
@@ -992,39 +901,28 @@ mod tests {
 
     #[test]
     fn bad_files_are_refused() {
-        let dir = temp_dir("bad");
-        let missing = dir.join("missing.mmdb");
-        assert!(matches!(
-            GeoIp::open(std::slice::from_ref(&missing)),
-            Err(GeoIpError::Stat { .. })
-        ));
-        let garbage = dir.join("garbage.mmdb");
-        std::fs::write(&garbage, b"hello").unwrap();
-        let e = GeoIp::open(std::slice::from_ref(&garbage)).err().unwrap();
+        let e = GeoDb::open("garbage.mmdb", b"hello".to_vec())
+            .err()
+            .unwrap();
         assert!(
             matches!(e, GeoIpError::Open { .. }) && e.to_string().contains("garbage.mmdb"),
             "{e}"
         );
         // Valid file, no records.
-        let empty = dir.join("empty.mmdb");
-        Writer::new(6, 28, "GeoLite2-City", 0)
-            .write(&empty)
-            .unwrap();
+        let empty = Writer::new(6, 28, "GeoLite2-City", 0).to_bytes();
         assert!(matches!(
-            GeoIp::open(std::slice::from_ref(&empty)),
+            GeoDb::open("empty.mmdb", empty),
             Err(GeoIpError::Empty { .. })
         ));
         // Right shape, wrong types: the probe decode fails at open.
-        let wrong = dir.join("wrong.mmdb");
         let mut w = Writer::new(4, 24, "GeoLite2-City", 0);
         w.insert(
             ip("81.2.69.0"),
             24,
             &Value::map([("country", Value::str("GB"))]),
         );
-        w.write(&wrong).unwrap();
         assert!(matches!(
-            GeoIp::open(std::slice::from_ref(&wrong)),
+            GeoDb::open("wrong.mmdb", w.to_bytes()),
             Err(GeoIpError::Probe { .. })
         ));
     }
@@ -1044,10 +942,7 @@ mod tests {
                 ]),
             );
         }
-        let dir = temp_dir("cache");
-        let path = dir.join("many.mmdb");
-        w.write(&path).unwrap();
-        let g = GeoIp::open_with_cache(std::slice::from_ref(&path), 256).unwrap();
+        let g = GeoIp::with_cache(vec![GeoDb::open("many.mmdb", w.to_bytes()).unwrap()], 256);
         for i in 0..4096u32 {
             let a = Ipv4Addr::from(0x5000_0000 + (i << 8) + 7);
             assert_eq!(

@@ -8,13 +8,13 @@ use std::borrow::Cow;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::config::{LocationPrecision, PolicyConfig};
 use crate::enrich::{AgentInfo, Enrichment, GeoInfo, TimeInfo};
-use crate::model::{App, DeviceLocation, PropMap, PropValue, Purpose, RawEvent, format_time};
+use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
 use crate::scrub::{self, Level};
+use crate::scrubbed_json::ScrubbedOut;
+use crate::settings::{LocationPrecision, PolicyConfig};
 use crate::state::{Consent, Profile, State};
 use crate::url;
 
@@ -379,145 +379,10 @@ pub fn primary_language(tag: &str) -> Option<String> {
     ok.then(|| primary.to_ascii_lowercase())
 }
 
-/// A JSON object to output scrubbed, serialized straight from the input map without
-/// building a scrubbed copy: the bytes are exactly those of the map that `scrub_value`
-/// (and, at the top level, the allow-list filter) would build. Keys that scrubbing
-/// changes can reorder or merge entries, so an object with such a key is rebuilt the
-/// old way (rare: keys are field names).
-#[derive(Debug)]
-struct ScrubbedOut<'a> {
-    map: &'a PropMap<'a>,
-    /// Top-level keys to keep; `None` = all.
-    allow: Option<&'a [String]>,
-    level: Level,
-    known: Vec<&'a str>,
-}
-
-impl Serialize for ScrubbedOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ScrubbedMap {
-            map: self.map,
-            allow: self.allow,
-            level: self.level,
-            known: &self.known,
-        }
-        .serialize(s)
-    }
-}
-
-/// The JSON object of `map`'s entries whose key is in `allow`, scrubbed at `level` with
-/// each of `known` removed: the bytes `scrub_value` of those entries would serialize to.
-/// `state` stores a profile's copyable fields this way, once, at load.
-pub fn scrubbed_object_json(
-    map: &PropMap<'_>,
-    allow: &[String],
-    level: Level,
-    known: &[&str],
-) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
-    // Written by our own serializer, so the text is not parsed again to check it.
-    serde_json::value::to_raw_value(&ScrubbedMap {
-        map,
-        allow: Some(allow),
-        level,
-        known,
-    })
-}
-
-/// [`ScrubbedOut`] with the known values borrowed (nested objects reuse the parent's).
-struct ScrubbedMap<'a, 'k> {
-    map: &'a PropMap<'a>,
-    allow: Option<&'a [String]>,
-    level: Level,
-    known: &'k [&'k str],
-}
-
-impl Serialize for ScrubbedMap<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let entries = || {
-            self.map
-                .iter()
-                .filter(|(k, _)| self.allow.is_none_or(|a| a.iter().any(|x| x == k)))
-        };
-        let (level, known) = (self.level, self.known);
-        if entries().all(|(k, _)| matches!(scrub::scrub(k, level, known), Cow::Borrowed(_))) {
-            use serde::ser::SerializeMap;
-            let mut m = s.serialize_map(None)?;
-            for (k, v) in entries() {
-                m.serialize_entry(k, &ScrubbedValue { v, level, known })?;
-            }
-            return m.end();
-        }
-        let rebuilt: Map<String, Value> = entries()
-            .map(|(k, v)| {
-                (
-                    scrub::scrub(k, level, known).into_owned(),
-                    scrub_value(&v.to_value(), level, known),
-                )
-            })
-            .collect();
-        rebuilt.serialize(s)
-    }
-}
-
-/// A JSON value serialized as `scrub_value` would return it.
-struct ScrubbedValue<'a, 'k> {
-    v: &'a PropValue<'a>,
-    level: Level,
-    known: &'k [&'k str],
-}
-
-impl Serialize for ScrubbedValue<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (level, known) = (self.level, self.known);
-        match self.v {
-            PropValue::String(t) => s.serialize_str(&scrub::scrub(t, level, known)),
-            PropValue::Number(n) if scrub::number_is_card(n) => s.serialize_str(scrub::CARD),
-            PropValue::Number(n) => n.serialize(s),
-            PropValue::Bool(b) => s.serialize_bool(*b),
-            PropValue::Null => s.serialize_unit(),
-            PropValue::Array(a) => {
-                use serde::ser::SerializeSeq;
-                let mut seq = s.serialize_seq(Some(a.len()))?;
-                for v in a {
-                    seq.serialize_element(&ScrubbedValue { v, level, known })?;
-                }
-                seq.end()
-            }
-            PropValue::Object(m) => ScrubbedMap {
-                map: m,
-                allow: None,
-                level,
-                known,
-            }
-            .serialize(s),
-        }
-    }
-}
-
-/// Scrubs every string (keys included) of a JSON value; Luhn-valid card numbers sent
-/// as JSON numbers become the card placeholder.
-pub fn scrub_value(v: &Value, level: Level, known: &[&str]) -> Value {
-    match v {
-        Value::String(s) => Value::String(scrub::scrub(s, level, known).into_owned()),
-        Value::Number(n) if scrub::number_is_card(n) => Value::String(scrub::CARD.into()),
-        Value::Array(a) => Value::Array(a.iter().map(|x| scrub_value(x, level, known)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| {
-                    (
-                        scrub::scrub(k, level, known).into_owned(),
-                        scrub_value(x, level, known),
-                    )
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scrubbed_json::scrub_value;
 
     #[test]
     fn languages() {

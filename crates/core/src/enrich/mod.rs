@@ -7,12 +7,9 @@
 
 pub mod agent;
 pub mod geoip;
-#[cfg(any(test, feature = "test-support"))]
-pub mod mmdb_writer;
 pub mod timezone;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -20,7 +17,7 @@ use serde::Serialize;
 use crate::model::{DeviceLocation, RawEvent};
 
 pub use agent::{Agent, DeviceClass};
-pub use geoip::{GeoIp, GeoIpError, GeoMiss, IpLocation, Layout};
+pub use geoip::{GeoDb, GeoIp, GeoIpError, GeoMiss, IpLocation, Layout};
 pub use timezone::{LocalTime, ZoneFinder, ZoneFinderError, local_time};
 
 /// Parsed user agent, from a fixed vocabulary (never substrings of the input).
@@ -117,25 +114,7 @@ pub struct Enrichment {
     pub misses: Vec<Miss>,
 }
 
-/// Errors building an [`Enricher`]; each names what failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EnrichError {
-    /// A geoip database could not be opened or probed (boxed: the error is large and
-    /// rare).
-    #[error(transparent)]
-    GeoIp(Box<GeoIpError>),
-    /// The built-in time-zone data is broken (a bad build).
-    #[error(transparent)]
-    Zones(#[from] ZoneFinderError),
-}
-
-impl From<GeoIpError> for EnrichError {
-    fn from(e: GeoIpError) -> EnrichError {
-        EnrichError::GeoIp(Box::new(e))
-    }
-}
-
-/// The enrichment state: geoip databases (reloadable) and the time-zone finder. Built
+/// The enrichment state: geoip databases (replaceable) and the time-zone finder. Built
 /// once at start-up and shared (`Arc<Enricher>`) between tasks; `Send + Sync`.
 pub struct Enricher {
     geoip: GeoIp,
@@ -151,22 +130,11 @@ impl std::fmt::Debug for Enricher {
 }
 
 impl Enricher {
-    /// Opens and probes the geoip databases now (so a wrong file fails at start-up, not
-    /// on the first event) and takes the process-wide time-zone finder. No paths means
-    /// no IP geolocation. Logs nothing: log [`Enricher::describe`].
-    pub fn new(geoip_paths: &[PathBuf]) -> Result<Enricher, EnrichError> {
-        let zones = ZoneFinder::try_shared()?;
-        let geoip = GeoIp::open(geoip_paths)?;
-        Ok(Enricher { geoip, zones })
-    }
-
-    /// No IP geolocation; user agent, device location and time zone still work. Cheap
-    /// after the first call (the zone finder is shared process-wide).
-    pub fn without_geoip() -> Enricher {
-        Enricher {
-            geoip: GeoIp::empty(),
-            zones: ZoneFinder::shared(),
-        }
+    /// The enrichment state over databases and a time-zone finder the edge built (the
+    /// finder is immutable data compiled in: build it once per process and share it).
+    /// Logs nothing: log [`Enricher::describe`].
+    pub fn new(geoip: GeoIp, zones: Arc<ZoneFinder>) -> Enricher {
+        Enricher { geoip, zones }
     }
 
     /// The geoip databases.
@@ -177,12 +145,6 @@ impl Enricher {
     /// The time-zone finder.
     pub fn zones(&self) -> &ZoneFinder {
         &self.zones
-    }
-
-    /// Re-opens the geoip files if any changed (size or modification time); `true` when
-    /// new data was swapped in. On error the old data stays in use.
-    pub fn reload_geoip(&self) -> Result<bool, GeoIpError> {
-        self.geoip.reload_if_changed()
     }
 
     /// One line for the start-up and reload log: database files, layouts and build
@@ -317,19 +279,16 @@ pub fn enrich(ev: &RawEvent<'_>, enricher: &Enricher) -> Enrichment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::enrich::mmdb_writer::{self, Value, Writer};
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("enrich-mod-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        dir
-    }
+    use crate::enrich::timezone::test_zones;
+    use consent_enricher_testkit::mmdb_writer::{Value, Variant, Writer};
 
     fn enricher(layout: Layout) -> Enricher {
-        let dir = temp_dir(&format!("{layout:?}"));
-        let paths = mmdb_writer::write_fixture(layout, &dir).expect("fixture");
-        Enricher::new(&paths).expect("fixture opens")
+        let dbs = geoip::tests::fixture_dbs(layout, Variant::A);
+        Enricher::new(GeoIp::new(dbs), test_zones())
+    }
+
+    fn without_geoip() -> Enricher {
+        Enricher::new(GeoIp::empty(), test_zones())
     }
 
     /// A raw event at `instant` with extra `fields` (each starting with a comma). The
@@ -352,7 +311,7 @@ mod tests {
 
     #[test]
     fn agent_from_user_agent_only_when_present() {
-        let en = Enricher::without_geoip();
+        let en = without_geoip();
         let e = enrich(
             &event(
                 r#","user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1""#,
@@ -478,8 +437,6 @@ mod tests {
 
     #[test]
     fn multi_zone_country_without_city_gets_no_zone() {
-        let dir = temp_dir("us");
-        let path = dir.join("us.mmdb");
         let mut w = Writer::new(4, 24, "GeoLite2-City", 0);
         w.insert(
             "8.8.8.0".parse().expect("addr"),
@@ -496,8 +453,8 @@ mod tests {
                 ),
             ]),
         );
-        w.write(&path).expect("write");
-        let en = Enricher::new(std::slice::from_ref(&path)).expect("opens");
+        let db = GeoDb::open("us.mmdb", w.to_bytes()).expect("opens");
+        let en = Enricher::new(GeoIp::new(vec![db]), test_zones());
         let e = enrich(&event(r#","ip":"8.8.8.8""#), &en);
         assert_eq!(
             e.geo
@@ -522,7 +479,7 @@ mod tests {
             vec![Miss::NotFound, Miss::NoZone]
         );
         assert_eq!(
-            misses(r#","ip":"81.2.69.142""#, &Enricher::without_geoip()),
+            misses(r#","ip":"81.2.69.142""#, &without_geoip()),
             vec![Miss::NoDatabase, Miss::NoZone]
         );
         // No IP and no location: nothing to look up, but no zone either.
@@ -536,7 +493,7 @@ mod tests {
 
     #[test]
     fn local_time_is_at_the_events_instant() {
-        let en = Enricher::without_geoip();
+        let en = without_geoip();
         let e = |instant: &str| {
             let ev = event_at(instant, r#","location":{"lat":40.71,"lon":-74.0}"#);
             let t = enrich(&ev, &en).time.expect("zone");
@@ -594,12 +551,8 @@ mod tests {
     }
 
     #[test]
-    fn enricher_errors_name_the_file_and_describe_says_what_is_loaded() {
-        let missing = temp_dir("missing").join("nope.mmdb");
-        let err = Enricher::new(std::slice::from_ref(&missing)).expect_err("refused");
-        assert!(matches!(err, EnrichError::GeoIp(_)));
-        assert!(err.to_string().contains("nope.mmdb"), "{err}");
-        let d = Enricher::without_geoip().describe();
+    fn describe_says_what_is_loaded() {
+        let d = without_geoip().describe();
         assert!(d.starts_with("geoip: no database; time zones:"), "{d}");
         let d = enricher(Layout::DbIpCityLite).describe();
         assert!(d.contains("DB-IP city lite"), "{d}");

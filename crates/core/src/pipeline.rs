@@ -10,10 +10,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError};
-use crate::enrich::{self, Enricher, GeoIpError, Miss};
+use crate::enrich::{self, Enricher, Miss};
 use crate::model::{DlqReason, ErasureRequest, RawEvent, Rejection, format_time};
 use crate::policy::{Decision, Policy};
+use crate::settings::CoreSettings;
 use crate::state::State;
 
 /// Where a raw record came from (for dead-letter headers).
@@ -160,34 +160,20 @@ pub struct Core {
 }
 
 impl Core {
-    /// Builds the core without IP geolocation (user agent, device location and time
-    /// zone still enrich); fails without a pseudonym key. Cheap: the time-zone finder is
-    /// shared process-wide.
-    pub fn new(config: &Config) -> Result<Core, ConfigError> {
-        Core::with_enricher(config, Arc::new(Enricher::without_geoip()))
-    }
-
-    /// Builds the core with an enricher opened by the caller (`Enricher::new` with the
-    /// `enrich.geoip` paths); fails without a pseudonym key.
-    pub fn with_enricher(config: &Config, enricher: Arc<Enricher>) -> Result<Core, ConfigError> {
-        let key = config.require_key()?;
-        Ok(Core {
-            policy: Policy::new(config.policy.clone(), key),
-            max_event_bytes: config.limits.max_event_bytes,
+    /// Builds the core from settings the edge validated and an enricher it opened
+    /// (geoip databases read by the edge, the time-zone finder).
+    pub fn new(settings: CoreSettings, enricher: Arc<Enricher>) -> Core {
+        Core {
+            policy: Policy::new(settings.policy, &settings.pseudonym_key),
+            max_event_bytes: settings.max_event_bytes,
             enricher,
-        })
+        }
     }
 
-    /// The enrichment state (for `describe()` in the start-up log).
+    /// The enrichment state (for `describe()` in the start-up log, and for the edge to
+    /// swap in reloaded geoip databases).
     pub fn enricher(&self) -> &Arc<Enricher> {
         &self.enricher
-    }
-
-    /// Re-opens the geoip databases if their files changed; `true` when new data is in
-    /// use. Call it from a timer (e.g. every 60 s) and log `enricher().describe()` after
-    /// a `true`. On error the old data stays in use and the next call tries again.
-    pub fn reload_geoip(&self) -> Result<bool, GeoIpError> {
-        self.enricher.reload_geoip()
     }
 
     /// Processes one raw record against the state as it is now.

@@ -11,10 +11,9 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 
-use crate::policy::scrubbed_object_json;
-use crate::scrub::Level;
-
 use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, PropMap, PropValue, Purpose};
+use crate::scrub::Level;
+use crate::scrubbed_json::scrubbed_object_json;
 
 /// A user id of at most 15 bytes stored inline (the length in the last byte), so the
 /// common short ids cost no allocation: a consent entry is 32 bytes, not 16 bytes of

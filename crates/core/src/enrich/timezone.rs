@@ -19,16 +19,9 @@
 //! unsimplified `timezonefinder` quantifies. No per-cell cache is kept: the
 //! lookup is already faster than a hash-map probe would be worth.
 
-use std::sync::{Arc, OnceLock};
-
 use chrono::{DateTime, Datelike, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::{OffsetComponents, Tz};
 use tzf_rs::DefaultFinder;
-
-/// The process-wide finder: an immutable table built from data compiled into
-/// the binary, so one copy serves every `Enricher` (and every `Core` a test
-/// builds) instead of ~70 ms and ~30 MB each.
-static SHARED: OnceLock<Arc<ZoneFinder>> = OnceLock::new();
 
 /// Finds the IANA zone of a point or a country. Build once, share by
 /// reference (it is `Send + Sync` and immutable).
@@ -63,6 +56,7 @@ impl Default for ZoneFinder {
 
 impl ZoneFinder {
     /// Builds the finder (~70 ms, ~40 MB; do it once at start-up).
+    #[allow(clippy::expect_used)]
     pub fn new() -> ZoneFinder {
         // Proven invariant: every input to `try_new` is compiled into the
         // binary (the tzf-dist blob and the tables below), and the test
@@ -111,22 +105,6 @@ impl ZoneFinder {
             nautical,
             countries,
         })
-    }
-
-    /// The process-wide finder, built on first use (see [`ZoneFinder::new`]
-    /// for why building cannot fail at run time).
-    pub fn shared() -> Arc<ZoneFinder> {
-        Arc::clone(SHARED.get_or_init(|| Arc::new(ZoneFinder::new())))
-    }
-
-    /// [`ZoneFinder::shared`] that reports a broken build as an error instead
-    /// of panicking. If two threads race, both build and one copy is kept.
-    pub fn try_shared() -> Result<Arc<ZoneFinder>, ZoneFinderError> {
-        if let Some(z) = SHARED.get() {
-            return Ok(Arc::clone(z));
-        }
-        let built = Arc::new(ZoneFinder::try_new()?);
-        Ok(Arc::clone(SHARED.get_or_init(|| built)))
     }
 
     /// Release of the boundary data (e.g. "2026f"), for the start-up log.
@@ -488,21 +466,19 @@ fn is_summer_time(zone: Tz, at: DateTime<Utc>, dst_offset_s: i64) -> bool {
     .any(|t| zone.offset_from_utc_datetime(&t.naive_utc()).dst_offset() < chrono::Duration::zero())
 }
 
+/// One finder for all of this crate's unit tests (70 ms and 40 MB each otherwise).
+#[cfg(test)]
+pub(crate) fn test_zones() -> std::sync::Arc<ZoneFinder> {
+    static ZONES: std::sync::OnceLock<std::sync::Arc<ZoneFinder>> = std::sync::OnceLock::new();
+    std::sync::Arc::clone(ZONES.get_or_init(|| std::sync::Arc::new(ZoneFinder::new())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // The process-wide finder, built once for all tests (70 ms each otherwise).
-    fn finder() -> &'static ZoneFinder {
-        SHARED.get_or_init(|| Arc::new(ZoneFinder::new()))
-    }
-
-    #[test]
-    fn shared_finder_is_built_once() {
-        let a = ZoneFinder::shared();
-        let b = ZoneFinder::try_shared().expect("built-in data");
-        assert!(Arc::ptr_eq(&a, &b));
-        assert!(std::ptr::eq(finder(), &*a));
+    fn finder() -> std::sync::Arc<ZoneFinder> {
+        test_zones()
     }
 
     #[test]

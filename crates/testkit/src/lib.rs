@@ -1,0 +1,14 @@
+//! Test support for consent-enricher, kept out of every shipped crate: only tests,
+//! benches and examples depend on it.
+//!
+//! - `mmdb_writer` — a minimal MaxMind DB writer and the geoip fixture databases built
+//!   from the readable source `testdata/geoip-networks.json`.
+//!
+//! The broker harness lives with the integration tests (`tests/it/broker.rs`), which
+//! are its only users.
+
+// Test support: a malformed fixture source or a misuse is a failed test, so it panics
+// with a message rather than threading errors through every test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod mmdb_writer;
