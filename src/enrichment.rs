@@ -229,12 +229,16 @@ mod tests {
     fn bad_files_are_refused_naming_the_file() {
         let dir = temp_dir("bad");
         let missing = dir.join("missing.mmdb");
-        let e = GeoIpFiles::open(std::slice::from_ref(&missing)).err().unwrap();
+        let e = GeoIpFiles::open(std::slice::from_ref(&missing))
+            .err()
+            .unwrap();
         assert!(matches!(e, EnrichmentError::Stat { .. }), "{e}");
         assert!(e.to_string().contains("missing.mmdb"), "{e}");
         let garbage = dir.join("garbage.mmdb");
         std::fs::write(&garbage, b"hello").unwrap();
-        let e = GeoIpFiles::open(std::slice::from_ref(&garbage)).err().unwrap();
+        let e = GeoIpFiles::open(std::slice::from_ref(&garbage))
+            .err()
+            .unwrap();
         assert!(matches!(e, EnrichmentError::GeoIp(_)), "{e}");
         assert!(e.to_string().contains("garbage.mmdb"), "{e}");
     }

@@ -220,12 +220,12 @@ impl Core {
         let outcome = state.apply_erasure(req);
         let audit = Audit {
             r#type: "erasure.completed",
-            request_id: &outcome.request_id,
+            request_id: outcome.request_id.as_str(),
             requested_at: format_time(&outcome.requested_at),
             completed_at: format_time(&now),
         };
         Produced {
-            key: Some(outcome.request_id.clone()),
+            key: Some(outcome.request_id.as_str().to_owned()),
             value: to_json(&audit),
         }
     }

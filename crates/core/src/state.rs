@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 
-use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, PropMap, PropValue, Purpose};
+use crate::model::{
+    ConsentRecord, ErasureRequest, ProfileRecord, PropMap, PropValue, Purpose, RequestId,
+};
 use crate::scrub::Level;
 use crate::scrubbed_json::scrubbed_object_json;
 
@@ -182,7 +184,7 @@ const REDACT_FIELDS: [&str; 3] = ["name", "email", "phone"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasureOutcome {
     /// The request id.
-    pub request_id: String,
+    pub request_id: RequestId,
     /// When it was requested.
     pub requested_at: DateTime<Utc>,
     /// A consent was removed from memory.
@@ -280,7 +282,7 @@ impl State {
         apply_record(
             key,
             value,
-            |r: &ConsentRecord| &r.user_id,
+            |r: &ConsentRecord| r.user_id.as_str(),
             |user, r| self.apply_consent(user, r),
         )
     }

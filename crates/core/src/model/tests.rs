@@ -1,0 +1,113 @@
+//! Unit tests of `model`, kept beside it in their own file so the module itself stays
+//! small enough to read in one sitting.
+
+use super::*;
+use serde_json::Value;
+
+fn reason(bytes: &[u8]) -> DlqReason {
+    RawEvent::parse(bytes, 1 << 20).unwrap_err().reason
+}
+
+#[test]
+fn minimal_event_parses_and_borrows() {
+    let raw = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00+01:00","extra":1}"#;
+    let ev = RawEvent::parse(raw, 1 << 20).unwrap();
+    assert!(matches!(ev.event_id, Cow::Borrowed("e1")));
+    assert_eq!(format_time(&ev.occurred_at), "2026-11-29T09:00:00.000Z");
+}
+
+#[test]
+fn rejections_have_stable_codes() {
+    assert_eq!(reason(b"\xff"), DlqReason::InvalidUtf8);
+    assert_eq!(reason(b"{"), DlqReason::InvalidJson);
+    assert_eq!(reason(b""), DlqReason::InvalidJson);
+    assert_eq!(reason(b"[1]"), DlqReason::SchemaViolation);
+    assert_eq!(
+        RawEvent::parse(b"{}", 1).unwrap_err().reason,
+        DlqReason::TooLarge
+    );
+    let deep = format!(
+        r#"{{"event_id":"e","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{}1{}}}"#,
+        "{\"a\":".repeat(40),
+        "}".repeat(40)
+    );
+    assert_eq!(reason(deep.as_bytes()), DlqReason::TooDeep);
+}
+
+#[test]
+fn schema_violation_details_name_the_pointer_not_the_value() {
+    let raw = br#"{"event_id":"e","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","location":{"lat":"alice@example.com","lon":1}}"#;
+    let r = RawEvent::parse(raw, 1 << 20).unwrap_err();
+    assert_eq!(r.reason, DlqReason::SchemaViolation);
+    assert!(r.detail.starts_with("/location/lat"), "{}", r.detail);
+    assert!(!r.detail.contains("alice"), "{}", r.detail);
+}
+
+#[test]
+fn duplicate_keys_are_refused_everywhere() {
+    let top =
+        br#"{"event_id":"a","event_id":"b","event_type":"x","occurred_at":"2026-11-29T10:00:00Z"}"#;
+    assert_eq!(reason(top), DlqReason::SchemaViolation);
+    let nested = br#"{"event_id":"a","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{"k":1,"k":2}}"#;
+    let r = RawEvent::parse(nested, 1 << 20).unwrap_err();
+    assert_eq!(r.reason, DlqReason::SchemaViolation);
+    assert_eq!(r.detail, "/properties: duplicate key");
+    let deeper = br#"{"event_id":"a","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{"o":[{"k":1,"j":0,"k":2}]}}"#;
+    let r = RawEvent::parse(deeper, 1 << 20).unwrap_err();
+    assert_eq!(r.detail, "/properties/o/0: duplicate key");
+}
+
+#[test]
+fn profile_records_borrow_their_fields_and_refuse_what_is_not_a_profile() {
+    let ok = br#"{"phone":"+1 555","user_id":"u\u0031","updated_at":"2026-11-29T10:00:00+01:00","name":"Ada"}"#;
+    let p = ProfileRecord::parse(ok).unwrap();
+    assert_eq!(p.user_id, "u1");
+    let utc: DateTime<Utc> = "2026-11-29T09:00:00Z".parse().unwrap();
+    assert_eq!(p.updated_at, utc);
+    let keys: Vec<&str> = p.fields.iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        ["name", "phone"],
+        "user_id and updated_at are not fields"
+    );
+    assert!(matches!(
+        p.fields.get("name"),
+        Some(PropValue::String(Cow::Borrowed("Ada")))
+    ));
+    for bad in [
+        &br#"{"updated_at":"2026-11-29T10:00:00Z"}"#[..],
+        br#"{"user_id":7,"updated_at":"2026-11-29T10:00:00Z"}"#,
+        br#"{"user_id":"u1","updated_at":"yesterday"}"#,
+        br#"{"user_id":"u1"}"#,
+        br#"{"user_id":"u1","updated_at":"2026-11-29T10:00:00Z","name":"a","name":"b"}"#,
+        br#"["u1"]"#,
+    ] {
+        assert!(
+            ProfileRecord::parse(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn properties_borrow_unescaped_strings_and_keep_key_order() {
+    let raw = br#"{"event_id":"e","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{"b":"plain","a":"esc\"aped","c\u00e9":{"z":[1,-2,2.5,null,true],"y":"\u00e9"},"B":{}}}"#;
+    let ev = RawEvent::parse(raw, 1 << 20).unwrap();
+    let p = &ev.properties.as_ref().unwrap().0;
+    let keys: Vec<&str> = p.iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        ["B", "a", "b", "c\u{e9}"],
+        "byte order, as serde_json::Map"
+    );
+    assert!(matches!(
+        p.get("b"),
+        Some(PropValue::String(Cow::Borrowed("plain")))
+    ));
+    assert!(matches!(p.get("a"), Some(PropValue::String(Cow::Owned(_)))));
+    let whole: Value = serde_json::from_slice(raw).unwrap();
+    assert_eq!(p.to_value(), whole["properties"]);
+    assert_eq!(p.len(), 4);
+    assert!(p.get("missing").is_none());
+}
