@@ -8,10 +8,13 @@
 
 mod broker;
 mod core;
+mod deploy;
 mod enrich;
 mod failures;
 mod kafka;
+mod log_leak;
 mod malformed;
 mod privacy;
+mod scrape;
 mod support;
 mod telemetry;
