@@ -97,8 +97,15 @@ pub fn load(
                 context: "creating the table consumer",
                 source,
             })?;
+    // The probe reads end offsets as upstream wrote them (the high watermark), not the
+    // last stable offset a read_committed client is given: a consent partition held back
+    // by an open upstream transaction is not caught up, so the fence holds (fail closed)
+    // until that transaction ends instead of declaring a partial view fresh. Not a
+    // default: the guarantee depends on it.
+    let mut pc = cc.clone();
+    pc.set("isolation.level", "read_uncommitted");
     let probe: BaseConsumer<LogContext> =
-        cc.create_with_context(LogContext)
+        pc.create_with_context(LogContext)
             .map_err(|source| EdgeError::Fatal {
                 context: "creating the end-offset probe",
                 source,
@@ -177,17 +184,6 @@ pub fn load(
         stop,
         consent_fresh_at_ms: fresh,
     })
-}
-
-/// Test hook for the staleness fence: while the file named by
-/// `CONSENT_ENRICHER_TEST_STALL_TABLES` exists, the reader does not report itself fresh,
-/// as if the consent topic were cut off. Unset in production, where it costs one
-/// environment lookup at start.
-fn stalled() -> bool {
-    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| std::env::var_os("CONSENT_ENRICHER_TEST_STALL_TABLES").map(Into::into))
-        .as_ref()
-        .is_some_and(|p| p.exists())
 }
 
 fn now_ms() -> i64 {
@@ -340,7 +336,7 @@ fn live(
             // The time taken *before* asking for the end offsets: being caught up with
             // them proves every consent written before this instant is applied.
             let asked_at = now_ms();
-            if !stalled() && consent_caught_up(&reader.consumer, &probe, consent_topic) {
+            if consent_caught_up(&reader.consumer, &probe, consent_topic) {
                 fresh.store(asked_at, Ordering::SeqCst);
             }
             reader.metrics.state_sizes(reader.state.sizes());
@@ -349,8 +345,8 @@ fn live(
     audit.close();
 }
 
-/// Compares the consumer's position with the consent topic's end offsets, asked through
-/// `probe`: a client that does not fetch, because on the reader's own connection the
+/// Compares the consumer's position with the consent topic's high watermarks, asked
+/// through `probe`: a read_uncommitted client that does not fetch, because on the reader's own connection the
 /// request would queue behind a fetch long-poll (up to `fetch.wait.max.ms`).
 fn consent_caught_up(
     consumer: &BaseConsumer<LogContext>,

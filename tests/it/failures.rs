@@ -456,21 +456,21 @@ fn a_withdrawal_stops_personal_output_within_the_staleness_bound() {
 }
 
 #[test]
-fn a_stalled_consent_view_stops_processing_until_fresh_across_a_rebalance() {
+fn an_open_upstream_consent_transaction_stops_processing_until_it_ends_across_a_rebalance() {
     let _broker = broker::shared();
     let config = broker::config("fence");
     let t = config.topics.clone();
-    let stall = std::env::temp_dir().join(format!("{}.stall", config.kafka.group_id));
-    let _ = std::fs::remove_file(&stall);
-    let w = ChildWorker::start(
-        &config,
-        "fence",
-        &[],
-        &[(
-            "CONSENT_ENRICHER_TEST_STALL_TABLES",
-            stall.to_str().unwrap(),
-        )],
-    );
+    let w = ChildWorker::start(&config, "fence", &[], &[]);
+    // An upstream producer whose transaction on the consent topic stays open: the consent
+    // view cannot be caught up with what upstream wrote until it ends.
+    let upstream: BaseProducer = client_config(&config.kafka, Role::Producer)
+        .set(
+            "transactional.id",
+            format!("{}.upstream", config.kafka.group_id),
+        )
+        .create()
+        .unwrap();
+    upstream.init_transactions(T).unwrap();
     let mut reader = Reader::new(&config);
     let ev = |i: usize| {
         format!(
@@ -498,7 +498,17 @@ fn a_stalled_consent_view_stops_processing_until_fresh_across_a_rebalance() {
         w.logged_count("partitions assigned") >= 2
     });
 
-    std::fs::write(&stall, b"stall").unwrap();
+    upstream.begin_transaction().unwrap();
+    let consent = br#"{"user_id":"u-fence","updated_at":"2026-11-29T10:00:00Z","policy_version":"v1","purposes":{"analytics":true}}"#;
+    upstream
+        .send(
+            BaseRecord::<[u8], [u8]>::to(&t.consent)
+                .key(b"u-fence".as_slice())
+                .payload(consent.as_slice()),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    upstream.flush(T).unwrap();
     wait_for("the worker pausing", T, || {
         other.poll(Duration::ZERO);
         w.logged("raw partitions paused")
@@ -529,13 +539,15 @@ fn a_stalled_consent_view_stops_processing_until_fresh_across_a_rebalance() {
         2 * config.delivery.max_consent_staleness_ms,
     ));
     let while_stalled = reader.count(&t.anonymous) - 1;
-    std::fs::remove_file(&stall).unwrap();
+    upstream.commit_transaction(T).unwrap();
     reader.read_until("the rest after resuming", T, |r| {
         w.assert_running();
         r.count(&t.anonymous) == 10
     });
     assert!(w.logged("resumed after"));
     assert!(w.terminate().success());
-    println!("staleness_fence: produced while stalled=9 processed while stalled={while_stalled}");
+    println!(
+        "staleness_fence: produced while an upstream consent transaction was open=9 processed meanwhile={while_stalled}"
+    );
     assert_eq!(while_stalled, 0);
 }
