@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use consent_enricher::r#gen::{self, GenConfig};
 use consent_enricher::kafka::block_on;
 use consent_enricher::policy::Pseudonymizer;
+use consent_enricher_gen::GenConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
 };
@@ -478,7 +478,7 @@ fn latency(a: &Args, brokers: &str) {
 
     let mut ids: HashMap<String, usize> = HashMap::with_capacity(n as usize);
     let started = Instant::now();
-    for (i, rec) in r#gen::events(&cfg).enumerate() {
+    for (i, rec) in consent_enricher_gen::events(&cfg).enumerate() {
         let due = Duration::from_secs_f64(i as f64 / rate);
         while started.elapsed() < due {
             producer.poll(Duration::ZERO);

@@ -1,8 +1,9 @@
 //! Core benchmark (`cargo bench --bench pipeline`): the pure `Core::process` against the
 //! `serde_json::Value` round-trip floor, and each stage alone, over one fixed corpus from
-//! `gen` (seed 7, ≈1 KB events: 60% identified of whom half consented, 30% with an IP,
-//! 10% with a device location, 1% malformed), a `State` with 100k users loaded from
-//! `gen::state_records`, and the DB-IP-layout fixture database written by `mmdb_writer`.
+//! `consent_enricher_gen` (seed 7, ≈1 KB events: 60% identified of whom half consented,
+//! 30% with an IP, 10% with a device location, 1% malformed), a `State` with 100k users
+//! loaded from its `state_records`, and the DB-IP-layout fixture database written by
+//! `mmdb_writer`.
 //!
 //! It owns only measurement: it must not assert on timings (the machine is shared), and
 //! it touches nothing outside a temporary folder for the fixture `.mmdb` files. After the
@@ -20,11 +21,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use consent_enricher::config::Config;
 use consent_enricher::enrich::{self, Enricher, agent, local_time};
-use consent_enricher::r#gen::{self, GenConfig, GenTopic};
 use consent_enricher::model::{ConsentRecord, ErasureRequest, ProfileRecord, RawEvent};
 use consent_enricher::pipeline::{Core, RawRecord, Source};
 use consent_enricher::policy::Policy;
 use consent_enricher::state::State;
+use consent_enricher_gen::{GenConfig, GenTopic};
 use consent_enricher_testkit::mmdb_writer::{self, Layout};
 use criterion::{Criterion, Throughput};
 
@@ -94,7 +95,7 @@ fn fixture() -> Fixture {
     let policy = Policy::new(config.policy.clone(), KEY.as_bytes());
     let state = State::new(&config.policy.profile_fields);
     let cfg = gen_config();
-    for rec in r#gen::state_records(&cfg) {
+    for rec in consent_enricher_gen::state_records(&cfg) {
         let key = rec.key.expect("state records are keyed");
         match (rec.topic, rec.value) {
             (GenTopic::Consent, v) => {
@@ -115,7 +116,7 @@ fn fixture() -> Fixture {
             _ => {}
         }
     }
-    let corpus: Vec<Vec<u8>> = r#gen::events(&cfg)
+    let corpus: Vec<Vec<u8>> = consent_enricher_gen::events(&cfg)
         .map(|r| r.value.unwrap_or_default())
         .collect();
     Fixture {
@@ -125,7 +126,7 @@ fn fixture() -> Fixture {
         state,
         corpus,
         max_bytes: config.limits.max_event_bytes,
-        now: DateTime::from_timestamp_millis(r#gen::DEFAULT_START_MS).expect("time"),
+        now: DateTime::from_timestamp_millis(consent_enricher_gen::DEFAULT_START_MS).expect("time"),
         _dir: dir,
     }
 }

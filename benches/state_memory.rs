@@ -14,9 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use consent_enricher::r#gen::{self, GenConfig, GenTopic};
 use consent_enricher::model::{ConsentRecord, ProfileRecord};
 use consent_enricher::state::State;
+use consent_enricher_gen::{GenConfig, GenTopic};
 
 /// Records parsed per chunk before applying them.
 const CHUNK: usize = 20_000;
@@ -93,7 +93,7 @@ fn load(state: &State, cfg: &GenConfig, topic: GenTopic) -> Load {
             }
         }
     };
-    for rec in r#gen::state_records(cfg).filter(|r| r.topic == topic) {
+    for rec in consent_enricher_gen::state_records(cfg).filter(|r| r.topic == topic) {
         raw.push((rec.key.expect("keyed"), rec.value));
         if raw.len() == CHUNK {
             flush(&mut raw, &mut out);

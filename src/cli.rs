@@ -15,13 +15,13 @@ use std::sync::atomic::AtomicBool;
 
 use consent_enricher::config::{self, Config};
 use consent_enricher::enrichment::{self, GeoIpFiles};
-use consent_enricher::r#gen::{self, GenConfig, GenTopic};
 use consent_enricher::kafka::admin::{self, TopicOutcome};
 use consent_enricher::kafka::{EdgeError, load, worker};
 use consent_enricher::offline::{self, Summary};
 use consent_enricher::pipeline::Core;
 use consent_enricher::state::State;
 use consent_enricher::telemetry::{Metrics, Telemetry};
+use consent_enricher_gen::{GenConfig, GenTopic};
 
 #[derive(Parser)]
 #[command(
@@ -210,16 +210,26 @@ fn generate(args: &GenArgs) -> Result<()> {
         erased: args.erased,
         ..GenConfig::default()
     };
-    let summary = r#gen::summary(&cfg);
-    let state_count = r#gen::state_records(&cfg).count() as u64;
+    let summary = consent_enricher_gen::summary(&cfg);
+    let state_count = consent_enricher_gen::state_records(&cfg).count() as u64;
     match &args.output_dir {
         Some(dir) => {
             write_gen_files(dir, &cfg).with_context(|| format!("writing {}", dir.display()))?
         }
         None => {
             let config = args.config.load()?;
-            load::produce(&config, r#gen::state_records(&cfg), state_count, "state")?;
-            load::produce(&config, r#gen::events(&cfg), cfg.events, "events")?;
+            load::produce(
+                &config,
+                consent_enricher_gen::state_records(&cfg),
+                state_count,
+                "state",
+            )?;
+            load::produce(
+                &config,
+                consent_enricher_gen::events(&cfg),
+                cfg.events,
+                "events",
+            )?;
         }
     }
     eprintln!(
@@ -249,7 +259,7 @@ fn write_gen_files(dir: &Path, cfg: &GenConfig) -> Result<()> {
     .iter()
     .map(|n| File::create(dir.join(n)).map(BufWriter::new))
     .collect::<std::io::Result<_>>()?;
-    for rec in r#gen::state_records(cfg).chain(r#gen::events(cfg)) {
+    for rec in consent_enricher_gen::state_records(cfg).chain(consent_enricher_gen::events(cfg)) {
         let idx = match rec.topic {
             GenTopic::Consent => 0,
             GenTopic::Profile => 1,

@@ -16,10 +16,10 @@ use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 
 use consent_enricher::config::Config;
-use consent_enricher::r#gen::{self, GenConfig};
 use consent_enricher::kafka::{load, worker};
 use consent_enricher::policy::Pseudonymizer;
 use consent_enricher::state::State;
+use consent_enricher_gen::GenConfig;
 
 const DEMO_KEY: &str = "demo-pseudonym-key-not-a-secret";
 
@@ -42,10 +42,20 @@ pub fn run(users: u64, events: u64) -> Result<()> {
         events,
         ..GenConfig::default()
     };
-    let expected = r#gen::summary(&cfg);
-    let state_count = r#gen::state_records(&cfg).count() as u64;
-    load::produce(&config, r#gen::state_records(&cfg), state_count, "state")?;
-    load::produce(&config, r#gen::events(&cfg), events, "events")?;
+    let expected = consent_enricher_gen::summary(&cfg);
+    let state_count = consent_enricher_gen::state_records(&cfg).count() as u64;
+    load::produce(
+        &config,
+        consent_enricher_gen::state_records(&cfg),
+        state_count,
+        "state",
+    )?;
+    load::produce(
+        &config,
+        consent_enricher_gen::events(&cfg),
+        events,
+        "events",
+    )?;
 
     let core = Arc::new(crate::cli::build_core(&config)?.0);
     let state = Arc::new(State::new(&config.policy.profile_fields));
@@ -130,7 +140,7 @@ fn print_summary(
     config: &Config,
     seen: &Seen,
     report: &worker::Report,
-    expected: &r#gen::GenSummary,
+    expected: &consent_enricher_gen::GenSummary,
 ) {
     println!("\n=== consent-enricher demo (in-process Kafka cluster) ===\n");
     println!("raw events processed by the worker: {}", report.counts.raw);

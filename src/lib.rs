@@ -18,7 +18,6 @@
 
 pub mod config;
 pub mod enrichment;
-pub mod r#gen;
 pub mod kafka;
 pub mod log;
 pub mod offline;

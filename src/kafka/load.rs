@@ -1,7 +1,7 @@
-//! Writes generated data (`gen`) to Kafka: state topics first, flushed, then events, so
+//! Writes generated data (`consent_enricher_gen`) to Kafka: state topics first, flushed, then events, so
 //! a worker started afterwards sees every consent before the first event. It owns the
 //! record-to-topic mapping of generated data and the progress display; the data itself
-//! comes from `gen`.
+//! comes from the generator.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::{EdgeError, Role, client_config, set_default};
 use crate::config::Config;
-use crate::r#gen::{GenRecord, GenTopic};
+use consent_enricher_gen::{GenRecord, GenTopic};
 
 /// Produces `records` to their topics; returns how many were written.
 pub fn produce(

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use consent_enricher::config::Config;
-use consent_enricher::r#gen::{self, GenConfig, GenSummary};
 use consent_enricher::kafka::{Role, admin, block_on, client_config};
+use consent_enricher_gen::{GenConfig, GenSummary};
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -52,11 +52,22 @@ fn fast_failover(test: &str, partitions: i32) -> Config {
 }
 
 fn load(config: &Config, cfg: &GenConfig) -> GenSummary {
-    let n = r#gen::state_records(cfg).count() as u64;
-    consent_enricher::kafka::load::produce(config, r#gen::state_records(cfg), n, "state").unwrap();
-    consent_enricher::kafka::load::produce(config, r#gen::events(cfg), cfg.events, "events")
-        .unwrap();
-    r#gen::summary(cfg)
+    let n = consent_enricher_gen::state_records(cfg).count() as u64;
+    consent_enricher::kafka::load::produce(
+        config,
+        consent_enricher_gen::state_records(cfg),
+        n,
+        "state",
+    )
+    .unwrap();
+    consent_enricher::kafka::load::produce(
+        config,
+        consent_enricher_gen::events(cfg),
+        cfg.events,
+        "events",
+    )
+    .unwrap();
+    consent_enricher_gen::summary(cfg)
 }
 
 /// Counts of what reached the outputs, by identity.

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use consent_enricher::r#gen::{self, GenConfig};
 use consent_enricher::policy::Pseudonymizer;
+use consent_enricher_gen::GenConfig;
 use serde_json::Value;
 
 use crate::broker::{self, Reader, TestWorker, produce};
@@ -40,12 +40,22 @@ fn generated_data_end_to_end_reconciles_and_validates() {
         seed: 7,
         ..GenConfig::default()
     };
-    let expected = r#gen::summary(&cfg);
-    let state_n = r#gen::state_records(&cfg).count() as u64;
-    consent_enricher::kafka::load::produce(&config, r#gen::state_records(&cfg), state_n, "state")
-        .unwrap();
-    consent_enricher::kafka::load::produce(&config, r#gen::events(&cfg), cfg.events, "events")
-        .unwrap();
+    let expected = consent_enricher_gen::summary(&cfg);
+    let state_n = consent_enricher_gen::state_records(&cfg).count() as u64;
+    consent_enricher::kafka::load::produce(
+        &config,
+        consent_enricher_gen::state_records(&cfg),
+        state_n,
+        "state",
+    )
+    .unwrap();
+    consent_enricher::kafka::load::produce(
+        &config,
+        consent_enricher_gen::events(&cfg),
+        cfg.events,
+        "events",
+    )
+    .unwrap();
     let worker = TestWorker::start(&config);
     let t = config.topics.clone();
     let mut reader = Reader::new(&config);
