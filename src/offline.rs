@@ -14,9 +14,8 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::config::TopicsConfig;
-use crate::model::ErasureRequest;
 use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
-use crate::state::State;
+use crate::state::{ErasureApplied, State};
 
 /// Counts for the stderr summary: what the core produced, the audit records written and
 /// the state lines that could not be applied.
@@ -134,13 +133,20 @@ pub fn load_erasures(
         .map_while(Result::ok)
         .filter(|l| !l.trim().is_empty())
     {
-        let req = state_line(&line)
-            .and_then(|(_, value)| serde_json::from_slice::<ErasureRequest>(&value?).ok());
-        let Some(req) = req else {
+        let Some((key, value)) = state_line(&line) else {
             *summary.bad_state_lines.entry("erasure").or_default() += 1;
             continue;
         };
-        let audit = core.erase(&req, state, now);
+        // The same function the worker's table reader applies erasures with.
+        let outcome = match state.apply_erasure_record(key.as_deref(), value.as_deref(), now) {
+            ErasureApplied::Request(outcome) => outcome,
+            ErasureApplied::Tombstone => continue,
+            ErasureApplied::KeyOnly | ErasureApplied::Unreadable => {
+                *summary.bad_state_lines.entry("erasure").or_default() += 1;
+                continue;
+            }
+        };
+        let audit = core.audit(&outcome, now);
         write_json(out, &topics.audit, &audit)?;
         summary.audit += 1;
     }

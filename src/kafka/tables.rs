@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::log;
 use crate::model::ErasureRequest;
 use crate::pipeline::Core;
-use crate::state::State;
+use crate::state::{ErasureOutcome, State};
 use crate::telemetry::{InTopic, Metrics, OutTopic};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -71,6 +71,9 @@ struct Reader {
     metrics: Arc<Metrics>,
     applied: [u64; 3],
     bad: u64,
+    /// Per `users.erasure` partition, the offset after the last record applied: the audit
+    /// publisher waits for it, so an audit record never precedes the erasure here.
+    erasure_applied: HashMap<i32, i64>,
 }
 
 /// Loads every table to its end offsets (blocking), then keeps them current in a thread.
@@ -140,6 +143,7 @@ pub fn load(
         state,
         metrics,
         applied: [0; 3],
+        erasure_applied: HashMap::new(),
         bad: 0,
     };
     // Asking every partition's position after each record made loading cost a lock
@@ -254,7 +258,14 @@ impl Reader {
             return false;
         };
         let outcome = match polled {
-            Ok(msg) => apply(&self.topics, &self.state, &msg),
+            Ok(msg) => {
+                let outcome = apply(&self.topics, &self.state, &msg);
+                if let Some((Table::Erasure, _)) = outcome {
+                    self.erasure_applied
+                        .insert(msg.partition(), msg.offset() + 1);
+                }
+                outcome
+            }
             Err(e) => {
                 log::warn(&format!("table consumer: {e}"));
                 None
@@ -302,15 +313,13 @@ fn apply(
     let ok = match table {
         Table::Consent => state.apply_consent_record(key, msg.payload()),
         Table::Profile => state.apply_profile_record(key, msg.payload()),
-        Table::Erasure => msg
-            .payload()
-            .and_then(|p| serde_json::from_slice::<ErasureRequest>(p).ok())
-            .map(|r| state.apply_erasure(&r))
-            .is_some(),
+        Table::Erasure => state
+            .apply_erasure_record(key, msg.payload(), chrono::Utc::now())
+            .readable(),
     };
     if !ok {
         log::warn(&format!(
-            "unreadable {table:?} record at {}/{}@{} (a consent is removed: fail closed)",
+            "unreadable {table:?} record at {}/{}@{} (its key's consent is removed, an erasure's key is erased: fail closed)",
             msg.topic(),
             msg.partition(),
             msg.offset()
@@ -330,7 +339,7 @@ fn live(
     let mut last_check = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         reader.drain();
-        audit.poll_once(&reader.state);
+        audit.poll_once(&reader.erasure_applied);
         if last_check.elapsed() >= Duration::from_millis(200) {
             last_check = Instant::now();
             // The time taken *before* asking for the end offsets: being caught up with
@@ -374,6 +383,8 @@ struct AuditPublisher {
     producer: ThreadedProducer<DefaultProducerContext>,
     core: Arc<Core>,
     topic: String,
+    /// A request waiting for the table reader, or for its audit record to be delivered.
+    held: Option<OwnedMessage>,
 }
 
 impl AuditPublisher {
@@ -403,20 +414,38 @@ impl AuditPublisher {
             producer,
             core,
             topic: config.topics.audit.clone(),
+            held: None,
         })
     }
 
-    fn poll_once(&mut self, state: &State) {
-        // Not zero: a poll serves one queued event (log line, statistics, rebalance),
-        // so with librdkafka debug logging on a zero timeout would starve the messages.
-        let Some(Ok(msg)) = self.consumer.poll(Duration::from_millis(20)) else {
-            return;
+    /// Audits at most one erasure request. A request is audited only once this
+    /// process's table reader has applied it (`applied`: next offset per partition), so
+    /// the record never says "completed" ahead of the erasure; until then it is held.
+    fn poll_once(&mut self, applied: &HashMap<i32, i64>) {
+        let msg = match self.held.take() {
+            Some(m) => m,
+            // Not zero: a poll serves one queued event (log line, statistics, rebalance),
+            // so with librdkafka debug logging on a zero timeout would starve the messages.
+            None => match self.consumer.poll(Duration::from_millis(20)) {
+                Some(Ok(m)) => m.detach(),
+                _ => return,
+            },
         };
-        let req = msg
+        if applied
+            .get(&msg.partition())
+            .is_none_or(|next| *next <= msg.offset())
+        {
+            self.held = Some(msg);
+            return;
+        }
+        // The request's id and time, read for the audit record only: applying it was the
+        // table reader's (`State::apply_erasure_record`, fail closed on unreadable ones).
+        let outcome = msg
             .payload()
-            .and_then(|p| serde_json::from_slice::<ErasureRequest>(p).ok());
-        if let Some(req) = req {
-            let audit = self.core.erase(&req, state, chrono::Utc::now());
+            .and_then(|p| serde_json::from_slice::<ErasureRequest>(p).ok())
+            .map(|req| ErasureOutcome::of(&req));
+        if let Some(outcome) = outcome {
+            let audit = self.core.audit(&outcome, chrono::Utc::now());
             let key = audit.key.as_deref().unwrap_or_default();
             let rec = BaseRecord::to(&self.topic).key(key).payload(&audit.value);
             // Erasures are rare: waiting for each audit record keeps the offset honest.
@@ -426,22 +455,25 @@ impl AuditPublisher {
                     .ok_or(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
             });
             if let Err(e) = sent {
-                // Go back to this request so it is tried again, rather than letting a
-                // later request's offset cover it.
+                // Keep this request so it is tried again, rather than letting a later
+                // request's offset cover it.
                 log::warn(&format!(
                     "audit record not delivered ({e}); retrying the request"
                 ));
-                let _ = self.consumer.seek(
-                    msg.topic(),
-                    msg.partition(),
-                    Offset::Offset(msg.offset()),
-                    Duration::from_secs(10),
-                );
+                self.held = Some(msg);
                 return;
             }
             self.metrics.records_out(OutTopic::Audit, 1);
         }
-        if let Err(e) = self.consumer.store_offset_from_message(&msg) {
+        let mut tpl = TopicPartitionList::new();
+        let stored = tpl
+            .add_partition_offset(
+                msg.topic(),
+                msg.partition(),
+                Offset::Offset(msg.offset() + 1),
+            )
+            .and_then(|()| self.consumer.store_offsets(&tpl));
+        if let Err(e) = stored {
             log::warn(&format!("audit offset not stored: {e}"));
         }
     }

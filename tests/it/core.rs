@@ -177,11 +177,12 @@ fn consent_withdrawal_and_erasure_apply_to_the_next_event() {
     state.apply_consent("u1", Some(&marketing_only));
     assert_eq!(decision(&state), Decision::PurposeNotGranted);
     state.apply_consent("u1", Some(&grant));
-    let erase: consent_enricher::model::ErasureRequest = serde_json::from_str(
-        r#"{"user_id":"u1","request_id":"r9","requested_at":"2026-11-03T00:00:00Z"}"#,
-    )
-    .unwrap();
-    let audit = core.erase(&erase, &state, support::now());
+    let erase = br#"{"user_id":"u1","request_id":"r9","requested_at":"2026-11-03T00:00:00Z"}"#;
+    let applied = state.apply_erasure_record(Some("u1"), Some(erase), support::now());
+    let consent_enricher::state::ErasureApplied::Request(outcome) = applied else {
+        panic!("a readable request: {applied:?}");
+    };
+    let audit = core.audit(&outcome, support::now());
     assert_eq!(audit.key.as_deref(), Some("r9"));
     Schemas::get().check(
         "audit.schema.json",

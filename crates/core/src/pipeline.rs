@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::enrich::{self, Enricher, Miss};
-use crate::model::{DlqReason, ErasureRequest, RawEvent, Rejection, format_time};
+use crate::model::{DlqReason, RawEvent, Rejection, format_time};
 use crate::policy::{Decision, Policy};
 use crate::settings::CoreSettings;
-use crate::state::State;
+use crate::state::{ErasureOutcome, State};
 
 /// Where a raw record came from (for dead-letter headers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,11 +213,9 @@ impl Core {
         }
     }
 
-    /// Applies an erasure request and returns the audit record to publish. Applying is
-    /// idempotent: every instance also applies erasures from its own table reader, so the
-    /// audit record says the request was carried out, not what this call happened to purge.
-    pub fn erase(&self, req: &ErasureRequest, state: &State, now: DateTime<Utc>) -> Produced {
-        let outcome = state.apply_erasure(req);
+    /// The audit record of an erasure [`State::apply_erasure_record`] applied. It says
+    /// the request was carried out, so the edge publishes it only after applying.
+    pub fn audit(&self, outcome: &ErasureOutcome, now: DateTime<Utc>) -> Produced {
         let audit = Audit {
             r#type: "erasure.completed",
             request_id: outcome.request_id.as_str(),

@@ -193,6 +193,39 @@ pub struct ErasureOutcome {
     pub purged_profile: bool,
 }
 
+impl ErasureOutcome {
+    /// The outcome as the audit record reports it, for a request applied elsewhere (the
+    /// worker's audit publisher runs beside its table reader, which applied it).
+    pub fn of(req: &ErasureRequest) -> ErasureOutcome {
+        ErasureOutcome {
+            request_id: req.request_id.clone(),
+            requested_at: req.requested_at,
+            purged_consent: false,
+            purged_profile: false,
+        }
+    }
+}
+
+/// What one `users.erasure` record did ([`State::apply_erasure_record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErasureApplied {
+    /// A readable request, applied: audit it.
+    Request(ErasureOutcome),
+    /// Unreadable, but its key named a user, who is erased as of now (fail closed).
+    KeyOnly,
+    /// Neither a readable request nor a key: nothing could be erased.
+    Unreadable,
+    /// A null value: nothing to do.
+    Tombstone,
+}
+
+impl ErasureApplied {
+    /// Whether the record could be read (for the unreadable-records count).
+    pub fn readable(&self) -> bool {
+        matches!(self, ErasureApplied::Request(_) | ErasureApplied::Tombstone)
+    }
+}
+
 /// Table sizes, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Sizes {
@@ -297,15 +330,50 @@ impl State {
         )
     }
 
-    /// Applies an erasure request: purges what is older than the request and marks the
-    /// user so that only a consent given after the request re-enables personal output.
-    pub fn apply_erasure(&self, r: &ErasureRequest) -> ErasureOutcome {
-        let at = r.requested_at.timestamp_millis();
-        let user = r.user_id.as_str();
+    /// Applies one `users.erasure` record as it arrives — the one place erasure records
+    /// are parsed and applied. Fails closed: a value that cannot be read but whose key
+    /// names a user erases that user as of `now` (there is no request id to audit); a
+    /// readable request whose key names someone else erases both. A null value (a
+    /// tombstone left by compaction) changes nothing.
+    pub fn apply_erasure_record(
+        &self,
+        key: Option<&str>,
+        value: Option<&[u8]>,
+        now: DateTime<Utc>,
+    ) -> ErasureApplied {
+        let Some(value) = value else {
+            return ErasureApplied::Tombstone;
+        };
+        match serde_json::from_slice::<ErasureRequest>(value) {
+            Ok(req) => {
+                if let Some(k) = key.filter(|k| *k != req.user_id.as_str()) {
+                    self.erase_user(k, now.timestamp_millis());
+                }
+                ErasureApplied::Request(self.apply_erasure(&req))
+            }
+            Err(_) => match key {
+                Some(k) => {
+                    self.erase_user(k, now.timestamp_millis());
+                    ErasureApplied::KeyOnly
+                }
+                None => ErasureApplied::Unreadable,
+            },
+        }
+    }
+
+    fn erase_user(&self, user: &str, at: i64) -> (bool, bool) {
         let purged_consent = self.consents.remove_if(user, |c| c.updated_at_ms <= at);
         let purged_profile = self.profiles.remove_if(user, |p| p.updated_at_ms <= at);
         self.erased
             .update(user, |e| e.map_or(at, |prev| (*prev).max(at)));
+        (purged_consent, purged_profile)
+    }
+
+    /// Applies an erasure request: purges what is older than the request and marks the
+    /// user so that only a consent given after the request re-enables personal output.
+    pub fn apply_erasure(&self, r: &ErasureRequest) -> ErasureOutcome {
+        let (purged_consent, purged_profile) =
+            self.erase_user(r.user_id.as_str(), r.requested_at.timestamp_millis());
         ErasureOutcome {
             request_id: r.request_id.clone(),
             requested_at: r.requested_at,
@@ -480,6 +548,47 @@ mod tests {
         assert!(!s.apply_consent_record(None, Some(b"[]")));
         assert!(!s.apply_consent_record(None, None));
         assert_eq!(s.sizes().consents, 2);
+    }
+
+    #[test]
+    fn erasure_records_fail_closed() {
+        let s = State::new(&fields());
+        let now: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+        for u in ["u1", "u2", "u3", "u4"] {
+            s.apply_consent(u, Some(&consent(u, "2026-01-01T00:00:00Z", true)));
+        }
+        let req = |u: &str| {
+            format!(
+                r#"{{"user_id":"{u}","request_id":"r-{u}","requested_at":"2026-02-01T00:00:00Z"}}"#
+            )
+        };
+        let applied = s.apply_erasure_record(Some("u1"), Some(req("u1").as_bytes()), now);
+        assert!(matches!(&applied, ErasureApplied::Request(o) if o.request_id.as_str() == "r-u1"));
+        assert!(s.consent("u1").is_none());
+        // An unknown field: unreadable, but the key is erased now rather than dropped.
+        let odd =
+            br#"{"user_id":"u2","request_id":"r","requested_at":"2026-02-01T00:00:00Z","x":1}"#;
+        assert_eq!(
+            s.apply_erasure_record(Some("u2"), Some(odd), now),
+            ErasureApplied::KeyOnly
+        );
+        assert!(s.consent("u2").is_none() && s.is_erased("u2"));
+        // A key naming someone else than the body: both are erased.
+        assert!(
+            s.apply_erasure_record(Some("u3"), Some(req("u4").as_bytes()), now)
+                .readable()
+        );
+        assert!(s.consent("u3").is_none() && s.consent("u4").is_none());
+        // Nothing to act on.
+        assert_eq!(
+            s.apply_erasure_record(None, Some(b"{"), now),
+            ErasureApplied::Unreadable
+        );
+        assert_eq!(
+            s.apply_erasure_record(Some("u5"), None, now),
+            ErasureApplied::Tombstone
+        );
+        assert!(!s.is_erased("u5"));
     }
 
     #[test]
