@@ -218,18 +218,7 @@ fn generate(args: &GenArgs) -> Result<()> {
         }
         None => {
             let config = args.config.load()?;
-            load::produce(
-                &config,
-                consent_enricher_gen::state_records(&cfg),
-                state_count,
-                "state",
-            )?;
-            load::produce(
-                &config,
-                consent_enricher_gen::events(&cfg),
-                cfg.events,
-                "events",
-            )?;
+            load::produce_generated(&config, &cfg)?;
         }
     }
     eprintln!(

@@ -43,19 +43,7 @@ pub fn run(users: u64, events: u64) -> Result<()> {
         ..GenConfig::default()
     };
     let expected = consent_enricher_gen::summary(&cfg);
-    let state_count = consent_enricher_gen::state_records(&cfg).count() as u64;
-    load::produce(
-        &config,
-        consent_enricher_gen::state_records(&cfg),
-        state_count,
-        "state",
-    )?;
-    load::produce(
-        &config,
-        consent_enricher_gen::events(&cfg),
-        events,
-        "events",
-    )?;
+    load::produce_generated(&config, &cfg)?;
 
     let core = Arc::new(crate::cli::build_core(&config)?.0);
     let state = Arc::new(State::new(&config.policy.profile_fields));

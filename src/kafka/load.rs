@@ -11,7 +11,26 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::{EdgeError, Role, client_config, set_default};
 use crate::config::Config;
-use consent_enricher_gen::{GenRecord, GenTopic};
+use consent_enricher_gen::{GenConfig, GenRecord, GenTopic};
+
+/// Produces a generated population: its table records first, then its events, each
+/// step waiting for delivery, so a worker started afterwards finds the tables complete.
+pub fn produce_generated(config: &Config, cfg: &GenConfig) -> Result<(), EdgeError> {
+    let state_count = consent_enricher_gen::state_records(cfg).count() as u64;
+    produce(
+        config,
+        consent_enricher_gen::state_records(cfg),
+        state_count,
+        "state",
+    )?;
+    produce(
+        config,
+        consent_enricher_gen::events(cfg),
+        cfg.events,
+        "events",
+    )?;
+    Ok(())
+}
 
 /// Produces `records` to their topics; returns how many were written.
 pub fn produce(

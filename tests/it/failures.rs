@@ -52,21 +52,7 @@ fn fast_failover(test: &str, partitions: i32) -> Config {
 }
 
 fn load(config: &Config, cfg: &GenConfig) -> GenSummary {
-    let n = consent_enricher_gen::state_records(cfg).count() as u64;
-    consent_enricher::kafka::load::produce(
-        config,
-        consent_enricher_gen::state_records(cfg),
-        n,
-        "state",
-    )
-    .unwrap();
-    consent_enricher::kafka::load::produce(
-        config,
-        consent_enricher_gen::events(cfg),
-        cfg.events,
-        "events",
-    )
-    .unwrap();
+    consent_enricher::kafka::load::produce_generated(config, cfg).unwrap();
     consent_enricher_gen::summary(cfg)
 }
 
