@@ -36,13 +36,17 @@ use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
 use crate::state::State;
 use crate::telemetry::{AttrValue, InTopic, Metrics, OutTopic};
 
+mod retry;
+use retry::{abortable_send, is_fatal, retrying, txn_fatal};
+
 const POLL: Duration = Duration::from_millis(100);
 const STORE_EVERY: Duration = Duration::from_millis(100);
 const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// How long shutdown and revocation wait for in-flight outputs.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Timeout of one transactional call (init, send offsets, commit, abort).
-const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of one blocking client call: a transactional one (init, send offsets, commit,
+/// abort), a seek, a read of the committed offsets.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Trace-context headers carried from an input to each of its outputs.
 const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
@@ -263,7 +267,7 @@ impl ConsumerContext for RebalanceContext {
                     // readers and the inputs' committed offsets did not move, so the
                     // next owner processes them exactly once.
                     if let Err(e) = retrying("aborting at revocation", || {
-                        self.producer.abort_transaction(TXN_TIMEOUT)
+                        self.producer.abort_transaction(CALL_TIMEOUT)
                     }) {
                         log::error(&format!("revocation: abort failed ({e})"));
                         txn.failed = Some(format!("aborting at revocation: {e}"));
@@ -554,7 +558,7 @@ impl<'a> Instance<'a> {
         )?;
         if mode == DeliveryMode::ExactlyOnce {
             producer
-                .init_transactions(TXN_TIMEOUT)
+                .init_transactions(CALL_TIMEOUT)
                 .map_err(|e| txn_fatal(shared.metrics, "initialising transactions", e))?;
         }
         consumer
@@ -627,7 +631,7 @@ impl<'a> Instance<'a> {
         let offset = Offset::Offset(msg.offset());
         drop(msg);
         self.consumer
-            .seek(&topic, partition, offset, TXN_TIMEOUT)
+            .seek(&topic, partition, offset, CALL_TIMEOUT)
             .map_err(|source| EdgeError::Fatal {
                 context: "moving back to a record that arrived while fenced",
                 source,
@@ -764,15 +768,8 @@ impl<'a> Instance<'a> {
                         let consumed_at = Instant::now();
                         let out = self.process(&msg);
                         batch.add(msg.partition(), msg.offset(), consumed_at, &out);
-                        match self.send_outputs(&msg, &out, consumed_at) {
-                            Ok(()) => {}
-                            // The transaction went into an abortable error state (e.g. a
-                            // sequence gap after a broker restart): abort, rewind, go on.
-                            Err(EdgeError::Fatal {
-                                source: e @ KafkaError::MessageProduction(RDKafkaErrorCode::State),
-                                ..
-                            }) => failed_send = Some(e),
-                            Err(e) => return Err(e),
+                        if let Err(e) = self.send_outputs(&msg, &out, consumed_at) {
+                            failed_send = Some(abortable_send(e)?);
                         }
                     }
                 }
@@ -850,13 +847,13 @@ impl<'a> Instance<'a> {
         // commit_transaction starts with rust-rdkafka's flush, which costs at least
         // 100 ms whenever anything is in flight (see `settle`): half the exactly-once
         // run time, before this wait.
-        settle(&self.producer, TXN_TIMEOUT);
+        settle(&self.producer, CALL_TIMEOUT);
         retrying("sending offsets", || {
             self.producer
-                .send_offsets_to_transaction(&tpl, &gm, TXN_TIMEOUT)
+                .send_offsets_to_transaction(&tpl, &gm, CALL_TIMEOUT)
         })?;
         retrying("committing", || {
-            self.producer.commit_transaction(TXN_TIMEOUT)
+            self.producer.commit_transaction(CALL_TIMEOUT)
         })
     }
 
@@ -873,7 +870,7 @@ impl<'a> Instance<'a> {
             batch.inputs
         ));
         if lock(&self.txn).open {
-            retrying("aborting", || self.producer.abort_transaction(TXN_TIMEOUT))
+            retrying("aborting", || self.producer.abort_transaction(CALL_TIMEOUT))
                 .map_err(|e| txn_fatal(self.shared.metrics, "aborting a transaction", e))?;
         }
         lock(&self.txn).open = false;
@@ -898,7 +895,7 @@ impl<'a> Instance<'a> {
         }
         let committed = self
             .consumer
-            .committed_offsets(assignment, TXN_TIMEOUT)
+            .committed_offsets(assignment, CALL_TIMEOUT)
             .map_err(|source| EdgeError::Fatal {
                 context: "reading committed offsets to rewind",
                 source,
@@ -910,7 +907,7 @@ impl<'a> Instance<'a> {
             };
             if let Err(err) = self
                 .consumer
-                .seek(e.topic(), e.partition(), to, TXN_TIMEOUT)
+                .seek(e.topic(), e.partition(), to, CALL_TIMEOUT)
             {
                 return Err(EdgeError::Fatal {
                     context: "rewinding to the committed offsets",
@@ -1023,57 +1020,6 @@ fn output_count(out: &Outputs) -> u32 {
         Outputs::Event { personal, .. } => 1 + u32::from(personal.is_some()),
         Outputs::DeadLetter(_) => 1,
     }
-}
-
-/// Most attempts of one transactional call (each waits up to `TXN_TIMEOUT`): a broker
-/// restart takes well under this.
-const TXN_ATTEMPTS: u32 = 10;
-
-/// Runs a transactional call again while librdkafka says the error is retriable (a
-/// timed-out commit must be *resumed* by calling it again; aborting instead conflicts
-/// with the commit still in progress).
-fn retrying(what: &str, f: impl Fn() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
-    let mut attempt = 1;
-    loop {
-        match f() {
-            Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < TXN_ATTEMPTS => {
-                log::warn(&format!("{what}: {e}; retrying ({attempt}/{TXN_ATTEMPTS})"));
-                attempt += 1;
-            }
-            r => return r,
-        }
-    }
-}
-
-/// Fatal and fenced producer errors end the worker; everything else is aborted and
-/// retried from the committed offsets.
-fn is_fatal(e: &KafkaError) -> bool {
-    match e {
-        KafkaError::Transaction(re) => re.is_fatal() || is_fenced(re.code()),
-        _ => false,
-    }
-}
-
-fn is_fenced(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::Fenced
-            | RDKafkaErrorCode::ProducerFenced
-            | RDKafkaErrorCode::InvalidProducerEpoch
-            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
-    )
-}
-
-/// A transactional error that leaves the producer unusable: the worker must exit and be
-/// restarted (another instance may have taken over this slot).
-fn txn_fatal(metrics: &Metrics, context: &'static str, source: KafkaError) -> EdgeError {
-    if let KafkaError::Transaction(re) = &source
-        && is_fenced(re.code())
-    {
-        metrics.fenced.store(true, Ordering::SeqCst);
-        return EdgeError::Fenced(format!("{context}: {source}"));
-    }
-    EdgeError::Fatal { context, source }
 }
 
 /// The open transaction's inputs (exactly-once).
