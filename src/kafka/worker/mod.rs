@@ -16,7 +16,7 @@
 //! delivery bookkeeping and shutdown; it never looks inside records (the core does) and
 //! never logs their contents.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,7 +36,9 @@ use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
 use crate::state::State;
 use crate::telemetry::{AttrValue, InTopic, Metrics, OutTopic};
 
+mod acks;
 mod retry;
+use acks::Tracker;
 use retry::{abortable_send, is_fatal, retrying, txn_fatal};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -72,66 +74,6 @@ impl Report {
     /// One log line of counts.
     pub fn render(&self) -> String {
         format!("{} aborts={}", self.counts.render(), self.aborts)
-    }
-}
-
-/// Per-partition delivery bookkeeping (at-least-once).
-#[derive(Debug, Default)]
-struct Part {
-    /// Input offset -> outputs not yet acknowledged.
-    pending: BTreeMap<i64, u32>,
-    /// One past the highest input offset processed.
-    next: i64,
-    /// Last offset handed to the consumer for storing.
-    stored: i64,
-}
-
-#[derive(Debug, Default)]
-struct Tracker {
-    parts: HashMap<i32, Part>,
-    failed: Option<String>,
-}
-
-impl Tracker {
-    fn begin(&mut self, partition: i32, offset: i64, outputs: u32) {
-        let part = self.parts.entry(partition).or_default();
-        part.next = part.next.max(offset + 1);
-        if outputs > 0 {
-            part.pending.insert(offset, outputs);
-        }
-    }
-
-    /// Returns true when this acknowledgement completed the input.
-    fn done(&mut self, partition: i32, offset: i64) -> bool {
-        let Some(part) = self.parts.get_mut(&partition) else {
-            return false;
-        };
-        let Some(n) = part.pending.get_mut(&offset) else {
-            return false;
-        };
-        *n -= 1;
-        if *n == 0 {
-            part.pending.remove(&offset);
-            return true;
-        }
-        false
-    }
-
-    /// Offsets that may be stored now: the lowest unacknowledged input, or one past the
-    /// last processed when nothing is in flight.
-    fn committable(&mut self, only: Option<&[i32]>) -> Vec<(i32, i64)> {
-        let mut out = Vec::new();
-        for (p, part) in &mut self.parts {
-            if only.is_some_and(|o| !o.contains(p)) {
-                continue;
-            }
-            let c = part.pending.keys().next().copied().unwrap_or(part.next);
-            if c > part.stored {
-                part.stored = c;
-                out.push((*p, c));
-            }
-        }
-        out
     }
 }
 
@@ -285,10 +227,7 @@ impl ConsumerContext for RebalanceContext {
                 let ready = lock(&self.tracker).committable(Some(&revoked));
                 store(consumer, &self.topic, &ready);
                 commit(consumer, "revocation");
-                let mut t = lock(&self.tracker);
-                for p in &revoked {
-                    t.parts.remove(p);
-                }
+                lock(&self.tracker).forget(&revoked);
             }
         }
         log::info(&format!("partitions revoked: {revoked:?}"));
@@ -1104,51 +1043,5 @@ fn send(
                 });
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offsets_advance_only_past_acknowledged_inputs() {
-        let mut t = Tracker::default();
-        t.begin(0, 10, 2);
-        t.begin(0, 11, 1);
-        t.begin(0, 12, 1);
-        // Inputs before 10 were done before this assignment: 10 may be stored, not more.
-        assert_eq!(t.committable(None), vec![(0, 10)]);
-        assert!(t.done(0, 11));
-        assert!(t.done(0, 12));
-        assert_eq!(
-            t.committable(None),
-            vec![],
-            "10 still has an output in flight"
-        );
-        assert!(!t.done(0, 10));
-        assert_eq!(t.committable(None), vec![]);
-        assert!(t.done(0, 10));
-        assert_eq!(t.committable(None), vec![(0, 13)]);
-        assert_eq!(t.committable(None), vec![], "nothing new to store");
-    }
-
-    #[test]
-    fn partitions_are_independent() {
-        let mut t = Tracker::default();
-        t.begin(0, 5, 1);
-        t.begin(1, 7, 1);
-        t.done(1, 7);
-        let mut ready = t.committable(None);
-        ready.sort();
-        assert_eq!(ready, vec![(0, 5), (1, 8)]);
-        t.begin(0, 6, 1);
-        t.done(0, 5);
-        assert_eq!(
-            t.committable(Some(&[1])),
-            vec![],
-            "partition 1 has nothing new"
-        );
-        assert_eq!(t.committable(Some(&[0])), vec![(0, 6)]);
     }
 }
