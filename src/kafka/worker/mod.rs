@@ -94,7 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Output topic names, resolved once, and their metric labels.
+/// Output topic names, resolved once.
 #[derive(Debug, Clone)]
 struct Topics {
     raw: String,
@@ -103,20 +103,16 @@ struct Topics {
     dead_letter: String,
 }
 
-impl Topics {
-    fn label(&self, topic: &str) -> OutTopic {
-        if topic == self.anonymous {
-            OutTopic::Anonymous
-        } else if topic == self.personal {
-            OutTopic::Personal
-        } else {
-            OutTopic::DeadLetter
-        }
-    }
+/// What an output's delivery report needs: the input it came from, when that was
+/// consumed, and which output it is, so the report is counted without comparing topic
+/// names.
+#[derive(Debug, Clone, Copy)]
+struct Tag {
+    partition: i32,
+    offset: i64,
+    consumed_at: Instant,
+    kind: OutTopic,
 }
-
-/// Delivery tag: the input's partition, offset and consume time.
-type Tag = Box<(i32, i64, Instant)>;
 
 /// Producer context: acknowledges outputs. In at-least-once mode it also counts them
 /// (in exactly-once mode an acknowledged output may still be aborted, so the commit
@@ -125,7 +121,6 @@ struct DeliveryContext {
     mode: DeliveryMode,
     tracker: Arc<Mutex<Tracker>>,
     metrics: Arc<Metrics>,
-    topics: Topics,
 }
 
 impl ClientContext for DeliveryContext {
@@ -141,15 +136,20 @@ impl ClientContext for DeliveryContext {
 }
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Tag;
+    type DeliveryOpaque = Box<Tag>;
     fn delivery(&self, result: &DeliveryResult<'_>, tag: Self::DeliveryOpaque) {
-        let (partition, offset, consumed_at) = *tag;
+        let Tag {
+            partition,
+            offset,
+            consumed_at,
+            kind,
+        } = *tag;
         match result {
-            Ok(m) => {
+            Ok(_) => {
                 if self.mode == DeliveryMode::ExactlyOnce {
                     return;
                 }
-                self.metrics.records_out(self.topics.label(m.topic()), 1);
+                self.metrics.records_out(kind, 1);
                 if lock(&self.tracker).done(partition, offset) {
                     self.metrics.delivered(consumed_at.elapsed());
                 }
@@ -464,7 +464,6 @@ impl<'a> Instance<'a> {
                 mode,
                 tracker: Arc::clone(&tracker),
                 metrics: Arc::clone(shared.metrics),
-                topics: topics.clone(),
             })
             .map_err(fatal("creating the producer"))?,
         );
@@ -863,7 +862,14 @@ impl<'a> Instance<'a> {
         out: &Outputs,
         consumed_at: Instant,
     ) -> Result<(), EdgeError> {
-        let tag = (msg.partition(), msg.offset(), consumed_at);
+        let tag = |kind| {
+            Box::new(Tag {
+                partition: msg.partition(),
+                offset: msg.offset(),
+                consumed_at,
+                kind,
+            })
+        };
         let trace = trace_headers(msg);
         let with_trace = |mut h: OwnedHeaders| {
             for (k, v) in &trace {
@@ -890,11 +896,18 @@ impl<'a> Instance<'a> {
                     &t.anonymous,
                     anonymous,
                     event_headers(),
-                    tag,
+                    tag(OutTopic::Anonymous),
                     stop,
                 )?;
                 if let Some(p) = personal {
-                    send_json(&self.producer, &t.personal, p, event_headers(), tag, stop)?;
+                    send_json(
+                        &self.producer,
+                        &t.personal,
+                        p,
+                        event_headers(),
+                        tag(OutTopic::Personal),
+                        stop,
+                    )?;
                 }
             }
             Outputs::DeadLetter(d) => {
@@ -905,9 +918,10 @@ impl<'a> Instance<'a> {
                         value: Some(v.as_bytes()),
                     });
                 }
-                let mut rec = BaseRecord::with_opaque_to(&self.topics.dead_letter, Box::new(tag))
-                    .payload(d.value.as_slice())
-                    .headers(with_trace(h));
+                let mut rec =
+                    BaseRecord::with_opaque_to(&self.topics.dead_letter, tag(OutTopic::DeadLetter))
+                        .payload(d.value.as_slice())
+                        .headers(with_trace(h));
                 if let Some(k) = d.key.as_deref() {
                     rec = rec.key(k);
                 }
@@ -1001,10 +1015,10 @@ fn send_json(
     topic: &str,
     p: &Produced,
     headers: Option<OwnedHeaders>,
-    tag: (i32, i64, Instant),
+    tag: Box<Tag>,
     stop: &AtomicBool,
 ) -> Result<(), EdgeError> {
-    let mut rec = BaseRecord::with_opaque_to(topic, Box::new(tag)).payload(p.value.as_slice());
+    let mut rec = BaseRecord::with_opaque_to(topic, tag).payload(p.value.as_slice());
     if let Some(h) = headers {
         rec = rec.headers(h);
     }
@@ -1019,7 +1033,7 @@ fn send_json(
 /// input, so a restart reprocesses it once the cause is fixed.
 fn send(
     producer: &OutProducer,
-    mut rec: BaseRecord<'_, [u8], [u8], Tag>,
+    mut rec: BaseRecord<'_, [u8], [u8], Box<Tag>>,
     stop: &AtomicBool,
 ) -> Result<(), EdgeError> {
     let started = Instant::now();
