@@ -24,21 +24,23 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{EdgeError, LogContext, Role, client_config, set_default, settle, with_statistics};
 use crate::config::{Config, DeliveryMode};
 use crate::log;
-use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
+use crate::pipeline::{Core, Counts, Outputs, RawRecord, Source};
 use crate::state::State;
 use crate::telemetry::{AttrValue, InTopic, Metrics, OutTopic};
 
 mod acks;
+mod produce;
 mod retry;
 use acks::Tracker;
+use produce::Tag;
 use retry::{abortable_send, is_fatal, retrying, txn_fatal};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -49,8 +51,6 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of one blocking client call: a transactional one (init, send offsets, commit,
 /// abort), a seek, a read of the committed offsets.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Trace-context headers carried from an input to each of its outputs.
-const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
 /// Counts of one run (in exactly-once mode: of committed transactions only).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,26 +92,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded values are plain bookkeeping; a panic elsewhere already stops the
     // worker, so a poisoned lock's data is still the best information there is.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Output topic names, resolved once.
-#[derive(Debug, Clone)]
-struct Topics {
-    raw: String,
-    anonymous: String,
-    personal: String,
-    dead_letter: String,
-}
-
-/// What an output's delivery report needs: the input it came from, when that was
-/// consumed, and which output it is, so the report is counted without comparing topic
-/// names.
-#[derive(Debug, Clone, Copy)]
-struct Tag {
-    partition: i32,
-    offset: i64,
-    consumed_at: Instant,
-    kind: OutTopic,
 }
 
 /// Producer context: acknowledges outputs. In at-least-once mode it also counts them
@@ -401,7 +381,6 @@ struct Instance<'a> {
     producer: Arc<OutProducer>,
     tracker: Arc<Mutex<Tracker>>,
     txn: Arc<Mutex<TxnState>>,
-    topics: Topics,
     report: Report,
     paused: Option<Instant>,
     /// `paused.is_some()`, shared with the rebalance callback.
@@ -436,12 +415,6 @@ impl<'a> Instance<'a> {
         let tracker = Arc::new(Mutex::new(Tracker::default()));
         let txn = Arc::new(Mutex::new(TxnState::default()));
         let fence_paused = Arc::new(AtomicBool::new(false));
-        let topics = Topics {
-            raw: t.raw.clone(),
-            anonymous: t.anonymous.clone(),
-            personal: t.personal.clone(),
-            dead_letter: t.dead_letter.clone(),
-        };
 
         let mut pc = client_config(&config.kafka, Role::Producer);
         with_statistics(&mut pc);
@@ -508,7 +481,6 @@ impl<'a> Instance<'a> {
             producer,
             tracker,
             txn,
-            topics,
             report: Report::default(),
             paused: None,
             fence_paused,
@@ -638,7 +610,7 @@ impl<'a> Instance<'a> {
             if now.duration_since(last_store) >= STORE_EVERY {
                 last_store = now;
                 let ready = lock(&self.tracker).committable(None);
-                store(&self.consumer, &self.topics.raw, &ready);
+                store(&self.consumer, &self.shared.config.topics.raw, &ready);
             }
             if now.duration_since(last_report) >= REPORT_EVERY {
                 last_report = now;
@@ -647,7 +619,7 @@ impl<'a> Instance<'a> {
         }
         let drained = settle(&self.producer, DRAIN_TIMEOUT);
         let ready = lock(&self.tracker).committable(None);
-        store(&self.consumer, &self.topics.raw, &ready);
+        store(&self.consumer, &self.shared.config.topics.raw, &ready);
         commit(&self.consumer, "shutdown");
         if !drained {
             return Err(EdgeError::DeliveryFailed(format!(
@@ -775,7 +747,7 @@ impl<'a> Instance<'a> {
     fn try_commit(&self, batch: &Batch) -> Result<(), KafkaError> {
         let mut tpl = TopicPartitionList::new();
         for (p, next) in &batch.next {
-            tpl.add_partition_offset(&self.topics.raw, *p, Offset::Offset(*next))?;
+            tpl.add_partition_offset(&self.shared.config.topics.raw, *p, Offset::Offset(*next))?;
         }
         let gm = self
             .consumer
@@ -862,73 +834,15 @@ impl<'a> Instance<'a> {
         out: &Outputs,
         consumed_at: Instant,
     ) -> Result<(), EdgeError> {
-        let tag = |kind| {
-            Box::new(Tag {
-                partition: msg.partition(),
-                offset: msg.offset(),
-                consumed_at,
-                kind,
-            })
-        };
-        let trace = trace_headers(msg);
-        let with_trace = |mut h: OwnedHeaders| {
-            for (k, v) in &trace {
-                h = h.insert(Header {
-                    key: k,
-                    value: Some(*v),
-                });
-            }
-            h
-        };
-        // librdkafka allocates a header list even when it stays empty; most inputs carry
-        // no trace context, so their outputs go without one.
-        let event_headers = || (!trace.is_empty()).then(|| with_trace(OwnedHeaders::new()));
-        let stop = self.shared.stop;
-        match out {
-            Outputs::Event {
-                anonymous,
-                personal,
-                ..
-            } => {
-                let t = &self.topics;
-                send_json(
-                    &self.producer,
-                    &t.anonymous,
-                    anonymous,
-                    event_headers(),
-                    tag(OutTopic::Anonymous),
-                    stop,
-                )?;
-                if let Some(p) = personal {
-                    send_json(
-                        &self.producer,
-                        &t.personal,
-                        p,
-                        event_headers(),
-                        tag(OutTopic::Personal),
-                        stop,
-                    )?;
-                }
-            }
-            Outputs::DeadLetter(d) => {
-                let mut h = OwnedHeaders::new_with_capacity(d.headers.len() + trace.len());
-                for (k, v) in &d.headers {
-                    h = h.insert(Header {
-                        key: k,
-                        value: Some(v.as_bytes()),
-                    });
-                }
-                let mut rec =
-                    BaseRecord::with_opaque_to(&self.topics.dead_letter, tag(OutTopic::DeadLetter))
-                        .payload(d.value.as_slice())
-                        .headers(with_trace(h));
-                if let Some(k) = d.key.as_deref() {
-                    rec = rec.key(k);
-                }
-                send(&self.producer, rec, stop)?;
-            }
-        }
-        Ok(())
+        let topics = &self.shared.config.topics;
+        produce::send_outputs(
+            &self.producer,
+            topics,
+            msg,
+            out,
+            consumed_at,
+            self.shared.stop,
+        )
     }
 }
 
@@ -997,65 +911,5 @@ impl Batch {
 
     fn clear(&mut self) {
         *self = Batch::default();
-    }
-}
-
-fn trace_headers<'m>(msg: &'m BorrowedMessage<'_>) -> Vec<(&'m str, &'m [u8])> {
-    let Some(h) = msg.headers() else {
-        return Vec::new();
-    };
-    h.iter()
-        .filter(|h| TRACE_HEADERS.contains(&h.key))
-        .filter_map(|h| Some((h.key, h.value?)))
-        .collect()
-}
-
-fn send_json(
-    producer: &OutProducer,
-    topic: &str,
-    p: &Produced,
-    headers: Option<OwnedHeaders>,
-    tag: Box<Tag>,
-    stop: &AtomicBool,
-) -> Result<(), EdgeError> {
-    let mut rec = BaseRecord::with_opaque_to(topic, tag).payload(p.value.as_slice());
-    if let Some(h) = headers {
-        rec = rec.headers(h);
-    }
-    if let Some(k) = p.key.as_deref() {
-        rec = rec.key(k.as_bytes());
-    }
-    send(producer, rec, stop)
-}
-
-/// Enqueues a record, waiting while librdkafka's queue is full. Other errors (message
-/// too large, unknown topic) cannot be retried: the worker stops without committing the
-/// input, so a restart reprocesses it once the cause is fixed.
-fn send(
-    producer: &OutProducer,
-    mut rec: BaseRecord<'_, [u8], [u8], Box<Tag>>,
-    stop: &AtomicBool,
-) -> Result<(), EdgeError> {
-    let started = Instant::now();
-    loop {
-        match producer.send(rec) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                rec = back;
-                // The producer's own thread drains the queue; give it a moment.
-                std::thread::sleep(Duration::from_millis(5));
-                if stop.load(Ordering::SeqCst) && started.elapsed() > DRAIN_TIMEOUT {
-                    return Err(EdgeError::DeliveryFailed(
-                        "producer queue stayed full at shutdown".into(),
-                    ));
-                }
-            }
-            Err((e, _)) => {
-                return Err(EdgeError::Fatal {
-                    context: "producing an output",
-                    source: e,
-                });
-            }
-        }
     }
 }
