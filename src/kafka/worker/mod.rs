@@ -37,9 +37,11 @@ use crate::state::State;
 use crate::telemetry::{AttrValue, InTopic, Metrics, OutTopic};
 
 mod acks;
+mod fence;
 mod produce;
 mod retry;
 use acks::Tracker;
+use fence::Fence;
 use produce::Tag;
 use retry::{abortable_send, is_fatal, retrying, txn_fatal};
 
@@ -160,7 +162,7 @@ struct RebalanceContext {
     producer: Arc<OutProducer>,
     topic: String,
     /// The staleness fence holds the raw partitions paused.
-    fence_paused: Arc<AtomicBool>,
+    fence_held: Arc<AtomicBool>,
 }
 
 impl ClientContext for RebalanceContext {
@@ -215,18 +217,7 @@ impl ConsumerContext for RebalanceContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            // librdkafka keeps a partition's pause flag across revoke and re-assign, and
-            // a partition new to this consumer starts unpaused: set each one to what the
-            // fence says now, or a re-assigned partition stays paused for good.
-            let held = self.fence_paused.load(Ordering::SeqCst);
-            let set = if held {
-                consumer.pause(tpl)
-            } else {
-                consumer.resume(tpl)
-            };
-            if let Err(e) = set {
-                log::warn(&format!("assignment: pause state not set ({e})"));
-            }
+            fence::on_assign(consumer, tpl, &self.fence_held);
             let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
             log::info(&format!("partitions assigned: {parts:?}"));
         }
@@ -382,9 +373,7 @@ struct Instance<'a> {
     tracker: Arc<Mutex<Tracker>>,
     txn: Arc<Mutex<TxnState>>,
     report: Report,
-    paused: Option<Instant>,
-    /// `paused.is_some()`, shared with the rebalance callback.
-    fence_paused: Arc<AtomicBool>,
+    fence: Fence,
 }
 
 fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
@@ -414,7 +403,7 @@ impl<'a> Instance<'a> {
         let fatal = |context| move |source| EdgeError::Fatal { context, source };
         let tracker = Arc::new(Mutex::new(Tracker::default()));
         let txn = Arc::new(Mutex::new(TxnState::default()));
-        let fence_paused = Arc::new(AtomicBool::new(false));
+        let fence = Fence::default();
 
         let mut pc = client_config(&config.kafka, Role::Producer);
         with_statistics(&mut pc);
@@ -459,7 +448,7 @@ impl<'a> Instance<'a> {
                 txn: Arc::clone(&txn),
                 producer: Arc::clone(&producer),
                 topic: t.raw.clone(),
-                fence_paused: Arc::clone(&fence_paused),
+                fence_held: fence.held(),
             })
             .map_err(fatal("creating the consumer"))?;
         super::check_topics(
@@ -482,8 +471,7 @@ impl<'a> Instance<'a> {
             tracker,
             txn,
             report: Report::default(),
-            paused: None,
-            fence_paused,
+            fence,
         })
     }
 
@@ -491,67 +479,19 @@ impl<'a> Instance<'a> {
         self.consumer.unsubscribe();
     }
 
-    /// The staleness fence: pauses every assigned partition while the consent view is
-    /// older than the bound, resumes when it is fresh. Returns true when processing may
-    /// go on.
+    /// True when processing may go on (see `fence`).
     fn fence(&mut self) -> bool {
-        let bound = self.shared.config.delivery.max_consent_staleness_ms as i64;
-        let age =
-            chrono::Utc::now().timestamp_millis() - self.shared.fresh_at_ms.load(Ordering::SeqCst);
-        let stale = age > bound;
-        match (stale, self.paused) {
-            (true, None) => {
-                self.fence_paused.store(true, Ordering::SeqCst);
-                if let Ok(a) = self.consumer.assignment() {
-                    let _ = self.consumer.pause(&a);
-                }
-                self.paused = Some(Instant::now());
-                log::warn(&format!(
-                    "consent view is {age} ms old (bound {bound} ms): raw partitions paused"
-                ));
-                false
-            }
-            (true, Some(_)) => false,
-            (false, Some(since)) => {
-                self.fence_paused.store(false, Ordering::SeqCst);
-                if let Ok(a) = self.consumer.assignment() {
-                    let _ = self.consumer.resume(&a);
-                }
-                let d = since.elapsed();
-                self.shared.metrics.paused(d);
-                self.paused = None;
-                log::info(&format!(
-                    "consent view fresh again: resumed after {} ms",
-                    d.as_millis()
-                ));
-                true
-            }
-            (false, None) => true,
-        }
+        let delivery = &self.shared.config.delivery;
+        self.fence.check(
+            &self.consumer,
+            self.shared.fresh_at_ms,
+            delivery.max_consent_staleness_ms,
+            self.shared.metrics,
+        )
     }
 
-    /// While fenced: polls only to serve the group and rebalances. A record that still
-    /// arrives (its partition was not paused yet) is not processed and not dropped:
-    /// its partition is moved back to it and paused.
     fn hold(&self) -> Result<(), EdgeError> {
-        let Some(Ok(msg)) = self.consumer.poll(Duration::from_millis(50)) else {
-            return Ok(());
-        };
-        let (topic, partition) = (msg.topic().to_string(), msg.partition());
-        let offset = Offset::Offset(msg.offset());
-        drop(msg);
-        self.consumer
-            .seek(&topic, partition, offset, CALL_TIMEOUT)
-            .map_err(|source| EdgeError::Fatal {
-                context: "moving back to a record that arrived while fenced",
-                source,
-            })?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&topic, partition);
-        if let Err(e) = self.consumer.pause(&tpl) {
-            log::warn(&format!("fence: partition {partition} not paused ({e})"));
-        }
-        Ok(())
+        fence::hold(&self.consumer)
     }
 
     fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {
