@@ -1,0 +1,397 @@
+//! The worker: consumes `usage.raw` as a consumer group, runs the pure core on each
+//! record and produces its outputs, in one of two delivery modes (`exactly_once`, the
+//! default, and `at_least_once`). In both, no event is processed while the consent view
+//! is older than `delivery.max_consent_staleness_ms` (`fence`), and SIGINT / SIGTERM
+//! stop fetching, finish the open batch, commit and leave the group.
+//!
+//! This root owns the thread orchestration: loading the tables, `delivery.instances`
+//! instances (one consumer with its own producer each) sharing them, readiness, the
+//! merged `Report`, and the steps both modes share (build the clients, process one
+//! record, send its outputs). It picks the delivery mode once, by type; it must not
+//! keep either mode's bookkeeping, never looks inside records (the core does) and never
+//! logs their contents.
+
+mod acks;
+mod at_least_once;
+mod context;
+mod exactly_once;
+mod fence;
+mod produce;
+mod retry;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::DeliveryResult;
+
+use super::{EdgeError, Role, client_config, set_default, with_statistics};
+use crate::config::{Config, DeliveryMode};
+use crate::log;
+use crate::pipeline::{Core, Counts, Outputs, RawRecord, Source};
+use crate::state::State;
+use crate::telemetry::{AttrValue, InTopic, Metrics};
+use at_least_once::Acknowledged;
+use context::{Context, OutProducer};
+use exactly_once::Transactions;
+use fence::Fence;
+use produce::Tag;
+
+const POLL: Duration = Duration::from_millis(100);
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+/// How long shutdown and revocation wait for in-flight outputs.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of one blocking client call: a transactional one (init, send offsets, commit,
+/// abort), a seek, a read of the committed offsets.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Counts of one run (in exactly-once mode: of committed transactions only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// What the core produced.
+    pub counts: Counts,
+    /// Transactions aborted (exactly-once).
+    pub aborts: u64,
+}
+
+impl Report {
+    fn add(&mut self, out: &Outputs) {
+        self.counts.add(out);
+    }
+
+    fn merge(&mut self, o: &Report) {
+        self.counts.merge(&o.counts);
+        self.aborts += o.aborts;
+    }
+
+    /// One log line of counts.
+    pub fn render(&self) -> String {
+        format!("{} aborts={}", self.counts.render(), self.aborts)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values are plain bookkeeping; a panic elsewhere already stops the
+    // worker, so a poisoned lock's data is still the best information there is.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A delivery mode. The implementing type is the mode's state for one instance, shared
+/// by its consume loop and librdkafka's callbacks (delivery reports on the producer's
+/// polling thread, rebalances inside the consumer's `poll`), so a mode carries only its
+/// own bookkeeping and nothing after `run_instance` asks which mode is running.
+trait Mode: Sized + Send + Sync + 'static {
+    /// A new instance's state.
+    fn new(config: &Config) -> Self;
+    /// Producer properties on top of the common ones.
+    fn producer_config(pc: &mut ClientConfig, config: &Config, slot: usize);
+    /// Consumer properties on top of the common ones.
+    fn consumer_config(cc: &mut ClientConfig);
+    /// The last step before subscribing.
+    fn prepare(producer: &OutProducer<Self>, metrics: &Metrics) -> Result<(), EdgeError>;
+    /// An output's delivery report.
+    fn delivered(&self, metrics: &Metrics, tag: Tag, result: &DeliveryResult<'_>);
+    /// Partitions about to be revoked: when this returns, they go.
+    fn revoking(
+        &self,
+        consumer: &BaseConsumer<Context<Self>>,
+        producer: &OutProducer<Self>,
+        revoked: &[i32],
+    );
+    /// Consumes until `stop` is set or a fatal error.
+    fn run(inst: &mut Instance<'_, Self>) -> Result<(), EdgeError>;
+}
+
+/// What every instance shares.
+struct Shared<'a> {
+    config: &'a Config,
+    core: &'a Core,
+    state: &'a State,
+    stop: &'a AtomicBool,
+    metrics: &'a Arc<Metrics>,
+    /// When the table reader last saw itself caught up with the consent topic.
+    fresh_at_ms: &'a AtomicI64,
+    /// Instances subscribed so far.
+    subscribed: &'a AtomicUsize,
+}
+
+/// Runs the worker until `stop` is set or a fatal error: loads the tables, then runs
+/// `delivery.instances` consumers sharing them. `on_ready` is called once every
+/// instance has subscribed.
+pub fn run(
+    config: &Config,
+    core: Arc<Core>,
+    state: Arc<State>,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    on_ready: impl FnOnce(),
+) -> Result<Report, EdgeError> {
+    let tables = super::tables::load(
+        config,
+        Arc::clone(&state),
+        Arc::clone(&core),
+        Arc::clone(&metrics),
+    )?;
+    let subscribed = AtomicUsize::new(0);
+    let shared = Shared {
+        config,
+        core: &core,
+        state: &state,
+        stop: &stop,
+        metrics: &metrics,
+        fresh_at_ms: &tables.consent_fresh_at_ms,
+        subscribed: &subscribed,
+    };
+    let n = config.delivery.instances;
+    let results: Vec<Result<Report, EdgeError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|slot| {
+                let shared = &shared;
+                std::thread::Builder::new()
+                    .name(format!("worker-{slot}"))
+                    .spawn_scoped(s, move || run_instance(shared, slot))
+            })
+            .collect();
+        let mut on_ready = Some(on_ready);
+        while on_ready.is_some() {
+            let finished = handles
+                .iter()
+                .any(|h| h.as_ref().map_or(true, |h| h.is_finished()));
+            if subscribed.load(Ordering::SeqCst) == n {
+                metrics.ready.store(true, Ordering::SeqCst);
+                if let Some(f) = on_ready.take() {
+                    f();
+                }
+                log::info(&format!(
+                    "ready: {n} instance(s) consuming {} as group {} ({:?})",
+                    config.topics.raw, config.kafka.group_id, config.delivery.mode
+                ));
+            } else if finished {
+                stop.store(true, Ordering::SeqCst);
+                break;
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(EdgeError::DeliveryFailed("a worker thread panicked".into()))
+                }),
+                Err(e) => Err(EdgeError::DeliveryFailed(format!(
+                    "cannot start a worker thread: {e}"
+                ))),
+            })
+            .collect()
+    });
+    metrics.ready.store(false, Ordering::SeqCst);
+    tables.stop();
+    let mut total = Report::default();
+    let mut first_err = None;
+    for (slot, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(rep) => total.merge(&rep),
+            Err(e) => {
+                // Each instance's own cause, not only the first one returned.
+                log::error(&format!("instance {slot} stopped: {e}"));
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    log::info(&format!("stopped: {}", total.render()));
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
+    let result = match shared.config.delivery.mode {
+        DeliveryMode::ExactlyOnce => run_as::<Transactions>(shared, slot),
+        DeliveryMode::AtLeastOnce => run_as::<Acknowledged>(shared, slot),
+    };
+    if result.is_err() {
+        // One instance failing stops the process: the orchestrator restarts it whole,
+        // which is simpler to reason about than a partially working worker.
+        shared.stop.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
+    let mut inst = Instance::<M>::new(shared, slot)?;
+    shared.subscribed.fetch_add(1, Ordering::SeqCst);
+    let r = M::run(&mut inst);
+    inst.close();
+    r.map(|()| inst.report)
+}
+
+/// One consumer with its own producer.
+struct Instance<'a, M: Mode> {
+    shared: &'a Shared<'a>,
+    consumer: BaseConsumer<Context<M>>,
+    /// Shared with the consumer's context: a revocation drains or aborts through it,
+    /// also while the consumer closes on drop.
+    producer: Arc<OutProducer<M>>,
+    mode: Arc<M>,
+    report: Report,
+    fence: Fence,
+}
+
+impl<'a, M: Mode> Instance<'a, M> {
+    fn new(shared: &'a Shared<'a>, slot: usize) -> Result<Self, EdgeError> {
+        let config = shared.config;
+        let t = &config.topics;
+        let fatal = |context| move |source| EdgeError::Fatal { context, source };
+        let mode = Arc::new(M::new(config));
+        let fence = Fence::default();
+
+        let mut pc = client_config(&config.kafka, Role::Producer);
+        with_statistics(&mut pc);
+        set_default(&mut pc, "enable.idempotence", "true");
+        set_default(&mut pc, "linger.ms", "5");
+        M::producer_config(&mut pc, config, slot);
+        let producer: Arc<OutProducer<M>> = Arc::new(
+            pc.create_with_context(Context::producer(
+                Arc::clone(shared.metrics),
+                Arc::clone(&mode),
+            ))
+            .map_err(fatal("creating the producer"))?,
+        );
+
+        let mut cc = client_config(&config.kafka, Role::Consumer);
+        cc.set("group.id", &config.kafka.group_id);
+        cc.set("enable.auto.offset.store", "false");
+        with_statistics(&mut cc);
+        M::consumer_config(&mut cc);
+        set_default(&mut cc, "auto.offset.reset", "earliest");
+        set_default(&mut cc, "isolation.level", "read_committed");
+        let consumer: BaseConsumer<Context<M>> = cc
+            .create_with_context(Context::consumer(
+                Arc::clone(shared.metrics),
+                Arc::clone(&mode),
+                Arc::clone(&producer),
+                fence.held(),
+            ))
+            .map_err(fatal("creating the consumer"))?;
+        super::check_topics(
+            &consumer,
+            &config.kafka,
+            &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
+        )?;
+        M::prepare(&producer, shared.metrics)?;
+        consumer
+            .subscribe(&[&t.raw])
+            .map_err(fatal("subscribing to the raw topic"))?;
+        Ok(Instance {
+            shared,
+            consumer,
+            producer,
+            mode,
+            report: Report::default(),
+            fence,
+        })
+    }
+
+    fn close(&self) {
+        self.consumer.unsubscribe();
+    }
+
+    /// True when processing may go on (see `fence`).
+    fn fence(&mut self) -> bool {
+        let delivery = &self.shared.config.delivery;
+        self.fence.check(
+            &self.consumer,
+            self.shared.fresh_at_ms,
+            delivery.max_consent_staleness_ms,
+            self.shared.metrics,
+        )
+    }
+
+    fn hold(&self) -> Result<(), EdgeError> {
+        fence::hold(&self.consumer)
+    }
+
+    fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {
+        let raw = RawRecord {
+            key: msg.key(),
+            value: msg.payload(),
+            source: Source {
+                topic: msg.topic(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+            },
+        };
+        let metrics = self.shared.metrics;
+        metrics.record_in(InTopic::Raw);
+        // Span times and headers are read only when tracing is on: the hot loop does
+        // not pay for what is not exported.
+        let start = metrics.tracer.is_enabled().then(std::time::SystemTime::now);
+        let out = self
+            .shared
+            .core
+            .process(&raw, self.shared.state, chrono::Utc::now());
+        metrics.outputs(&out);
+        if let Some(start) = start {
+            record_process_span(metrics, msg, &out, start);
+        }
+        out
+    }
+
+    fn send_outputs(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        out: &Outputs,
+        consumed_at: Instant,
+    ) -> Result<(), EdgeError> {
+        let topics = &self.shared.config.topics;
+        produce::send_outputs(
+            &self.producer,
+            topics,
+            msg,
+            out,
+            consumed_at,
+            self.shared.stop,
+        )
+    }
+}
+
+/// The `consent-enricher process` span of one raw record (sampled by the tracer).
+fn record_process_span(
+    metrics: &Metrics,
+    msg: &BorrowedMessage<'_>,
+    out: &Outputs,
+    start: std::time::SystemTime,
+) {
+    let outcome = match out {
+        Outputs::Event { decision, .. } => (
+            "consent_enricher.decision",
+            AttrValue::Code(decision.code()),
+        ),
+        Outputs::DeadLetter(d) => ("dlq.reason", AttrValue::Code(d.reason.code())),
+    };
+    let header = |name: &str| {
+        msg.headers()
+            .and_then(|h| h.iter().find(|h| h.key == name))
+            .and_then(|h| h.value)
+    };
+    metrics.tracer.record_span(
+        header("traceparent"),
+        header("tracestate"),
+        "consent-enricher process",
+        start,
+        std::time::SystemTime::now(),
+        &[
+            (
+                "messaging.kafka.partition",
+                AttrValue::Int(i64::from(msg.partition())),
+            ),
+            ("messaging.kafka.offset", AttrValue::Int(msg.offset())),
+            outcome,
+        ],
+    );
+}

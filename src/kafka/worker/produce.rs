@@ -1,0 +1,175 @@
+//! Producing one input's outputs: the records (topic, key, bytes, headers), the tag each
+//! carries into its delivery report, and the one produce-with-retry helper every send
+//! goes through. It must not decide what an output contains (the core did), count or
+//! acknowledge outputs (the delivery modes do, from the tag), nor wait for delivery.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::DRAIN_TIMEOUT;
+use crate::config::TopicsConfig;
+use crate::kafka::EdgeError;
+use crate::pipeline::{DeadLetter, Outputs, Produced};
+use crate::telemetry::OutTopic;
+
+/// Trace-context headers carried from an input to each of its outputs.
+const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+/// What an output's delivery report needs: the input it came from, when that was
+/// consumed, and which output it is, so the report is counted without comparing topic
+/// names.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tag {
+    pub(super) partition: i32,
+    pub(super) offset: i64,
+    pub(super) consumed_at: Instant,
+    pub(super) kind: OutTopic,
+}
+
+/// The producer contexts this module sends through: any whose reports carry a `Tag`.
+pub(super) trait Tagged: ProducerContext<DeliveryOpaque = Box<Tag>> + 'static {}
+impl<C: ProducerContext<DeliveryOpaque = Box<Tag>> + 'static> Tagged for C {}
+
+type Record<'a> = BaseRecord<'a, [u8], [u8], Box<Tag>>;
+
+/// Enqueues every output of `msg`. Trace-context headers go along only when the input
+/// has them.
+pub(super) fn send_outputs<C: Tagged>(
+    producer: &ThreadedProducer<C>,
+    topics: &TopicsConfig,
+    msg: &BorrowedMessage<'_>,
+    out: &Outputs,
+    consumed_at: Instant,
+    stop: &AtomicBool,
+) -> Result<(), EdgeError> {
+    let tag = |kind| {
+        Box::new(Tag {
+            partition: msg.partition(),
+            offset: msg.offset(),
+            consumed_at,
+            kind,
+        })
+    };
+    let trace = trace_headers(msg);
+    match out {
+        Outputs::Event {
+            anonymous,
+            personal,
+            ..
+        } => {
+            let anonymous = event(
+                &topics.anonymous,
+                anonymous,
+                &trace,
+                tag(OutTopic::Anonymous),
+            );
+            send(producer, anonymous, stop)?;
+            let Some(p) = personal else {
+                return Ok(());
+            };
+            let personal = event(&topics.personal, p, &trace, tag(OutTopic::Personal));
+            send(producer, personal, stop)
+        }
+        Outputs::DeadLetter(d) => {
+            let rec = dead_letter(&topics.dead_letter, d, &trace, tag(OutTopic::DeadLetter));
+            send(producer, rec, stop)
+        }
+    }
+}
+
+fn event<'a>(
+    topic: &'a str,
+    p: &'a Produced,
+    trace: &[(&str, &[u8])],
+    tag: Box<Tag>,
+) -> Record<'a> {
+    let mut rec = BaseRecord::with_opaque_to(topic, tag).payload(p.value.as_slice());
+    // librdkafka allocates a header list even when it stays empty; most inputs carry
+    // no trace context, so their outputs go without one.
+    if !trace.is_empty() {
+        rec = rec.headers(with_trace(OwnedHeaders::new(), trace));
+    }
+    if let Some(k) = p.key.as_deref() {
+        rec = rec.key(k.as_bytes());
+    }
+    rec
+}
+
+fn dead_letter<'a>(
+    topic: &'a str,
+    d: &'a DeadLetter,
+    trace: &[(&str, &[u8])],
+    tag: Box<Tag>,
+) -> Record<'a> {
+    let mut h = OwnedHeaders::new_with_capacity(d.headers.len() + trace.len());
+    for (k, v) in &d.headers {
+        h = h.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        });
+    }
+    let mut rec = BaseRecord::with_opaque_to(topic, tag)
+        .payload(d.value.as_slice())
+        .headers(with_trace(h, trace));
+    if let Some(k) = d.key.as_deref() {
+        rec = rec.key(k);
+    }
+    rec
+}
+
+fn with_trace(mut h: OwnedHeaders, trace: &[(&str, &[u8])]) -> OwnedHeaders {
+    for (k, v) in trace {
+        h = h.insert(Header {
+            key: k,
+            value: Some(*v),
+        });
+    }
+    h
+}
+
+fn trace_headers<'m>(msg: &'m BorrowedMessage<'_>) -> Vec<(&'m str, &'m [u8])> {
+    let Some(h) = msg.headers() else {
+        return Vec::new();
+    };
+    h.iter()
+        .filter(|h| TRACE_HEADERS.contains(&h.key))
+        .filter_map(|h| Some((h.key, h.value?)))
+        .collect()
+}
+
+/// Enqueues a record, waiting while librdkafka's queue is full. Other errors (message
+/// too large, unknown topic) cannot be retried: the worker stops without committing the
+/// input, so a restart reprocesses it once the cause is fixed.
+fn send<C: Tagged>(
+    producer: &ThreadedProducer<C>,
+    mut rec: Record<'_>,
+    stop: &AtomicBool,
+) -> Result<(), EdgeError> {
+    let started = Instant::now();
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                rec = back;
+                // The producer's own thread drains the queue; give it a moment.
+                std::thread::sleep(Duration::from_millis(5));
+                if stop.load(Ordering::SeqCst) && started.elapsed() > DRAIN_TIMEOUT {
+                    return Err(EdgeError::DeliveryFailed(
+                        "producer queue stayed full at shutdown".into(),
+                    ));
+                }
+            }
+            Err((e, _)) => {
+                return Err(EdgeError::Fatal {
+                    context: "producing an output",
+                    source: e,
+                });
+            }
+        }
+    }
+}
