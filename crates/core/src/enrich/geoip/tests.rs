@@ -3,6 +3,7 @@
 
 use super::*;
 use consent_enricher_testkit::mmdb_writer::{self, Value, Variant, Writer};
+use std::net::Ipv4Addr;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")

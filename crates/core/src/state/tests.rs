@@ -1,0 +1,166 @@
+//! Unit tests of `state`, kept beside it in their own file so the module itself stays
+//! small enough to read in one sitting.
+
+use super::*;
+use serde_json::{Map, Value};
+
+fn consent(user: &str, at: &str, analytics: bool) -> ConsentRecord {
+    serde_json::from_value(serde_json::json!({
+        "user_id": user, "updated_at": at, "policy_version": "v1",
+        "purposes": {"analytics": analytics}
+    }))
+    .unwrap()
+}
+
+fn erasure(user: &str, at: &str) -> ErasureRequest {
+    serde_json::from_value(
+        serde_json::json!({"user_id": user, "request_id": "r1", "requested_at": at}),
+    )
+    .unwrap()
+}
+
+fn fields() -> Vec<String> {
+    ["name", "email", "bank_card"].map(String::from).to_vec()
+}
+
+#[test]
+fn table_records_fail_closed() {
+    let s = State::new(&fields());
+    let grant = |u: &str| {
+        format!(
+            r#"{{"user_id":"{u}","updated_at":"2026-01-01T00:00:00Z","policy_version":"v1","purposes":{{"analytics":true}}}}"#
+        )
+    };
+    for u in ["u1", "u2", "u3", "u4"] {
+        assert!(s.apply_consent_record(Some(u), Some(grant(u).as_bytes())));
+    }
+    // Keyless: the body names the user.
+    assert!(s.apply_consent_record(None, Some(grant("u5").as_bytes())));
+    assert!(s.consent("u5").is_some());
+    // Tombstone.
+    assert!(s.apply_consent_record(Some("u1"), None));
+    assert!(s.consent("u1").is_none());
+    // Unreadable, or naming another user: the key's consent goes.
+    assert!(!s.apply_consent_record(Some("u2"), Some(b"{not json")));
+    assert!(s.consent("u2").is_none());
+    assert!(!s.apply_consent_record(Some("u3"), Some(grant("u4").as_bytes())));
+    assert!(s.consent("u3").is_none());
+    assert!(s.consent("u4").is_some(), "the named user is not touched");
+    // Neither key nor readable body: nothing to act on.
+    assert!(!s.apply_consent_record(None, Some(b"[]")));
+    assert!(!s.apply_consent_record(None, None));
+    assert_eq!(s.sizes().consents, 2);
+}
+
+#[test]
+fn erasure_records_fail_closed() {
+    let s = State::new(&fields());
+    let now: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+    for u in ["u1", "u2", "u3", "u4"] {
+        s.apply_consent(u, Some(&consent(u, "2026-01-01T00:00:00Z", true)));
+    }
+    let req = |u: &str| {
+        format!(r#"{{"user_id":"{u}","request_id":"r-{u}","requested_at":"2026-02-01T00:00:00Z"}}"#)
+    };
+    let applied = s.apply_erasure_record(Some("u1"), Some(req("u1").as_bytes()), now);
+    assert!(matches!(&applied, ErasureApplied::Request(o) if o.request_id.as_str() == "r-u1"));
+    assert!(s.consent("u1").is_none());
+    // An unknown field: unreadable, but the key is erased now rather than dropped.
+    let odd = br#"{"user_id":"u2","request_id":"r","requested_at":"2026-02-01T00:00:00Z","x":1}"#;
+    assert_eq!(
+        s.apply_erasure_record(Some("u2"), Some(odd), now),
+        ErasureApplied::KeyOnly
+    );
+    assert!(s.consent("u2").is_none() && s.is_erased("u2"));
+    // A key naming someone else than the body: both are erased.
+    assert!(
+        s.apply_erasure_record(Some("u3"), Some(req("u4").as_bytes()), now)
+            .readable()
+    );
+    assert!(s.consent("u3").is_none() && s.consent("u4").is_none());
+    // Nothing to act on.
+    assert_eq!(
+        s.apply_erasure_record(None, Some(b"{"), now),
+        ErasureApplied::Unreadable
+    );
+    assert_eq!(
+        s.apply_erasure_record(Some("u5"), None, now),
+        ErasureApplied::Tombstone
+    );
+    assert!(!s.is_erased("u5"));
+}
+
+#[test]
+fn profile_records_fail_closed() {
+    let s = State::new(&fields());
+    let p = br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A"}"#;
+    assert!(s.apply_profile_record(Some("u1"), Some(p)));
+    assert!(s.profile("u1").is_some());
+    assert!(!s.apply_profile_record(Some("u1"), Some(b"1")));
+    assert!(s.profile("u1").is_none());
+    // A key given twice: which value a reader takes is exactly what must not be
+    // guessed, so the whole profile goes.
+    assert!(s.apply_profile_record(Some("u1"), Some(p)));
+    let twice = br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A","name":"B"}"#;
+    assert!(!s.apply_profile_record(Some("u1"), Some(twice)));
+    assert!(s.profile("u1").is_none());
+}
+
+#[test]
+fn consent_and_tombstone() {
+    let s = State::new(&fields());
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-01T00:00:00Z", true)));
+    assert!(s.consent("u1").unwrap().purposes.grants(Purpose::Analytics));
+    assert!(!s.consent("u1").unwrap().purposes.grants(Purpose::Marketing));
+    s.apply_consent("u1", None);
+    assert!(s.consent("u1").is_none());
+}
+
+#[test]
+fn erasure_wins_by_timestamp_in_either_order() {
+    for consent_first in [true, false] {
+        let s = State::new(&fields());
+        let old = consent("u1", "2026-01-01T00:00:00Z", true);
+        let e = erasure("u1", "2026-02-01T00:00:00Z");
+        if consent_first {
+            s.apply_consent("u1", Some(&old));
+            assert!(s.apply_erasure(&e).purged_consent);
+        } else {
+            s.apply_erasure(&e);
+            s.apply_consent("u1", Some(&old));
+        }
+        assert!(s.consent("u1").is_none(), "consent_first={consent_first}");
+        let newer = consent("u1", "2026-03-01T00:00:00Z", true);
+        s.apply_consent("u1", Some(&newer));
+        assert!(s.consent("u1").is_some());
+        assert!(s.is_erased("u1"));
+    }
+}
+
+#[test]
+fn forbidden_profile_fields_are_never_kept_for_copying() {
+    let s = State::new(&fields());
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "user_id": "u1", "updated_at": "2026-01-01T00:00:00Z", "name": "Ada",
+        "email": "ada@example.com", "bank_card": "4111 1111 1111 1111", "government_id": "X1"
+    }))
+    .unwrap();
+    let p = ProfileRecord::parse(&bytes).unwrap();
+    s.apply_profile("u1", Some(&p));
+    let got = s.profile("u1").unwrap();
+    let allowed: Map<String, Value> = serde_json::from_str(got.allowed.get()).unwrap();
+    assert_eq!(allowed.keys().collect::<Vec<_>>(), ["email", "name"]);
+    assert!(got.redact_always.iter().any(|v| &**v == "4111111111111111"));
+    assert!(got.redact_anonymous.iter().any(|v| &**v == "Ada"));
+}
+
+#[test]
+fn policy_versions_are_interned() {
+    let s = State::new(&fields());
+    s.apply_consent("a", Some(&consent("a", "2026-01-01T00:00:00Z", true)));
+    s.apply_consent("b", Some(&consent("b", "2026-01-01T00:00:00Z", true)));
+    let (a, b) = (s.consent("a").unwrap(), s.consent("b").unwrap());
+    assert_eq!(a.policy_version, b.policy_version);
+    assert_eq!(&*s.policy_version(a.policy_version), "v1");
+    assert_eq!(std::mem::size_of::<Consent>(), 16);
+}
