@@ -140,7 +140,10 @@ fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
     consent_enricher::log::init(config.telemetry.log_format, &config.telemetry.log_level);
     let (core, geoip_files) = build_core(config)?;
     let core = Arc::new(core);
-    let state = Arc::new(State::new(&config.policy.profile_fields));
+    let state = Arc::new(
+        State::new(&config.policy.profile_fields)
+            .with_max_clock_skew_ms(config.limits.max_clock_skew_ms as i64),
+    );
     let metrics = Arc::new(Metrics::default());
     let telemetry = Telemetry::start(&config.telemetry, &metrics).context("starting telemetry")?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -420,16 +423,17 @@ fn process(
     erasures: Option<&Path>,
 ) -> Result<()> {
     let (core, _) = build_core(config)?;
-    let state = State::new(&config.policy.profile_fields);
+    let state = State::new(&config.policy.profile_fields)
+        .with_max_clock_skew_ms(config.limits.max_clock_skew_ms as i64);
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let now = chrono::Utc::now;
     if let Some(p) = consents {
-        offline::load_consents(open(p)?, &state, &mut summary);
+        offline::load_consents(open(p)?, &state, now(), &mut summary);
     }
     if let Some(p) = profiles {
-        offline::load_profiles(open(p)?, &state, &mut summary);
+        offline::load_profiles(open(p)?, &state, now(), &mut summary);
     }
     if let Some(p) = erasures {
         offline::load_erasures(

@@ -55,6 +55,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Pseudonymisation of event ids.
     pub pseudonym: PseudonymConfig,
+    /// What an erasure does beyond the worker's memory.
+    pub erasure: ErasureConfig,
     /// Topic names.
     pub topics: TopicsConfig,
     /// Kafka connection and client properties.
@@ -167,12 +169,34 @@ pub struct EnrichConfig {
 pub struct LimitsConfig {
     /// Raw events larger than this many bytes are dead-lettered as `too_large`.
     pub max_event_bytes: usize,
+    /// A consent's or profile's `updated_at` more than this far ahead of the time its
+    /// record was written (or of the worker's clock, if earlier) is not trusted: it is
+    /// treated as that time, so a skewed upstream clock cannot outrank a later erasure.
+    pub max_clock_skew_ms: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_event_bytes: 1 << 20,
+            max_clock_skew_ms: 5 * 60 * 1000,
+        }
+    }
+}
+
+/// Erasure handling.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErasureConfig {
+    /// On erasure, write tombstones for the user to the consent and profile topics, so
+    /// that compaction removes their data from Kafka too (needs WRITE on both topics).
+    pub tombstone_tables: bool,
+}
+
+impl Default for ErasureConfig {
+    fn default() -> Self {
+        ErasureConfig {
+            tombstone_tables: true,
         }
     }
 }
@@ -185,6 +209,8 @@ pub struct PseudonymConfig {
     /// the environment: `CONSENT_ENRICHER__PSEUDONYM__KEY`.
     pub key: String,
 }
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Topic names.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -210,6 +236,12 @@ pub struct TopicsConfig {
     pub partitions: i32,
     /// Replication factor of every topic `topics create` makes.
     pub replication_factor: i32,
+    /// `retention.ms` `topics create` gives the personal output: personal data is kept
+    /// only as long as necessary. -1 = forever.
+    pub personal_retention_ms: i64,
+    /// `retention.ms` `topics create` gives the dead-letter topic, which holds raw input
+    /// (personal data included) unchanged. -1 = forever.
+    pub dead_letter_retention_ms: i64,
 }
 
 impl Default for TopicsConfig {
@@ -225,6 +257,8 @@ impl Default for TopicsConfig {
             audit: "privacy.audit".into(),
             partitions: 6,
             replication_factor: 1,
+            personal_retention_ms: 30 * DAY_MS,
+            dead_letter_retention_ms: 7 * DAY_MS,
         }
     }
 }
@@ -304,6 +338,16 @@ pub const KEYS: &[ConfigKey] = &[
         meaning: "Raw events larger than this are dead-lettered as too_large.",
     },
     ConfigKey {
+        key: "limits.max_clock_skew_ms",
+        default: "300000",
+        meaning: "A consent's or profile's updated_at more than this ahead of the time its record was written (or of the worker's clock) is treated as that time, and counted.",
+    },
+    ConfigKey {
+        key: "erasure.tombstone_tables",
+        default: "true",
+        meaning: "On erasure, write tombstones for the user to the consent and profile topics so compaction removes their data from Kafka (needs WRITE on both).",
+    },
+    ConfigKey {
         key: "pseudonym.key",
         default: "(required)",
         meaning: "HMAC-SHA256 key (≥ 16 bytes) for the anonymous event_id; set it through CONSENT_ENRICHER__PSEUDONYM__KEY.",
@@ -357,6 +401,16 @@ pub const KEYS: &[ConfigKey] = &[
         key: "topics.replication_factor",
         default: "1",
         meaning: "Replication factor of every topic `topics create` makes (3 in production).",
+    },
+    ConfigKey {
+        key: "topics.personal_retention_ms",
+        default: "2592000000",
+        meaning: "retention.ms `topics create` gives the personal output (30 days): personal data is kept only as long as necessary. -1 = forever.",
+    },
+    ConfigKey {
+        key: "topics.dead_letter_retention_ms",
+        default: "604800000",
+        meaning: "retention.ms `topics create` gives the dead-letter topic, which holds raw input unchanged (7 days). -1 = forever.",
     },
     ConfigKey {
         key: "kafka.bootstrap_servers",
@@ -534,6 +588,23 @@ impl Config {
                 key: "telemetry.log_level",
                 why: "one of error, warn, info, debug, trace".into(),
             });
+        }
+        for (key, ms) in [
+            (
+                "topics.personal_retention_ms",
+                self.topics.personal_retention_ms,
+            ),
+            (
+                "topics.dead_letter_retention_ms",
+                self.topics.dead_letter_retention_ms,
+            ),
+        ] {
+            if ms == 0 || ms < -1 {
+                return Err(ConfigError::Value {
+                    key,
+                    why: "must be positive, or -1 for no time limit".into(),
+                });
+            }
         }
         if self.limits.max_event_bytes == 0 {
             return Err(ConfigError::Value {

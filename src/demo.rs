@@ -33,7 +33,8 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     config.topics.partitions = 3;
     // Small batches keep the demo's output flowing in visible steps.
     config.delivery.batch_max_records = 200;
-    for (name, _) in consent_enricher::kafka::admin::contract_topics(&config) {
+    for spec in consent_enricher::kafka::admin::contract_topics(&config) {
+        let name = spec.name;
         mock.create_topic(&name, config.topics.partitions, 1)
             .with_context(|| format!("creating {name}"))?;
     }
@@ -46,7 +47,10 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     load::produce_generated(&config, &cfg)?;
 
     let core = Arc::new(crate::cli::build_core(&config)?.0);
-    let state = Arc::new(State::new(&config.policy.profile_fields));
+    let state = Arc::new(
+        State::new(&config.policy.profile_fields)
+            .with_max_clock_skew_ms(config.limits.max_clock_skew_ms as i64),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
         let (config, stop) = (config.clone(), Arc::clone(&stop));

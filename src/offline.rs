@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::config::TopicsConfig;
 use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
-use crate::state::{ErasureApplied, State};
+use crate::state::{Arrival, ErasureApplied, State};
 
 /// Counts for the stderr summary: what the core produced, the audit records written and
 /// the state lines that could not be applied.
@@ -105,16 +105,18 @@ fn load_table(
 }
 
 /// Applies a consents file to `state` (fail closed, as the worker does).
-pub fn load_consents(r: impl BufRead, state: &State, summary: &mut Summary) {
+/// `now` is the clock the skew rule measures `updated_at` against: file lines carry no
+/// write time.
+pub fn load_consents(r: impl BufRead, state: &State, now: DateTime<Utc>, summary: &mut Summary) {
     load_table(r, "consent", summary, |k, v| {
-        state.apply_consent_record(k, v)
+        state.apply_consent_record(k, v, &Arrival::at(now))
     });
 }
 
 /// Applies a profiles file to `state`.
-pub fn load_profiles(r: impl BufRead, state: &State, summary: &mut Summary) {
+pub fn load_profiles(r: impl BufRead, state: &State, now: DateTime<Utc>, summary: &mut Summary) {
     load_table(r, "profile", summary, |k, v| {
-        state.apply_profile_record(k, v)
+        state.apply_profile_record(k, v, &Arrival::at(now))
     });
 }
 
@@ -138,14 +140,15 @@ pub fn load_erasures(
             continue;
         };
         // The same function the worker's table reader applies erasures with.
-        let outcome = match state.apply_erasure_record(key.as_deref(), value.as_deref(), now) {
-            ErasureApplied::Request(outcome) => outcome,
-            ErasureApplied::Tombstone => continue,
-            ErasureApplied::KeyOnly | ErasureApplied::Unreadable => {
-                *summary.bad_state_lines.entry("erasure").or_default() += 1;
-                continue;
-            }
-        };
+        let outcome =
+            match state.apply_erasure_record(key.as_deref(), value.as_deref(), &Arrival::at(now)) {
+                ErasureApplied::Request(outcome) => outcome,
+                ErasureApplied::Tombstone => continue,
+                ErasureApplied::KeyOnly | ErasureApplied::Unreadable => {
+                    *summary.bad_state_lines.entry("erasure").or_default() += 1;
+                    continue;
+                }
+            };
         let audit = core.audit(&outcome, now);
         write_json(out, &topics.audit, &audit)?;
         summary.audit += 1;
@@ -261,7 +264,7 @@ mod tests {
             r#"{"key":"u2","value":{"user_id":"u2","updated_at":"2026-01-01T00:00:00Z","name":"A","name":"B"}}"#,
             "\n",
         );
-        load_profiles(lines.as_bytes(), &state, &mut summary);
+        load_profiles(lines.as_bytes(), &state, chrono::Utc::now(), &mut summary);
         assert!(state.profile("u1").is_some());
         assert!(state.profile("u2").is_none());
         assert_eq!(summary.bad_state_lines.get("profile"), Some(&1));

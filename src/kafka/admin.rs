@@ -1,7 +1,10 @@
-//! `topics create`: makes every topic of the contract with the right settings
-//! (compaction for the consent and profile tables), idempotently: an existing topic with
-//! the right settings is fine, one with wrong settings is reported. It owns topic
-//! settings; it never writes records.
+//! `topics create`: makes every topic of the contract with the settings the guarantees
+//! rely on, idempotently: an existing topic with the right settings is fine, one with
+//! wrong settings is reported. The settings: the consent and profile tables compacted,
+//! with the broker's append time as record timestamp (the clock-skew rule measures
+//! `updated_at` against it); `users.erasure` compacted with no time retention, so an
+//! erasure marker never expires; the personal output and the dead letters with bounded
+//! retention. It owns topic settings; it never writes records.
 
 use std::time::Duration;
 
@@ -26,18 +29,50 @@ pub enum TopicOutcome {
     Differs(String),
 }
 
-/// One topic of the contract and whether it is a compacted table.
-pub fn contract_topics(config: &Config) -> Vec<(String, bool)> {
+/// One topic of the contract and the settings `topics create` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Topic name.
+    pub name: String,
+    /// Topic configs to set (and to check on an existing topic); the broker's defaults
+    /// for everything else.
+    pub settings: Vec<(&'static str, String)>,
+}
+
+/// Every topic of the contract with its settings.
+pub fn contract_topics(config: &Config) -> Vec<TopicSpec> {
     let t = &config.topics;
+    let table = || {
+        vec![
+            ("cleanup.policy", "compact".to_string()),
+            ("message.timestamp.type", "LogAppendTime".to_string()),
+        ]
+    };
+    let spec = |name: &str, settings: Vec<(&'static str, String)>| TopicSpec {
+        name: name.to_string(),
+        settings,
+    };
     vec![
-        (t.raw.clone(), false),
-        (t.consent.clone(), true),
-        (t.profile.clone(), true),
-        (t.erasure.clone(), false),
-        (t.personal.clone(), false),
-        (t.anonymous.clone(), false),
-        (t.dead_letter.clone(), false),
-        (t.audit.clone(), false),
+        spec(&t.raw, vec![]),
+        spec(&t.consent, table()),
+        spec(&t.profile, table()),
+        spec(
+            &t.erasure,
+            vec![
+                ("cleanup.policy", "compact".to_string()),
+                ("retention.ms", "-1".to_string()),
+            ],
+        ),
+        spec(
+            &t.personal,
+            vec![("retention.ms", t.personal_retention_ms.to_string())],
+        ),
+        spec(&t.anonymous, vec![]),
+        spec(
+            &t.dead_letter,
+            vec![("retention.ms", t.dead_letter_retention_ms.to_string())],
+        ),
+        spec(&t.audit, vec![]),
     ]
 }
 
@@ -56,27 +91,24 @@ pub fn create_topics(config: &Config) -> Result<Vec<(String, TopicOutcome)>, Edg
     let topics = contract_topics(config);
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(name, compacted)| {
+        .map(|spec| {
             let t = NewTopic::new(
-                name,
+                &spec.name,
                 config.topics.partitions,
                 TopicReplication::Fixed(config.topics.replication_factor),
             );
-            if *compacted {
-                t.set("cleanup.policy", "compact")
-            } else {
-                t
-            }
+            spec.settings.iter().fold(t, |t, (k, v)| t.set(k, v))
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let results = block_on(admin.create_topics(&new, &opts)).map_err(fatal("creating topics"))?;
     let mut out = Vec::new();
-    for (r, (name, compacted)) in results.into_iter().zip(&topics) {
+    for (r, spec) in results.into_iter().zip(&topics) {
+        let name = &spec.name;
         let outcome = match r {
             Ok(_) => TopicOutcome::Created,
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                check_existing(&admin, &probe, config, name, *compacted)?
+                check_existing(&admin, &probe, config, spec)?
             }
             Err((
                 _,
@@ -103,9 +135,9 @@ fn check_existing(
     admin: &AdminClient<DefaultClientContext>,
     probe: &BaseConsumer,
     config: &Config,
-    name: &str,
-    compacted: bool,
+    spec: &TopicSpec,
 ) -> Result<TopicOutcome, EdgeError> {
+    let name = spec.name.as_str();
     let mut problems = Vec::new();
     let md = probe
         .fetch_metadata(Some(name), TIMEOUT)
@@ -128,19 +160,39 @@ fn check_existing(
             context: "describing topic configs",
             source,
         })?;
-    let policy = described
+    let entries: Vec<(String, String)> = described
         .into_iter()
         .flatten()
         .flat_map(|r| r.entries)
-        .find(|e| e.name == "cleanup.policy")
-        .and_then(|e| e.value)
-        .unwrap_or_default();
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect();
+    let value = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let policy = value("cleanup.policy");
     let is_compacted = policy.split(',').any(|p| p.trim() == "compact");
-    if compacted && !is_compacted {
+    let want_compacted = spec
+        .settings
+        .iter()
+        .any(|(k, v)| *k == "cleanup.policy" && v == "compact");
+    if want_compacted && !is_compacted {
         problems.push(format!("cleanup.policy={policy}, must include compact"));
     }
-    if !compacted && is_compacted {
+    if !want_compacted && is_compacted {
         problems.push(format!("cleanup.policy={policy}, expected delete"));
+    }
+    for (key, want) in &spec.settings {
+        if *key == "cleanup.policy" {
+            continue;
+        }
+        let have = value(key);
+        if have != want {
+            problems.push(format!("{key}={have}, expected {want}"));
+        }
     }
     Ok(if problems.is_empty() {
         TopicOutcome::Exists

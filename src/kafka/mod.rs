@@ -4,6 +4,7 @@
 //! generated data). Nothing here decides policy: records go through `pipeline::Core`.
 
 pub mod admin;
+pub mod audit;
 pub mod load;
 pub mod tables;
 pub mod worker;

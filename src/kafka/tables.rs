@@ -1,8 +1,8 @@
 //! The user tables as global tables: reads `users.consent`, `users.profile` and
 //! `users.erasure` from the beginning of every partition into `State` before the worker
-//! may process an event, then keeps applying changes live. It also publishes one audit
-//! record per erasure request through its own consumer group. It owns table loading and
-//! freshness tracking; it never processes raw events and never logs record contents.
+//! may process an event, then keeps applying changes live, and drives the erasure
+//! follow-through (`audit`) on the same thread. It owns table loading and freshness
+//! tracking; it never processes raw events and never logs record contents.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,19 +10,17 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{EdgeError, LogContext, Role, client_config, set_default, settle};
+use super::audit::AuditPublisher;
+use super::{EdgeError, LogContext, Role, client_config, set_default};
 use crate::config::Config;
 use crate::log;
-use crate::model::ErasureRequest;
 use crate::pipeline::Core;
-use crate::state::{ErasureOutcome, State};
-use crate::telemetry::{InTopic, Metrics, OutTopic};
+use crate::state::{Arrival, ERASURE_TOMBSTONE_HEADER, State};
+use crate::telemetry::{InTopic, Metrics};
 
 const POLL: Duration = Duration::from_millis(100);
 /// How long one turn of the live loop applies table records before serving erasures
@@ -311,10 +309,10 @@ fn apply(
     let table = topics.get(msg.topic()).copied()?;
     let key = msg.key().and_then(|k| std::str::from_utf8(k).ok());
     let ok = match table {
-        Table::Consent => state.apply_consent_record(key, msg.payload()),
-        Table::Profile => state.apply_profile_record(key, msg.payload()),
+        Table::Consent => state.apply_consent_record(key, msg.payload(), &arrival(msg)),
+        Table::Profile => state.apply_profile_record(key, msg.payload(), &arrival(msg)),
         Table::Erasure => state
-            .apply_erasure_record(key, msg.payload(), chrono::Utc::now())
+            .apply_erasure_record(key, msg.payload(), &arrival(msg))
             .readable(),
     };
     if !ok {
@@ -326,6 +324,32 @@ fn apply(
         ));
     }
     Some((table, ok))
+}
+
+/// What the ordering rules need of a table record's arrival: its Kafka timestamp, and
+/// whether it is a tombstone this worker wrote for an erasure (its header says which).
+fn arrival(msg: &BorrowedMessage<'_>) -> Arrival {
+    let written_at = msg
+        .timestamp()
+        .to_millis()
+        .and_then(chrono::DateTime::from_timestamp_millis);
+    let erasure_at = msg
+        .payload()
+        .is_none()
+        .then(|| msg.headers())
+        .flatten()
+        .and_then(|h| {
+            h.iter()
+                .find(|h| h.key == ERASURE_TOMBSTONE_HEADER)
+                .and_then(|h| h.value)
+        })
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
+        .and_then(chrono::DateTime::from_timestamp_millis);
+    Arrival {
+        written_at,
+        erasure_at,
+        now: chrono::Utc::now(),
+    }
 }
 
 fn live(
@@ -372,114 +396,4 @@ fn consent_caught_up(
         };
         lo == hi || matches!(e.offset(), Offset::Offset(o) if o >= hi)
     })
-}
-
-/// Publishes one `erasure.completed` audit record per erasure request, at least once,
-/// through the consumer group `<group_id>.audit`: its committed offsets are what makes
-/// a restart not repeat every audit record ever written.
-struct AuditPublisher {
-    metrics: Arc<Metrics>,
-    consumer: BaseConsumer<DefaultConsumerContext>,
-    producer: ThreadedProducer<DefaultProducerContext>,
-    core: Arc<Core>,
-    topic: String,
-    /// A request waiting for the table reader, or for its audit record to be delivered.
-    held: Option<OwnedMessage>,
-}
-
-impl AuditPublisher {
-    fn new(
-        config: &Config,
-        core: Arc<Core>,
-        metrics: Arc<Metrics>,
-    ) -> Result<AuditPublisher, EdgeError> {
-        let fatal = |source| EdgeError::Fatal {
-            context: "creating the audit publisher",
-            source,
-        };
-        let mut cc = client_config(&config.kafka, Role::Consumer);
-        cc.set("group.id", format!("{}.audit", config.kafka.group_id));
-        cc.set("enable.auto.offset.store", "false");
-        set_default(&mut cc, "auto.offset.reset", "earliest");
-        let consumer: BaseConsumer = cc.create().map_err(fatal)?;
-        consumer
-            .subscribe(&[&config.topics.erasure])
-            .map_err(fatal)?;
-        let mut pc = client_config(&config.kafka, Role::Producer);
-        set_default(&mut pc, "enable.idempotence", "true");
-        let producer: ThreadedProducer<DefaultProducerContext> = pc.create().map_err(fatal)?;
-        Ok(AuditPublisher {
-            metrics,
-            consumer,
-            producer,
-            core,
-            topic: config.topics.audit.clone(),
-            held: None,
-        })
-    }
-
-    /// Audits at most one erasure request. A request is audited only once this
-    /// process's table reader has applied it (`applied`: next offset per partition), so
-    /// the record never says "completed" ahead of the erasure; until then it is held.
-    fn poll_once(&mut self, applied: &HashMap<i32, i64>) {
-        let msg = match self.held.take() {
-            Some(m) => m,
-            // Not zero: a poll serves one queued event (log line, statistics, rebalance),
-            // so with librdkafka debug logging on a zero timeout would starve the messages.
-            None => match self.consumer.poll(Duration::from_millis(20)) {
-                Some(Ok(m)) => m.detach(),
-                _ => return,
-            },
-        };
-        if applied
-            .get(&msg.partition())
-            .is_none_or(|next| *next <= msg.offset())
-        {
-            self.held = Some(msg);
-            return;
-        }
-        // The request's id and time, read for the audit record only: applying it was the
-        // table reader's (`State::apply_erasure_record`, fail closed on unreadable ones).
-        let outcome = msg
-            .payload()
-            .and_then(|p| serde_json::from_slice::<ErasureRequest>(p).ok())
-            .map(|req| ErasureOutcome::of(&req));
-        if let Some(outcome) = outcome {
-            let audit = self.core.audit(&outcome, chrono::Utc::now());
-            let key = audit.key.as_deref().unwrap_or_default();
-            let rec = BaseRecord::to(&self.topic).key(key).payload(&audit.value);
-            // Erasures are rare: waiting for each audit record keeps the offset honest.
-            let sent = self.producer.send(rec).map_err(|(e, _)| e).and_then(|()| {
-                settle(&self.producer, Duration::from_secs(30))
-                    .then_some(())
-                    .ok_or(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
-            });
-            if let Err(e) = sent {
-                // Keep this request so it is tried again, rather than letting a later
-                // request's offset cover it.
-                log::warn(&format!(
-                    "audit record not delivered ({e}); retrying the request"
-                ));
-                self.held = Some(msg);
-                return;
-            }
-            self.metrics.records_out(OutTopic::Audit, 1);
-        }
-        let mut tpl = TopicPartitionList::new();
-        let stored = tpl
-            .add_partition_offset(
-                msg.topic(),
-                msg.partition(),
-                Offset::Offset(msg.offset() + 1),
-            )
-            .and_then(|()| self.consumer.store_offsets(&tpl));
-        if let Err(e) = stored {
-            log::warn(&format!("audit offset not stored: {e}"));
-        }
-    }
-
-    fn close(self) {
-        settle(&self.producer, Duration::from_secs(10));
-        let _ = self.consumer.commit_consumer_state(CommitMode::Sync);
-    }
 }

@@ -142,6 +142,13 @@ metric!(
     "Entries in the in-memory tables (consents, profiles, erased)."
 );
 metric!(
+    FUTURE_DATED,
+    "table_future_dated_total",
+    Counter,
+    [],
+    "Consent and profile records whose updated_at lay more than limits.max_clock_skew_ms ahead of their write time; treated as that time (the value is never logged)."
+);
+metric!(
     READY,
     "ready",
     Gauge,
@@ -225,6 +232,7 @@ pub const CATALOGUE: &[&MetricDoc] = &[
     &LAG,
     &PAUSED,
     &STATE,
+    &FUTURE_DATED,
     &READY,
     &FENCED,
     &UPTIME,
@@ -383,6 +391,10 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
                 value(l1("table", "profiles"), s.profiles as f64),
                 value(l1("table", "erased"), s.erased as f64),
             ],
+        );
+        fam(
+            &FUTURE_DATED,
+            vec![value(Vec::new(), s.future_dated as f64)],
         );
     }
     let flag = |b: bool| if b { 1.0 } else { 0.0 };

@@ -88,7 +88,7 @@ pub fn config_with_partitions(test: &str, partitions: i32) -> Config {
         .expect("probe");
     let names: Vec<String> = admin::contract_topics(&c)
         .into_iter()
-        .map(|(n, _)| n)
+        .map(|s| s.name)
         .collect();
     wait_for("topics in metadata", Duration::from_secs(30), || {
         probe

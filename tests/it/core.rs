@@ -20,8 +20,8 @@ fn process_examples() -> (Vec<Value>, Summary) {
     let mut summary = Summary::default();
     let mut out = Vec::new();
     let open = |n: &str| BufReader::new(std::fs::File::open(dir.join(n)).unwrap());
-    offline::load_consents(open("consents.jsonl"), &state, &mut summary);
-    offline::load_profiles(open("profiles.jsonl"), &state, &mut summary);
+    offline::load_consents(open("consents.jsonl"), &state, support::now(), &mut summary);
+    offline::load_profiles(open("profiles.jsonl"), &state, support::now(), &mut summary);
     offline::load_erasures(
         open("erasures.jsonl"),
         &core,
@@ -178,7 +178,11 @@ fn consent_withdrawal_and_erasure_apply_to_the_next_event() {
     assert_eq!(decision(&state), Decision::PurposeNotGranted);
     state.apply_consent("u1", Some(&grant));
     let erase = br#"{"user_id":"u1","request_id":"r9","requested_at":"2026-11-03T00:00:00Z"}"#;
-    let applied = state.apply_erasure_record(Some("u1"), Some(erase), support::now());
+    let applied = state.apply_erasure_record(
+        Some("u1"),
+        Some(erase),
+        &consent_enricher::state::Arrival::at(support::now()),
+    );
     let consent_enricher::state::ErasureApplied::Request(outcome) = applied else {
         panic!("a readable request: {applied:?}");
     };

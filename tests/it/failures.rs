@@ -293,8 +293,8 @@ fn an_abortable_transaction_is_aborted_and_nothing_is_lost() {
     config.kafka.group_id = "mock-abortable".into();
     config.topics.partitions = 3;
     config.delivery.batch_max_records = 200;
-    for (name, _) in admin::contract_topics(&config) {
-        mock.create_topic(&name, 3, 1).unwrap();
+    for spec in admin::contract_topics(&config) {
+        mock.create_topic(&spec.name, 3, 1).unwrap();
     }
     // No erasures: their audit records would be the first produce requests to fail.
     let cfg = GenConfig {

@@ -5,6 +5,7 @@
 //! consent is a timestamp, an interned policy version and a purpose bitmap, never the raw
 //! JSON. It does no I/O; the Kafka edge and the `process` command feed it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,10 @@ use crate::model::{
 };
 use crate::scrub::Level;
 use crate::scrubbed_json::scrubbed_object_json;
+
+mod arrival;
+
+pub use arrival::{Arrival, DEFAULT_MAX_CLOCK_SKEW_MS, ERASURE_TOMBSTONE_HEADER};
 
 /// A user id of at most 15 bytes stored inline (the length in the last byte), so the
 /// common short ids cost no allocation: a consent entry is 32 bytes, not 16 bytes of
@@ -235,6 +240,8 @@ pub struct Sizes {
     pub profiles: usize,
     /// Users marked erased.
     pub erased: usize,
+    /// Table records so far whose `updated_at` was too far ahead to be trusted.
+    pub future_dated: u64,
 }
 
 /// The user tables. Shared between worker threads behind an `Arc`.
@@ -245,6 +252,9 @@ pub struct State {
     erased: IdMap<i64>,
     versions: RwLock<Vec<Arc<str>>>,
     profile_fields: Vec<String>,
+    max_clock_skew_ms: i64,
+    /// Table records whose `updated_at` was too far ahead to be trusted.
+    future_dated: AtomicU64,
 }
 
 impl State {
@@ -257,18 +267,51 @@ impl State {
                 .filter(|f| !FORBIDDEN_PROFILE_FIELDS.contains(&f.as_str()))
                 .cloned()
                 .collect(),
+            max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
             ..State::default()
         }
+    }
+
+    /// The same tables with another allowed clock skew (`limits.max_clock_skew_ms`).
+    pub fn with_max_clock_skew_ms(mut self, ms: i64) -> State {
+        self.max_clock_skew_ms = ms;
+        self
+    }
+
+    /// How many table records so far had an `updated_at` too far ahead to be trusted.
+    pub fn future_dated(&self) -> u64 {
+        self.future_dated.load(Ordering::Relaxed)
+    }
+
+    fn trusted_ms(&self, updated_at: DateTime<Utc>, arrival: &Arrival) -> i64 {
+        let (at, future) = arrival.trusted_ms(updated_at, self.max_clock_skew_ms);
+        if future {
+            self.future_dated.fetch_add(1, Ordering::Relaxed);
+        }
+        at
     }
 
     /// Applies a consent record (`None` = tombstone: consent removed). A consent older
     /// than the user's erasure is ignored: the erasure wins whatever the arrival order.
     pub fn apply_consent(&self, user: &str, record: Option<&ConsentRecord>) {
-        let Some(r) = record else {
-            self.consents.remove(user);
+        match record {
+            Some(r) => self.apply_consent_at(user, r, r.updated_at.timestamp_millis()),
+            None => self.consents.remove(user),
+        }
+    }
+
+    /// Applies a consent whose trusted time is `at`. Ordered by that time, not by
+    /// arrival: an older record read after a newer one (another partition, a reload, a
+    /// producer with another partitioner) never replaces it; on a tie the later arrival
+    /// wins.
+    fn apply_consent_at(&self, user: &str, r: &ConsentRecord, at: i64) {
+        if self
+            .consents
+            .get(user)
+            .is_some_and(|held| held.updated_at_ms > at)
+        {
             return;
-        };
-        let at = r.updated_at.timestamp_millis();
+        }
         if self.erased.get(user).is_some_and(|e| e >= at) {
             self.consents.remove(user);
             return;
@@ -283,11 +326,21 @@ impl State {
 
     /// Applies a profile (`None` = tombstone). Profiles older than an erasure are ignored.
     pub fn apply_profile(&self, user: &str, record: Option<&ProfileRecord>) {
-        let Some(r) = record else {
-            self.profiles.remove(user);
+        match record {
+            Some(r) => self.apply_profile_at(user, r, r.updated_at.timestamp_millis()),
+            None => self.profiles.remove(user),
+        }
+    }
+
+    /// Applies a profile whose trusted time is `at`, ordered as consents are.
+    fn apply_profile_at(&self, user: &str, r: &ProfileRecord, at: i64) {
+        if self
+            .profiles
+            .get(user)
+            .is_some_and(|held| held.updated_at_ms > at)
+        {
             return;
-        };
-        let at = r.updated_at.timestamp_millis();
+        }
         if self.erased.get(user).is_some_and(|e| e >= at) {
             self.profiles.remove(user);
             return;
@@ -309,51 +362,93 @@ impl State {
     /// Applies one `users.consent` record as it arrives: key and value bytes, no value
     /// being a tombstone. Fails closed: a value that cannot be read, or whose `user_id`
     /// is not its key (compaction keeps the key, so a body naming someone else is
-    /// refused rather than guessed at), removes the key's consent. Returns whether the
+    /// refused rather than guessed at), removes the key's consent. `updated_at` is
+    /// trusted only within the clock-skew rule of [`Arrival`]. A tombstone the worker
+    /// wrote for an erasure removes only what that erasure covers. Returns whether the
     /// record was readable; a record with neither key nor readable value changes nothing.
-    pub fn apply_consent_record(&self, key: Option<&str>, value: Option<&[u8]>) -> bool {
+    pub fn apply_consent_record(
+        &self,
+        key: Option<&str>,
+        value: Option<&[u8]>,
+        arrival: &Arrival,
+    ) -> bool {
         apply_record(
             key,
             value,
             |r: &ConsentRecord| r.user_id.as_str(),
-            |user, r| self.apply_consent(user, r),
+            |user, r| match r {
+                Some(r) => self.apply_consent_at(user, r, self.trusted_ms(r.updated_at, arrival)),
+                None => self.remove_consent(user, arrival),
+            },
         )
     }
 
     /// As [`State::apply_consent_record`], for one `users.profile` record.
-    pub fn apply_profile_record(&self, key: Option<&str>, value: Option<&[u8]>) -> bool {
+    pub fn apply_profile_record(
+        &self,
+        key: Option<&str>,
+        value: Option<&[u8]>,
+        arrival: &Arrival,
+    ) -> bool {
         apply_record(
             key,
             value,
             |r: &ProfileRecord| &r.user_id,
-            |user, r| self.apply_profile(user, r),
+            |user, r| match r {
+                Some(r) => self.apply_profile_at(user, r, self.trusted_ms(r.updated_at, arrival)),
+                None => self.remove_profile(user, arrival),
+            },
         )
+    }
+
+    /// A worker's erasure tombstone is itself a record of the erasure: it marks the user
+    /// erased as of the request (so a re-published older record cannot revive them even
+    /// where the erasure topic was lost) and removes only what the request covers.
+    fn remove_consent(&self, user: &str, arrival: &Arrival) {
+        match arrival.erasure_at {
+            Some(r) => {
+                self.erase_user(user, r.timestamp_millis());
+            }
+            None => self.consents.remove(user),
+        }
+    }
+
+    fn remove_profile(&self, user: &str, arrival: &Arrival) {
+        match arrival.erasure_at {
+            Some(r) => {
+                self.erase_user(user, r.timestamp_millis());
+            }
+            None => self.profiles.remove(user),
+        }
     }
 
     /// Applies one `users.erasure` record as it arrives — the one place erasure records
     /// are parsed and applied. Fails closed: a value that cannot be read but whose key
-    /// names a user erases that user as of `now` (there is no request id to audit); a
+    /// names a user erases that user as of the record's arrival (there is no request id
+    /// to audit); a
     /// readable request whose key names someone else erases both. A null value (a
     /// tombstone left by compaction) changes nothing.
     pub fn apply_erasure_record(
         &self,
         key: Option<&str>,
         value: Option<&[u8]>,
-        now: DateTime<Utc>,
+        arrival: &Arrival,
     ) -> ErasureApplied {
+        // The record's own write time, so a restart erases as of the same instant.
+        let now = arrival.vouched_ms();
         let Some(value) = value else {
             return ErasureApplied::Tombstone;
         };
         match serde_json::from_slice::<ErasureRequest>(value) {
             Ok(req) => {
                 if let Some(k) = key.filter(|k| *k != req.user_id.as_str()) {
-                    self.erase_user(k, now.timestamp_millis());
+                    self.erase_user(k, now);
                 }
                 ErasureApplied::Request(self.apply_erasure(&req))
             }
             Err(_) => match key {
                 Some(k) => {
-                    self.erase_user(k, now.timestamp_millis());
+                    self.erase_user(k, now);
                     ErasureApplied::KeyOnly
                 }
                 None => ErasureApplied::Unreadable,
@@ -416,6 +511,7 @@ impl State {
             consents: self.consents.len(),
             profiles: self.profiles.len(),
             erased: self.erased.len(),
+            future_dated: self.future_dated(),
         }
     }
 

@@ -50,9 +50,11 @@ fn renders_counters_gauges_and_cumulative_histograms() {
         consents: 4,
         profiles: 5,
         erased: 1,
+        future_dated: 2,
     });
     let text = render(&m);
     for line in [
+        "consent_enricher_table_future_dated_total 2",
         "consent_enricher_records_in_total{topic=\"raw\"} 1",
         "consent_enricher_records_out_total{topic=\"dead_letter\"} 2",
         "consent_enricher_records_out_total{topic=\"personal\"} 0",

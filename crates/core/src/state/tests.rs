@@ -32,23 +32,27 @@ fn table_records_fail_closed() {
         )
     };
     for u in ["u1", "u2", "u3", "u4"] {
-        assert!(s.apply_consent_record(Some(u), Some(grant(u).as_bytes())));
+        assert!(s.apply_consent_record(Some(u), Some(grant(u).as_bytes()), &Arrival::at(at0())));
     }
     // Keyless: the body names the user.
-    assert!(s.apply_consent_record(None, Some(grant("u5").as_bytes())));
+    assert!(s.apply_consent_record(None, Some(grant("u5").as_bytes()), &Arrival::at(at0())));
     assert!(s.consent("u5").is_some());
     // Tombstone.
-    assert!(s.apply_consent_record(Some("u1"), None));
+    assert!(s.apply_consent_record(Some("u1"), None, &Arrival::at(at0())));
     assert!(s.consent("u1").is_none());
     // Unreadable, or naming another user: the key's consent goes.
-    assert!(!s.apply_consent_record(Some("u2"), Some(b"{not json")));
+    assert!(!s.apply_consent_record(Some("u2"), Some(b"{not json"), &Arrival::at(at0())));
     assert!(s.consent("u2").is_none());
-    assert!(!s.apply_consent_record(Some("u3"), Some(grant("u4").as_bytes())));
+    assert!(!s.apply_consent_record(
+        Some("u3"),
+        Some(grant("u4").as_bytes()),
+        &Arrival::at(at0())
+    ));
     assert!(s.consent("u3").is_none());
     assert!(s.consent("u4").is_some(), "the named user is not touched");
     // Neither key nor readable body: nothing to act on.
-    assert!(!s.apply_consent_record(None, Some(b"[]")));
-    assert!(!s.apply_consent_record(None, None));
+    assert!(!s.apply_consent_record(None, Some(b"[]"), &Arrival::at(at0())));
+    assert!(!s.apply_consent_record(None, None, &Arrival::at(at0())));
     assert_eq!(s.sizes().consents, 2);
 }
 
@@ -62,29 +66,29 @@ fn erasure_records_fail_closed() {
     let req = |u: &str| {
         format!(r#"{{"user_id":"{u}","request_id":"r-{u}","requested_at":"2026-02-01T00:00:00Z"}}"#)
     };
-    let applied = s.apply_erasure_record(Some("u1"), Some(req("u1").as_bytes()), now);
+    let applied = s.apply_erasure_record(Some("u1"), Some(req("u1").as_bytes()), &Arrival::at(now));
     assert!(matches!(&applied, ErasureApplied::Request(o) if o.request_id.as_str() == "r-u1"));
     assert!(s.consent("u1").is_none());
     // An unknown field: unreadable, but the key is erased now rather than dropped.
     let odd = br#"{"user_id":"u2","request_id":"r","requested_at":"2026-02-01T00:00:00Z","x":1}"#;
     assert_eq!(
-        s.apply_erasure_record(Some("u2"), Some(odd), now),
+        s.apply_erasure_record(Some("u2"), Some(odd), &Arrival::at(now)),
         ErasureApplied::KeyOnly
     );
     assert!(s.consent("u2").is_none() && s.is_erased("u2"));
     // A key naming someone else than the body: both are erased.
     assert!(
-        s.apply_erasure_record(Some("u3"), Some(req("u4").as_bytes()), now)
+        s.apply_erasure_record(Some("u3"), Some(req("u4").as_bytes()), &Arrival::at(now))
             .readable()
     );
     assert!(s.consent("u3").is_none() && s.consent("u4").is_none());
     // Nothing to act on.
     assert_eq!(
-        s.apply_erasure_record(None, Some(b"{"), now),
+        s.apply_erasure_record(None, Some(b"{"), &Arrival::at(now)),
         ErasureApplied::Unreadable
     );
     assert_eq!(
-        s.apply_erasure_record(Some("u5"), None, now),
+        s.apply_erasure_record(Some("u5"), None, &Arrival::at(now)),
         ErasureApplied::Tombstone
     );
     assert!(!s.is_erased("u5"));
@@ -94,15 +98,15 @@ fn erasure_records_fail_closed() {
 fn profile_records_fail_closed() {
     let s = State::new(&fields());
     let p = br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A"}"#;
-    assert!(s.apply_profile_record(Some("u1"), Some(p)));
+    assert!(s.apply_profile_record(Some("u1"), Some(p), &Arrival::at(at0())));
     assert!(s.profile("u1").is_some());
-    assert!(!s.apply_profile_record(Some("u1"), Some(b"1")));
+    assert!(!s.apply_profile_record(Some("u1"), Some(b"1"), &Arrival::at(at0())));
     assert!(s.profile("u1").is_none());
     // A key given twice: which value a reader takes is exactly what must not be
     // guessed, so the whole profile goes.
-    assert!(s.apply_profile_record(Some("u1"), Some(p)));
+    assert!(s.apply_profile_record(Some("u1"), Some(p), &Arrival::at(at0())));
     let twice = br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","name":"A","name":"B"}"#;
-    assert!(!s.apply_profile_record(Some("u1"), Some(twice)));
+    assert!(!s.apply_profile_record(Some("u1"), Some(twice), &Arrival::at(at0())));
     assert!(s.profile("u1").is_none());
 }
 
@@ -163,4 +167,71 @@ fn policy_versions_are_interned() {
     assert_eq!(a.policy_version, b.policy_version);
     assert_eq!(&*s.policy_version(a.policy_version), "v1");
     assert_eq!(std::mem::size_of::<Consent>(), 16);
+}
+
+fn at0() -> DateTime<Utc> {
+    "2026-06-01T00:00:00Z".parse().unwrap()
+}
+
+#[test]
+fn records_are_ordered_by_updated_at_not_by_arrival() {
+    let s = State::new(&fields());
+    s.apply_consent("u1", Some(&consent("u1", "2026-03-01T00:00:00Z", false)));
+    // An older grant read later (another partition, a reload) does not win.
+    s.apply_consent("u1", Some(&consent("u1", "2026-02-01T00:00:00Z", true)));
+    assert!(
+        s.consent("u1")
+            .is_some_and(|c| !c.purposes.grants(Purpose::Analytics))
+    );
+    // A tie goes to the later arrival.
+    s.apply_consent("u1", Some(&consent("u1", "2026-03-01T00:00:00Z", true)));
+    assert!(
+        s.consent("u1")
+            .is_some_and(|c| c.purposes.grants(Purpose::Analytics))
+    );
+}
+
+#[test]
+fn a_future_updated_at_is_treated_as_its_write_time_and_counted() {
+    let s = State::new(&fields());
+    let written: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+    let arrival = Arrival {
+        written_at: Some(written),
+        erasure_at: None,
+        now: written,
+    };
+    let ahead = br#"{"user_id":"u1","updated_at":"2026-06-02T00:00:00Z","policy_version":"v1","purposes":{"analytics":true}}"#;
+    assert!(s.apply_consent_record(Some("u1"), Some(ahead), &arrival));
+    assert_eq!(s.future_dated(), 1);
+    // An erasure requested after the write but before the claimed time purges it.
+    let erase = erasure("u1", "2026-06-01T01:00:00Z");
+    s.apply_erasure(&erase);
+    assert!(s.consent("u1").is_none());
+    // Within the allowed skew, the claimed time stands.
+    let near = br#"{"user_id":"u2","updated_at":"2026-06-01T00:04:00Z","policy_version":"v1","purposes":{"analytics":true}}"#;
+    assert!(s.apply_consent_record(Some("u2"), Some(near), &arrival));
+    assert_eq!(s.future_dated(), 1);
+}
+
+#[test]
+fn an_erasure_tombstone_removes_only_what_the_erasure_covers_and_marks_the_user() {
+    let s = State::new(&fields());
+    let t = |at: &str| Arrival {
+        written_at: None,
+        erasure_at: Some(at.parse().unwrap()),
+        now: at0(),
+    };
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-01T00:00:00Z", true)));
+    assert!(s.apply_consent_record(Some("u1"), None, &t("2026-02-01T00:00:00Z")));
+    assert!(s.consent("u1").is_none() && s.is_erased("u1"));
+    // The same old grant re-published (a CDC re-sync) stays refused.
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-01T00:00:00Z", true)));
+    assert!(s.consent("u1").is_none());
+    // A re-consent after the request survives a tombstone that arrives after it.
+    s.apply_consent("u2", Some(&consent("u2", "2026-03-01T00:00:00Z", true)));
+    assert!(s.apply_consent_record(Some("u2"), None, &t("2026-02-01T00:00:00Z")));
+    assert!(s.consent("u2").is_some());
+    // An upstream tombstone (no marker) removes whatever is held.
+    assert!(s.apply_consent_record(Some("u2"), None, &Arrival::at(at0())));
+    assert!(s.consent("u2").is_none());
 }
