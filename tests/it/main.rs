@@ -10,6 +10,7 @@ mod broker;
 mod core;
 mod deploy;
 mod enrich;
+mod erasure;
 mod failures;
 mod kafka;
 mod log_leak;
