@@ -11,16 +11,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::audit::AuditPublisher;
 use super::{EdgeError, LogContext, Role, client_config, set_default};
 use crate::config::Config;
 use crate::log;
+use crate::model::table_record_reason;
 use crate::pipeline::Core;
 use crate::state::{Arrival, ERASURE_TOMBSTONE_HEADER, State};
-use crate::telemetry::{InTopic, Metrics};
+use crate::telemetry::{InTopic, Metrics, OutTopic};
 
 const POLL: Duration = Duration::from_millis(100);
 /// How long one turn of the live loop applies table records before serving erasures
@@ -72,6 +74,32 @@ struct Reader {
     /// Per `users.erasure` partition, the offset after the last record applied: the audit
     /// publisher waits for it, so an audit record never precedes the erasure here.
     erasure_applied: HashMap<i32, i64>,
+    /// Unreadable table records go to the dead-letter topic (after being applied fail
+    /// closed), so none is dropped silently.
+    dead_letters: ThreadedProducer<DeadLetterDeliveries>,
+    dead_letter_topic: String,
+}
+
+/// Counts a table dead letter when it is acknowledged, logs one that was not (never its
+/// content).
+struct DeadLetterDeliveries {
+    metrics: Arc<Metrics>,
+}
+
+impl rdkafka::ClientContext for DeadLetterDeliveries {}
+
+impl rdkafka::producer::ProducerContext for DeadLetterDeliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.metrics.records_out(OutTopic::DeadLetter, 1),
+            Err((e, m)) => log::error(&format!(
+                "dead letter of an unreadable table record ({}/{}) not delivered: {e}",
+                m.topic(),
+                m.partition()
+            )),
+        }
+    }
 }
 
 /// Loads every table to its end offsets (blocking), then keeps them current in a thread.
@@ -135,6 +163,16 @@ pub fn load(
         context: "assigning table partitions",
         source,
     })?;
+    let mut pc = client_config(&config.kafka, Role::Producer);
+    set_default(&mut pc, "enable.idempotence", "true");
+    let dead_letters = pc
+        .create_with_context(DeadLetterDeliveries {
+            metrics: Arc::clone(&metrics),
+        })
+        .map_err(|source| EdgeError::Fatal {
+            context: "creating the table dead-letter producer",
+            source,
+        })?;
     let mut reader = Reader {
         consumer,
         topics,
@@ -143,6 +181,8 @@ pub fn load(
         applied: [0; 3],
         erasure_applied: HashMap::new(),
         bad: 0,
+        dead_letters,
+        dead_letter_topic: t.dead_letter.clone(),
     };
     // Asking every partition's position after each record made loading cost a lock
     // round per record (about 12k records/s here): ask when the queue runs dry or every
@@ -262,6 +302,9 @@ impl Reader {
                     self.erasure_applied
                         .insert(msg.partition(), msg.offset() + 1);
                 }
+                if let Some((table, false)) = outcome {
+                    self.dead_letter(&msg, table);
+                }
                 outcome
             }
             Err(e) => {
@@ -279,6 +322,41 @@ impl Reader {
             });
         }
         true
+    }
+
+    /// Sends an unreadable table record to the dead-letter topic, unchanged, with the
+    /// same `dlq.*` headers a raw record gets (its own topic as the source).
+    fn dead_letter(&self, msg: &BorrowedMessage<'_>, table: Table) {
+        let reason = table_record_reason(msg.payload());
+        self.metrics.table_dead_letter(reason);
+        let detail = format!("unreadable {table:?} record, applied fail closed");
+        let (partition, offset) = (msg.partition().to_string(), msg.offset().to_string());
+        let headers = [
+            ("dlq.reason", reason.code()),
+            ("dlq.detail", detail.as_str()),
+            ("dlq.source.topic", msg.topic()),
+            ("dlq.source.partition", partition.as_str()),
+            ("dlq.source.offset", offset.as_str()),
+        ]
+        .into_iter()
+        .fold(OwnedHeaders::new(), |h, (key, v)| {
+            h.insert(Header {
+                key,
+                value: Some(v.as_bytes()),
+            })
+        });
+        let mut rec = BaseRecord::<[u8], [u8]>::to(&self.dead_letter_topic).headers(headers);
+        if let Some(k) = msg.key() {
+            rec = rec.key(k);
+        }
+        if let Some(v) = msg.payload() {
+            rec = rec.payload(v);
+        }
+        if let Err((e, _)) = self.dead_letters.send(rec) {
+            log::error(&format!(
+                "dead letter of an unreadable {table:?} record not sent: {e}"
+            ));
+        }
     }
 
     /// True when every partition's position has reached the end offset taken at start

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::TelemetryConfig;
 use crate::enrich::Miss;
+use crate::model::DlqReason;
 use crate::pipeline::Outputs;
 use crate::state::Sizes;
 
@@ -284,6 +285,11 @@ impl Metrics {
             }
             Outputs::DeadLetter(d) => bump(&self.dead_letters, d.reason.code(), 1),
         }
+    }
+
+    /// An unreadable table record sent to the dead-letter topic.
+    pub fn table_dead_letter(&self, reason: DlqReason) {
+        bump(&self.dead_letters, reason.code(), 1);
     }
 
     /// `n` records acknowledged on `topic`.

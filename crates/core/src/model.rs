@@ -407,6 +407,21 @@ fn safe_data_message(msg: &str) -> String {
     msg.split(':').next().unwrap_or("invalid value").to_string()
 }
 
+/// The dead-letter reason of a table record (consent, profile, erasure) that could not
+/// be read: not UTF-8, not JSON, or JSON that breaks its schema.
+pub fn table_record_reason(value: Option<&[u8]>) -> DlqReason {
+    let Some(v) = value else {
+        return DlqReason::InvalidJson;
+    };
+    let Ok(text) = std::str::from_utf8(v) else {
+        return DlqReason::InvalidUtf8;
+    };
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        return DlqReason::InvalidJson;
+    }
+    DlqReason::SchemaViolation
+}
+
 /// Formats a timestamp the way every output does: UTC, milliseconds, `Z`.
 pub fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
