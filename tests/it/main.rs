@@ -11,6 +11,7 @@ mod core;
 mod deploy;
 mod enrich;
 mod failures;
+mod headers;
 mod kafka;
 mod log_leak;
 mod malformed;
