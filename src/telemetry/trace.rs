@@ -207,9 +207,9 @@ mod tests {
 
     fn context(tracestate: Option<&str>) -> TraceContext {
         let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let headers = [("traceparent", Some(&tp[..]))]
+        let headers = [(&b"traceparent"[..], Some(&tp[..]))]
             .into_iter()
-            .chain(tracestate.map(|s| ("tracestate", Some(s.as_bytes()))));
+            .chain(tracestate.map(|s| (&b"tracestate"[..], Some(s.as_bytes()))));
         TraceContext::from_headers(headers).unwrap()
     }
 

@@ -38,15 +38,15 @@ impl TraceContext {
     /// case-insensitively: Kafka's are case-sensitive, but these come from HTTP where
     /// they are not, and two spellings of one name are the same header given twice.
     pub fn from_headers<'a>(
-        headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+        headers: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
     ) -> Option<TraceContext> {
         let (mut parent, mut parents) = (None, 0u32);
         let (mut state, mut states) = (None, 0u32);
         for (name, value) in headers {
-            if name.eq_ignore_ascii_case("traceparent") {
+            if name.eq_ignore_ascii_case(b"traceparent") {
                 parents += 1;
                 parent = value;
-            } else if name.eq_ignore_ascii_case("tracestate") {
+            } else if name.eq_ignore_ascii_case(b"tracestate") {
                 states += 1;
                 state = value;
             }
@@ -246,7 +246,11 @@ mod tests {
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     fn ctx(headers: &[(&str, &str)]) -> Option<TraceContext> {
-        TraceContext::from_headers(headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))))
+        TraceContext::from_headers(
+            headers
+                .iter()
+                .map(|(k, v)| (k.as_bytes(), Some(v.as_bytes()))),
+        )
     }
 
     fn state(v: &str) -> Option<String> {
@@ -447,11 +451,11 @@ mod tests {
             ("traceparent", TP),
         ]);
         assert_eq!(kept.unwrap().tracestate(), Some("a=1"));
-        let null = TraceContext::from_headers([("traceparent", None)]);
+        let null = TraceContext::from_headers([(&b"traceparent"[..], None)]);
         assert_eq!(null, None);
         let null_state = TraceContext::from_headers([
-            ("traceparent", Some(TP.as_bytes())),
-            ("tracestate", None),
+            (&b"traceparent"[..], Some(TP.as_bytes())),
+            (b"tracestate", None),
         ]);
         assert_eq!(null_state.unwrap().tracestate(), None);
     }

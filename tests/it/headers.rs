@@ -2,11 +2,14 @@
 //! `tracestate` and custom headers, on events of consented and non-consented users and on
 //! invalid inputs. No header reaches the anonymous record, dead letters keep only their
 //! `dlq.*` headers, and the personal record carries the trace context only as far as it
-//! is valid W3C Trace Context.
+//! is valid W3C Trace Context. A header name that is not UTF-8 stops nothing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use consent_enricher::config::Config;
+use consent_enricher::kafka::{Role, client_config};
+use rdkafka::producer::{BaseProducer, Producer};
 use serde_json::{Value, json};
 
 use crate::broker::{self, Reader, TestWorker};
@@ -308,5 +311,102 @@ fn no_input_header_reaches_anonymous_records_and_trace_context_is_validated() {
          dead_letters={dlq} (dlq.* only)",
         records.len(),
         planted.len()
+    );
+}
+
+/// Produces one record with a header whose name is not UTF-8, which rdkafka's safe API
+/// cannot express (its names are `&str`), through librdkafka's `produceva`.
+fn produce_with_non_utf8_header_name(config: &Config, topic: &str, key: &str, value: &[u8]) {
+    use rdkafka::bindings as rd;
+    use std::ffi::{CStr, CString, c_void};
+    let p: BaseProducer = client_config(&config.kafka, Role::Producer)
+        .create()
+        .unwrap();
+    let topic = CString::new(topic).unwrap();
+    let tp = traceparent(900);
+    let mem = |b: &[u8]| rd::rd_kafka_vu_s__bindgen_ty_1 {
+        mem: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_1 {
+            ptr: b.as_ptr() as *mut c_void,
+            size: b.len(),
+        },
+    };
+    let header = |name: &CStr, v: &[u8]| rd::rd_kafka_vu_s__bindgen_ty_1 {
+        header: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_2 {
+            name: name.as_ptr(),
+            val: v.as_ptr().cast(),
+            size: v.len() as isize,
+        },
+    };
+    use rd::rd_kafka_vtype_t as V;
+    let vus = [
+        rd::rd_kafka_vu_t {
+            vtype: V::RD_KAFKA_VTYPE_TOPIC,
+            u: rd::rd_kafka_vu_s__bindgen_ty_1 {
+                cstr: topic.as_ptr(),
+            },
+        },
+        rd::rd_kafka_vu_t {
+            vtype: V::RD_KAFKA_VTYPE_KEY,
+            u: mem(key.as_bytes()),
+        },
+        rd::rd_kafka_vu_t {
+            vtype: V::RD_KAFKA_VTYPE_VALUE,
+            u: mem(value),
+        },
+        rd::rd_kafka_vu_t {
+            vtype: V::RD_KAFKA_VTYPE_HEADER,
+            u: header(c"\xff\xfetraceparent", EMAIL.as_bytes()),
+        },
+        rd::rd_kafka_vu_t {
+            vtype: V::RD_KAFKA_VTYPE_HEADER,
+            u: header(c"traceparent", tp.as_bytes()),
+        },
+    ];
+    // SAFETY: every pointer in `vus` outlives the call, which copies what it needs.
+    let err = unsafe { rd::rd_kafka_produceva(p.client().native_ptr(), vus.as_ptr(), vus.len()) };
+    assert!(err.is_null(), "produceva failed");
+    p.flush(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn a_header_name_that_is_not_utf8_stops_nothing_and_is_not_copied() {
+    let _broker = broker::shared();
+    let config = broker::config("headers-utf8");
+    let t = config.topics.clone();
+    let consent = json!({"user_id": CONSENTED, "updated_at": "2026-11-01T00:00:00Z",
+        "policy_version": "v1", "purposes": {"analytics": true}});
+    let consent = serde_json::to_vec(&consent).unwrap();
+    produce_with_headers(
+        &config,
+        &t.consent,
+        &[(Some(CONSENTED), Some(&consent), &[])],
+    );
+    let worker = TestWorker::start(&config);
+    let mut reader = Reader::new(&config);
+    // Consented, so the worker reads the headers for the personal record's trace context.
+    for (id, user) in [("hdr-utf8-1", CONSENTED), ("hdr-utf8-2", NOT_CONSENTED)] {
+        produce_with_non_utf8_header_name(&config, &t.raw, user, &event(id, Some(user)));
+    }
+    reader.read_until("both events' outputs", T, |r| {
+        worker.assert_running();
+        r.count(&t.anonymous) == 2 && r.count(&t.personal) == 1
+    });
+    let report = worker.stop();
+    assert_eq!(report.counts.raw, 2);
+    for r in &reader.records {
+        if r.topic == t.personal {
+            let got: Vec<(&str, &str)> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(got, [("traceparent", traceparent(900).as_str())]);
+        } else {
+            assert!(r.headers.is_empty(), "{r:?}");
+        }
+        assert!(!String::from_utf8_lossy(&r.value).contains(EMAIL));
+    }
+    println!(
+        "headers-utf8: raw=2 anonymous=2 personal=1, worker kept running, the non-UTF-8 header not copied"
     );
 }

@@ -163,8 +163,8 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
         ("consent_enricher.decision", AttrValue::Code("no_consent")),
     ];
     let parent = TraceContext::from_headers([
-        ("traceparent", Some(TRACEPARENT.as_bytes())),
-        ("tracestate", Some(&b"vendor=1"[..])),
+        (&b"traceparent"[..], Some(TRACEPARENT.as_bytes())),
+        (b"tracestate", Some(b"vendor=1")),
     ]);
     metrics.tracer.record_span(
         parent.as_ref(),
