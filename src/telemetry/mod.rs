@@ -1,7 +1,8 @@
 //! Telemetry: the worker's metrics (counters, gauges, histograms with bounded labels —
 //! never a user id or any record content), their export (Prometheus text on the HTTP port
-//! in [`http`], OTLP/HTTP JSON in [`otlp`]), sampled per-record spans ([`trace`]) and the
-//! health endpoints. This file owns the metric set and the calls the Kafka edge makes; it
+//! in [`http`], OTLP/HTTP JSON in [`otlp`]), sampled per-record spans ([`trace`]), the
+//! validated W3C trace context they continue ([`trace_context`]) and the health
+//! endpoints. This file owns the metric set and the calls the Kafka edge makes; it
 //! does no Kafka I/O and knows nothing of the policy beyond the stable codes it counts.
 //! Every label value comes from a fixed vocabulary (topic roles, reason and decision
 //! codes, partition and broker numbers, client roles).
@@ -11,6 +12,7 @@ pub mod otlp;
 pub mod prometheus;
 mod stats;
 pub mod trace;
+pub mod trace_context;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +27,7 @@ use crate::state::Sizes;
 
 pub use stats::ClientStats;
 pub use trace::{AttrValue, Tracer};
+pub use trace_context::TraceContext;
 
 /// Telemetry errors (binding the HTTP port, a malformed OTLP endpoint).
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,9 @@
-//! Per-record spans: continues the W3C trace context (`traceparent`, `tracestate`) found
-//! on a raw record, samples by `telemetry.trace_sample_ratio` (deterministically from the
-//! trace id, like OpenTelemetry's TraceIdRatioBased sampler, so every service that samples
-//! that way keeps the same traces) and queues finished spans for the OTLP exporter. It
-//! owns sampling and the bounded queue; it never exports (that is `otlp`) and its
+//! Per-record spans: continues a validated W3C trace context ([`TraceContext`], parsed by
+//! `trace_context` from a raw record's headers), samples by `telemetry.trace_sample_ratio`
+//! (deterministically from the trace id, like OpenTelemetry's TraceIdRatioBased sampler,
+//! so every service that samples that way keeps the same traces) and queues finished
+//! spans for the OTLP exporter. It owns sampling and the bounded queue; it never exports
+//! (that is `otlp`), never reads header bytes itself (only a validated context), and its
 //! attributes are typed so that only numbers and compile-time codes can be recorded —
 //! never an identifier, a profile value or record contents.
 
@@ -12,11 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::locked;
+use super::trace_context::TraceContext;
 
 /// Spans kept for the exporter; more are dropped (and counted) until it drains.
 pub const QUEUE_MAX: usize = 8192;
-/// Longest `tracestate` carried (the W3C limit for what a vendor must propagate).
-pub const TRACESTATE_MAX: usize = 512;
 
 /// A span attribute value: numbers, flags and compile-time codes only.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,9 +50,6 @@ pub struct Span {
     pub attrs: Vec<(&'static str, AttrValue)>,
 }
 
-/// A parsed `traceparent`: trace id, parent span id, flags.
-pub type TraceParent = ([u8; 16], [u8; 8], u8);
-
 /// The tracer of one process (inside [`super::Metrics`]). Disabled by default: spans are
 /// neither sampled nor queued until [`Tracer::enable`].
 #[derive(Debug)]
@@ -80,57 +77,6 @@ impl Default for Tracer {
             counter: AtomicU64::new(0),
         }
     }
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
-}
-
-fn hex_into(src: &[u8], dst: &mut [u8]) -> Option<()> {
-    if src.len() != dst.len() * 2 {
-        return None;
-    }
-    for (i, pair) in src.chunks_exact(2).enumerate() {
-        dst[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
-    }
-    Some(())
-}
-
-/// Parses a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`; later versions are read
-/// by their version-00 prefix). Invalid or all-zero ids give `None`.
-pub fn parse_traceparent(v: &[u8]) -> Option<TraceParent> {
-    let v = v.trim_ascii();
-    if v.len() < 55 || (v.len() > 55 && (v[..2] == *b"00" || v[55] != b'-')) {
-        return None;
-    }
-    if v[2] != b'-' || v[35] != b'-' || v[52] != b'-' || v[..2] == *b"ff" {
-        return None;
-    }
-    let mut version = [0u8; 1];
-    hex_into(&v[..2], &mut version)?;
-    let mut trace = [0u8; 16];
-    let mut parent = [0u8; 8];
-    let mut flags = [0u8; 1];
-    hex_into(&v[3..35], &mut trace)?;
-    hex_into(&v[36..52], &mut parent)?;
-    hex_into(&v[53..55], &mut flags)?;
-    if trace == [0; 16] || parent == [0; 8] {
-        return None;
-    }
-    Some((trace, parent, flags[0]))
-}
-
-/// A `tracestate` worth carrying: printable ASCII, at most [`TRACESTATE_MAX`] bytes.
-fn valid_tracestate(v: &[u8]) -> Option<String> {
-    let v = v.trim_ascii();
-    if v.is_empty() || v.len() > TRACESTATE_MAX || !v.iter().all(|c| (0x20..0x7f).contains(c)) {
-        return None;
-    }
-    String::from_utf8(v.to_vec()).ok()
 }
 
 /// OpenTelemetry's TraceIdRatioBased rule: the trace id's last 8 bytes (big-endian,
@@ -179,15 +125,15 @@ impl Tracer {
         }
     }
 
-    /// Records one span for a raw record (the lead calls it per record with the record's
-    /// `traceparent` / `tracestate` header values). A valid parent is continued — same
-    /// trace id, its span as parent — and the sampling decision is taken from the trace
-    /// id; without one a new trace starts. `attrs` are numbers and codes only (partition,
-    /// offset, decision code, reason code). Cheap when disabled or not sampled.
+    /// Records one span for a raw record (the Kafka edge calls it per record with the
+    /// context validated from its headers). A parent is continued — same trace id, its
+    /// span as parent, its validated `tracestate` — and the sampling decision is taken
+    /// from the trace id; without one a new trace starts. `attrs` are numbers and codes
+    /// only (partition, offset, decision code, reason code). Cheap when disabled or not
+    /// sampled.
     pub fn record_span(
         &self,
-        traceparent: Option<&[u8]>,
-        tracestate: Option<&[u8]>,
+        parent: Option<&TraceContext>,
         name: &'static str,
         start: SystemTime,
         end: SystemTime,
@@ -197,9 +143,8 @@ impl Tracer {
             return;
         }
         let ratio = f64::from_bits(self.ratio_bits.load(Ordering::Relaxed));
-        let parent = traceparent.and_then(parse_traceparent);
         let trace_id = match parent {
-            Some((t, _, _)) => t,
+            Some(p) => p.trace_id,
             None => {
                 let mut t = [0u8; 16];
                 t[..8].copy_from_slice(&self.random_u64().to_be_bytes());
@@ -214,8 +159,8 @@ impl Tracer {
         let span = Span {
             trace_id,
             span_id: self.random_u64().to_be_bytes(),
-            parent_span_id: parent.map(|(_, p, _)| p),
-            trace_state: parent.and(tracestate).and_then(valid_tracestate),
+            parent_span_id: parent.map(|p| p.parent_id),
+            trace_state: parent.and_then(TraceContext::tracestate).map(str::to_owned),
             name,
             start_ns: unix_ns(start),
             end_ns: unix_ns(end).max(unix_ns(start)),
@@ -260,33 +205,12 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const TP: &[u8] = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-    #[test]
-    fn traceparent_parsing() {
-        let (t, p, f) = parse_traceparent(TP).unwrap();
-        assert_eq!(hex(&t), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(hex(&p), "00f067aa0ba902b7");
-        assert_eq!(f, 1);
-        for bad in [
-            &b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"[..],
-            b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-            b"garbage",
-            b"",
-        ] {
-            assert!(
-                parse_traceparent(bad).is_none(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-        assert!(
-            parse_traceparent(b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future")
-                .is_some()
-        );
+    fn context(tracestate: Option<&str>) -> TraceContext {
+        let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let headers = [(&b"traceparent"[..], Some(&tp[..]))]
+            .into_iter()
+            .chain(tracestate.map(|s| (&b"tracestate"[..], Some(s.as_bytes()))));
+        TraceContext::from_headers(headers).unwrap()
     }
 
     #[test]
@@ -305,18 +229,18 @@ mod tests {
     fn spans_continue_the_parent_and_respect_the_switch() {
         let t = Tracer::default();
         let now = SystemTime::now();
-        t.record_span(Some(TP), None, "process", now, now, &[]);
+        let tp = context(None);
+        t.record_span(Some(&tp), "process", now, now, &[]);
         assert!(t.drain().is_empty(), "disabled by default");
         t.enable(1.0);
         t.record_span(
-            Some(TP),
-            Some(b"vendor=abc"),
+            Some(&context(Some("vendor=abc"))),
             "process",
             now,
             now,
             &[("messaging.kafka.partition", AttrValue::Int(3))],
         );
-        t.record_span(Some(b"junk"), Some(b"vendor=abc"), "process", now, now, &[]);
+        t.record_span(None, "process", now, now, &[]);
         let spans = t.drain();
         assert_eq!(spans.len(), 2);
         assert_eq!(hex(&spans[0].trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -332,7 +256,7 @@ mod tests {
         );
         assert_ne!(spans[0].span_id, spans[1].span_id);
         t.enable(0.0);
-        t.record_span(Some(TP), None, "process", now, now, &[]);
+        t.record_span(Some(&tp), "process", now, now, &[]);
         assert_eq!(t.counts(), (2, 1, 0));
     }
 }

@@ -12,6 +12,7 @@ mod deploy;
 mod enrich;
 mod erasure;
 mod failures;
+mod headers;
 mod kafka;
 mod log_leak;
 mod malformed;

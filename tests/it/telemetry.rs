@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use consent_enricher::config::Config;
 use consent_enricher::kafka::{Role, client_config};
 use consent_enricher::telemetry::prometheus::CATALOGUE;
-use consent_enricher::telemetry::{AttrValue, Metrics, otlp};
+use consent_enricher::telemetry::{AttrValue, Metrics, TraceContext, otlp};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{Value, json};
@@ -162,9 +162,12 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
         ("messaging.kafka.partition", AttrValue::Int(2)),
         ("consent_enricher.decision", AttrValue::Code("no_consent")),
     ];
+    let parent = TraceContext::from_headers([
+        (&b"traceparent"[..], Some(TRACEPARENT.as_bytes())),
+        (b"tracestate", Some(b"vendor=1")),
+    ]);
     metrics.tracer.record_span(
-        Some(TRACEPARENT.as_bytes()),
-        Some(b"vendor=1"),
+        parent.as_ref(),
         "consent-enricher process",
         now,
         now,
@@ -172,7 +175,7 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
     );
     metrics
         .tracer
-        .record_span(None, None, "consent-enricher process", now, now, &[]);
+        .record_span(None, "consent-enricher process", now, now, &[]);
     metrics.record_in(consent_enricher::telemetry::InTopic::Raw);
     exporter.shutdown(); // flushes spans and metrics once more
     let spans = collector.spans();

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryResult;
 
 use super::{EdgeError, Role, client_config, set_default, with_statistics};
@@ -360,7 +360,8 @@ impl<'a, M: Mode> Instance<'a, M> {
     }
 }
 
-/// The `consent-enricher process` span of one raw record (sampled by the tracer).
+/// The `consent-enricher process` span of one raw record (sampled by the tracer). It
+/// continues the input's trace only through the validated context, never its raw headers.
 fn record_process_span(
     metrics: &Metrics,
     msg: &BorrowedMessage<'_>,
@@ -374,14 +375,8 @@ fn record_process_span(
         ),
         Outputs::DeadLetter(d) => ("dlq.reason", AttrValue::Code(d.reason.code())),
     };
-    let header = |name: &str| {
-        msg.headers()
-            .and_then(|h| h.iter().find(|h| h.key == name))
-            .and_then(|h| h.value)
-    };
     metrics.tracer.record_span(
-        header("traceparent"),
-        header("tracestate"),
+        produce::trace_context(msg).as_ref(),
         "consent-enricher process",
         start,
         std::time::SystemTime::now(),

@@ -1,13 +1,18 @@
 //! Producing one input's outputs: the records (topic, key, bytes, headers), the tag each
 //! carries into its delivery report, and the one produce-with-retry helper every send
-//! goes through. It must not decide what an output contains (the core did), count or
-//! acknowledge outputs (the delivery modes do, from the tag), nor wait for delivery.
+//! goes through. It owns which headers each output gets: none from the input on the
+//! anonymous record and the dead letter, the validated trace context (`trace_context`)
+//! on the personal record; and reading an input's headers with names as bytes (the
+//! crate's only unsafe code, over librdkafka's header list). It must not copy any other
+//! input header, decide what an output contains (the core did), count or acknowledge
+//! outputs (the delivery modes do, from the tag), nor wait for delivery.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::bindings as rd;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -15,10 +20,7 @@ use super::DRAIN_TIMEOUT;
 use crate::config::TopicsConfig;
 use crate::kafka::EdgeError;
 use crate::pipeline::{DeadLetter, Outputs, Produced};
-use crate::telemetry::OutTopic;
-
-/// Trace-context headers carried from an input to each of its outputs.
-const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+use crate::telemetry::{OutTopic, TraceContext};
 
 /// What an output's delivery report needs: the input it came from, when that was
 /// consumed, and which output it is, so the report is counted without comparing topic
@@ -37,8 +39,8 @@ impl<C: ProducerContext<DeliveryOpaque = Box<Tag>> + 'static> Tagged for C {}
 
 type Record<'a> = BaseRecord<'a, [u8], [u8], Box<Tag>>;
 
-/// Enqueues every output of `msg`. Trace-context headers go along only when the input
-/// has them.
+/// Enqueues every output of `msg`. Only the personal record carries input headers: the
+/// trace context, re-encoded, when it is valid.
 pub(super) fn send_outputs<C: Tagged>(
     producer: &ThreadedProducer<C>,
     topics: &TopicsConfig,
@@ -55,44 +57,85 @@ pub(super) fn send_outputs<C: Tagged>(
             kind,
         })
     };
-    let trace = trace_headers(msg);
     match out {
         Outputs::Event {
             anonymous,
             personal,
             ..
         } => {
-            let anonymous = event(
-                &topics.anonymous,
-                anonymous,
-                &trace,
-                tag(OutTopic::Anonymous),
-            );
+            // No input header at all: headers are free-form producer data the core never
+            // saw, and a trace id shared with the personal twin would link the two.
+            let anonymous = event(&topics.anonymous, anonymous, None, tag(OutTopic::Anonymous));
             send(producer, anonymous, stop)?;
             let Some(p) = personal else {
                 return Ok(());
             };
-            let personal = event(&topics.personal, p, &trace, tag(OutTopic::Personal));
+            // Read only here: an event without a personal record never looks at headers.
+            let trace = trace_context(msg);
+            let personal = event(&topics.personal, p, trace.as_ref(), tag(OutTopic::Personal));
             send(producer, personal, stop)
         }
         Outputs::DeadLetter(d) => {
-            let rec = dead_letter(&topics.dead_letter, d, &trace, tag(OutTopic::DeadLetter));
+            let rec = dead_letter(&topics.dead_letter, d, tag(OutTopic::DeadLetter));
             send(producer, rec, stop)
         }
     }
 }
 
+/// The validated trace context of `msg`'s headers (see `trace_context` for the rules).
+pub(super) fn trace_context(msg: &BorrowedMessage<'_>) -> Option<TraceContext> {
+    TraceContext::from_headers(raw_headers(msg))
+}
+
+/// `msg`'s headers as (name bytes, value), read from librdkafka directly. rdkafka's
+/// `Headers` API unwraps each name's UTF-8 conversion, so one header whose name is not
+/// UTF-8 (any client can send one) panics the worker on that record — and again on
+/// every restart, as the record is never committed. Names here stay bytes.
+fn raw_headers<'m>(
+    msg: &'m BorrowedMessage<'_>,
+) -> impl Iterator<Item = (&'m [u8], Option<&'m [u8]>)> + 'm {
+    let mut hdrs: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
+    // SAFETY: `msg.ptr()` is the live message `msg` wraps; librdkafka parses its headers
+    // into a list it owns inside that message, so `hdrs` stays valid while `msg` does.
+    let err = unsafe { rd::rd_kafka_message_headers(msg.ptr(), &raw mut hdrs) };
+    let n = if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && !hdrs.is_null() {
+        // SAFETY: `hdrs` is the message's non-null header list (above).
+        unsafe { rd::rd_kafka_header_cnt(hdrs) }
+    } else {
+        0
+    };
+    (0..n).filter_map(move |idx| {
+        let mut name: *const std::ffi::c_char = std::ptr::null();
+        let mut value: *const std::ffi::c_void = std::ptr::null();
+        let mut size = 0usize;
+        // SAFETY: `hdrs` is valid while `msg` is (above) and `idx` is below its count;
+        // librdkafka only writes the three out-pointers.
+        let err = unsafe {
+            rd::rd_kafka_header_get_all(hdrs, idx, &raw mut name, &raw mut value, &raw mut size)
+        };
+        if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            return None;
+        }
+        // SAFETY: librdkafka keeps each name NUL-terminated and each value as `size`
+        // bytes (null for a null value), owned by the message like the list itself.
+        let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+        let value = (!value.is_null())
+            .then(|| unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) });
+        Some((name, value))
+    })
+}
+
 fn event<'a>(
     topic: &'a str,
     p: &'a Produced,
-    trace: &[(&str, &[u8])],
+    trace: Option<&TraceContext>,
     tag: Box<Tag>,
 ) -> Record<'a> {
     let mut rec = BaseRecord::with_opaque_to(topic, tag).payload(p.value.as_slice());
     // librdkafka allocates a header list even when it stays empty; most inputs carry
     // no trace context, so their outputs go without one.
-    if !trace.is_empty() {
-        rec = rec.headers(with_trace(OwnedHeaders::new(), trace));
+    if let Some(t) = trace {
+        rec = rec.headers(trace_headers(t));
     }
     if let Some(k) = p.key.as_deref() {
         rec = rec.key(k.as_bytes());
@@ -100,13 +143,10 @@ fn event<'a>(
     rec
 }
 
-fn dead_letter<'a>(
-    topic: &'a str,
-    d: &'a DeadLetter,
-    trace: &[(&str, &[u8])],
-    tag: Box<Tag>,
-) -> Record<'a> {
-    let mut h = OwnedHeaders::new_with_capacity(d.headers.len() + trace.len());
+/// The input's key and bytes with the core's `dlq.*` headers only: the input's own
+/// headers (trace context included) are not copied.
+fn dead_letter<'a>(topic: &'a str, d: &'a DeadLetter, tag: Box<Tag>) -> Record<'a> {
+    let mut h = OwnedHeaders::new_with_capacity(d.headers.len());
     for (k, v) in &d.headers {
         h = h.insert(Header {
             key: k,
@@ -115,31 +155,25 @@ fn dead_letter<'a>(
     }
     let mut rec = BaseRecord::with_opaque_to(topic, tag)
         .payload(d.value.as_slice())
-        .headers(with_trace(h, trace));
+        .headers(h);
     if let Some(k) = d.key.as_deref() {
         rec = rec.key(k);
     }
     rec
 }
 
-fn with_trace(mut h: OwnedHeaders, trace: &[(&str, &[u8])]) -> OwnedHeaders {
-    for (k, v) in trace {
-        h = h.insert(Header {
-            key: k,
-            value: Some(*v),
-        });
+fn trace_headers(t: &TraceContext) -> OwnedHeaders {
+    let h = OwnedHeaders::new_with_capacity(2).insert(Header {
+        key: "traceparent",
+        value: Some(t.traceparent().as_bytes()),
+    });
+    match t.tracestate() {
+        Some(state) => h.insert(Header {
+            key: "tracestate",
+            value: Some(state.as_bytes()),
+        }),
+        None => h,
     }
-    h
-}
-
-fn trace_headers<'m>(msg: &'m BorrowedMessage<'_>) -> Vec<(&'m str, &'m [u8])> {
-    let Some(h) = msg.headers() else {
-        return Vec::new();
-    };
-    h.iter()
-        .filter(|h| TRACE_HEADERS.contains(&h.key))
-        .filter_map(|h| Some((h.key, h.value?)))
-        .collect()
 }
 
 /// Enqueues a record, waiting while librdkafka's queue is full. Other errors (message
