@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod headers;
 pub mod load;
 pub mod tables;
 pub mod worker;

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -414,13 +414,12 @@ fn arrival(msg: &BorrowedMessage<'_>) -> Arrival {
     let erasure_at = msg
         .payload()
         .is_none()
-        .then(|| msg.headers())
-        .flatten()
-        .and_then(|h| {
-            h.iter()
-                .find(|h| h.key == ERASURE_TOMBSTONE_HEADER)
-                .and_then(|h| h.value)
+        .then(|| {
+            super::headers::raw(msg)
+                .find(|(name, _)| *name == ERASURE_TOMBSTONE_HEADER.as_bytes())
+                .and_then(|(_, v)| v)
         })
+        .flatten()
         .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
         .and_then(chrono::DateTime::from_timestamp_millis);
     Arrival {
