@@ -324,6 +324,42 @@ impl Reader {
         true
     }
 
+    /// Assigns, from their beginning, table partitions that exist now but are not
+    /// assigned (added to a topic while the worker runs); returns how many. A metadata
+    /// error counts as one, so the fence stays shut rather than trusting a partial view.
+    fn assign_new_partitions(&mut self, probe: &BaseConsumer<LogContext>) -> usize {
+        let Ok(assigned) = self.consumer.assignment() else {
+            return 1;
+        };
+        let mut new = TopicPartitionList::new();
+        let mut failed = 0;
+        for topic in self.topics.keys() {
+            let md = match probe.fetch_metadata(Some(topic), Duration::from_secs(1)) {
+                Ok(md) => md,
+                Err(_) => {
+                    failed += 1;
+                    continue;
+                }
+            };
+            for p in md.topics().iter().flat_map(|t| t.partitions()) {
+                if assigned.find_partition(topic, p.id()).is_none() {
+                    log::info(&format!(
+                        "table partition {topic}/{} appeared; reading it from the beginning",
+                        p.id()
+                    ));
+                    let _ = new.add_partition_offset(topic, p.id(), Offset::Beginning);
+                }
+            }
+        }
+        let added = new.count();
+        if added > 0
+            && let Err(e) = self.consumer.incremental_assign(&new)
+        {
+            log::warn(&format!("assigning new table partitions failed: {e}"));
+        }
+        added + failed
+    }
+
     /// Sends an unreadable table record to the dead-letter topic, unchanged, with the
     /// same `dlq.*` headers a raw record gets (its own topic as the source).
     fn dead_letter(&self, msg: &BorrowedMessage<'_>, table: Table) {
@@ -446,7 +482,10 @@ fn live(
             // The time taken *before* asking for the end offsets: being caught up with
             // them proves every consent written before this instant is applied.
             let asked_at = now_ms();
-            if consent_caught_up(&reader.consumer, &probe, consent_topic) {
+            // A partition added to a table since the last check is read from its
+            // beginning, and the fence is not fresh until it has been.
+            let added = reader.assign_new_partitions(&probe);
+            if added == 0 && consent_caught_up(&reader.consumer, &probe, consent_topic) {
                 fresh.store(asked_at, Ordering::SeqCst);
             }
             reader.metrics.state_sizes(reader.state.sizes());

@@ -298,3 +298,73 @@ fn erasure_survives_restarts_retention_republication_skew_and_partition_order() 
         "the day-ahead consent and profile were counted"
     );
 }
+
+#[test]
+fn a_consent_partition_added_while_running_is_read_and_its_withdrawal_honoured() {
+    let _broker = broker::shared();
+    let config = broker::config_with_partitions("added-partition", 1);
+    let t = config.topics.clone();
+    let user = "u-added";
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    produce(
+        &config,
+        &t.consent,
+        &[(Some(user), Some(&consent(user, t0, true)))],
+    );
+    let mut reader = Reader::new(&config);
+    let worker = TestWorker::start(&config);
+    let ev = |id: &str| event(id, user);
+    produce(&config, &t.raw, &[(Some(user), Some(&ev("added-1")))]);
+    reader.read_until("the first personal record", T, |r| {
+        r.count(&t.personal) == 1
+    });
+
+    // A second consent partition appears, and the withdrawal is written there.
+    let admin: AdminClient<DefaultClientContext> = client_config(&config.kafka, Role::Producer)
+        .create()
+        .unwrap();
+    let grow = rdkafka::admin::NewPartitions::new(&t.consent, 2);
+    for r in block_on(admin.create_partitions([&grow], &AdminOptions::new())).unwrap() {
+        r.unwrap();
+    }
+    let withdrawal = consent(user, Utc::now(), false);
+    broker::wait_for("the new partition accepting records", T, || {
+        let p: BaseProducer = client_config(&config.kafka, Role::Producer)
+            .create()
+            .unwrap();
+        let sent = p
+            .send(
+                BaseRecord::<str, [u8]>::to(&t.consent)
+                    .partition(1)
+                    .key(user)
+                    .payload(withdrawal.as_slice()),
+            )
+            .is_ok();
+        sent && p.flush(Duration::from_secs(5)).is_ok()
+    });
+    broker::wait_for("the withdrawal in the new partition applied", T, || {
+        worker.assert_running();
+        worker.state.consent(user).is_some_and(|c| {
+            !c.purposes
+                .grants(consent_enricher::model::Purpose::Analytics)
+        })
+    });
+    produce(&config, &t.raw, &[(Some(user), Some(&ev("added-2")))]);
+    reader.read_until("the second anonymous record", T, |r| {
+        r.count(&t.anonymous) == 2
+    });
+    worker.stop();
+    let worker = TestWorker::start(&config);
+    produce(&config, &t.raw, &[(Some(user), Some(&ev("added-3")))]);
+    reader.read_until("the third anonymous record", T, |r| {
+        r.count(&t.anonymous) == 3
+    });
+    reader.drain(Duration::from_millis(500));
+    worker.stop();
+    println!(
+        "added_partition: anonymous={} personal={} (personal only before the withdrawal)",
+        reader.count(&t.anonymous),
+        reader.count(&t.personal)
+    );
+    assert_eq!(reader.count(&t.personal), 1);
+}
