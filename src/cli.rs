@@ -142,7 +142,7 @@ fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
     let core = Arc::new(core);
     let state = Arc::new(
         State::new(&config.policy.profile_fields)
-            .with_max_clock_skew_ms(config.limits.max_clock_skew_ms as i64),
+            .with_max_clock_skew_ms(config.max_clock_skew_ms()),
     );
     let metrics = Arc::new(Metrics::default());
     let telemetry = Telemetry::start(&config.telemetry, &metrics).context("starting telemetry")?;
@@ -424,7 +424,7 @@ fn process(
 ) -> Result<()> {
     let (core, _) = build_core(config)?;
     let state = State::new(&config.policy.profile_fields)
-        .with_max_clock_skew_ms(config.limits.max_clock_skew_ms as i64);
+        .with_max_clock_skew_ms(config.max_clock_skew_ms());
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -606,6 +606,12 @@ impl Config {
                 });
             }
         }
+        if self.limits.max_clock_skew_ms > 7 * DAY_MS as u64 {
+            return Err(ConfigError::Value {
+                key: "limits.max_clock_skew_ms",
+                why: "at most 7 days: a larger skew would trust nearly any future timestamp".into(),
+            });
+        }
         if self.limits.max_event_bytes == 0 {
             return Err(ConfigError::Value {
                 key: "limits.max_event_bytes",
@@ -630,6 +636,12 @@ impl Config {
             });
         }
         Ok(self.pseudonym.key.as_bytes())
+    }
+
+    /// The allowed clock skew for the tables, in the signed milliseconds `State` uses
+    /// (validated to at most 7 days, so the conversion cannot wrap).
+    pub fn max_clock_skew_ms(&self) -> i64 {
+        i64::try_from(self.limits.max_clock_skew_ms).unwrap_or(i64::MAX)
     }
 
     /// What the core is built from; fails without a pseudonym key.
