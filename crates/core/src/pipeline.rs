@@ -282,7 +282,10 @@ impl Core {
         // input gives one dead letter instead of a record Kafka refuses, which would
         // stop the partition at this offset for every instance that inherits it.
         let max = self.max_output_bytes;
-        for (name, p) in [("anonymous", Some(&anonymous)), ("personal", personal.as_ref())] {
+        for (name, p) in [
+            ("anonymous", Some(&anonymous)),
+            ("personal", personal.as_ref()),
+        ] {
             if let Some(p) = p.filter(|p| p.len() > max) {
                 let detail = format!("{name} record of {} bytes, limit {max}", p.len());
                 return self.output_too_large(raw, detail);
@@ -335,8 +338,8 @@ fn dead_letter(raw: &RawRecord<'_>, rej: Rejection, max_output: usize) -> DeadLe
     ];
     let key_len = key.map_or(0, <[u8]>::len);
     let whole = key_len + value.len() + headers_len(&headers);
-    let bound = matches!(rej.reason, DlqReason::TooLarge | DlqReason::OutputTooLarge)
-        || whole > max_output;
+    let bound =
+        matches!(rej.reason, DlqReason::TooLarge | DlqReason::OutputTooLarge) || whole > max_output;
     let value = if bound {
         let cut = value.len().min(DLQ_VALUE_PREFIX_BYTES);
         headers.push(("dlq.value.size", value.len().to_string()));

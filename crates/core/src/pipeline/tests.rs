@@ -13,7 +13,10 @@ fn core(max_event_bytes: usize, max_output_bytes: usize) -> Core {
         max_output_bytes,
         pseudonym_key: b"unit-test-key-0123456789".to_vec(),
     };
-    Core::new(settings, Arc::new(Enricher::new(GeoIp::empty(), test_zones())))
+    Core::new(
+        settings,
+        Arc::new(Enricher::new(GeoIp::empty(), test_zones())),
+    )
 }
 
 fn run(core: &Core, key: Option<&[u8]>, value: &[u8]) -> Outputs {
@@ -74,7 +77,12 @@ fn too_large_keeps_a_prefix_with_size_and_digest() {
     assert_eq!(header(&d, "dlq.value.sha256"), Some(hex(&value).as_str()));
     assert_eq!(header(&d, "dlq.value.truncated"), Some("true"));
     let digest = header(&d, "dlq.value.sha256").unwrap_or_default();
-    assert!(digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(
+        digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
     assert_eq!(header(&d, "dlq.source.offset"), Some("41"));
 }
 
@@ -111,18 +119,28 @@ fn an_event_whose_output_would_not_fit_is_one_bounded_dead_letter() {
     assert_eq!(header(&d, "dlq.reason"), Some("output_too_large"));
     let detail = header(&d, "dlq.detail").unwrap_or_default();
     assert!(
-        detail.starts_with("anonymous record of ") && detail.ends_with(&format!("limit {MIN_OUTPUT_BYTES}")),
+        detail.starts_with("anonymous record of ")
+            && detail.ends_with(&format!("limit {MIN_OUTPUT_BYTES}")),
         "{detail}"
     );
-    assert!(!detail.contains("lorem"), "the detail never holds the value");
+    assert!(
+        !detail.contains("lorem"),
+        "the detail never holds the value"
+    );
     assert_eq!(d.value, value[..DLQ_VALUE_PREFIX_BYTES]);
-    assert_eq!(header(&d, "dlq.value.size"), Some(value.len().to_string().as_str()));
+    assert_eq!(
+        header(&d, "dlq.value.size"),
+        Some(value.len().to_string().as_str())
+    );
     assert_eq!(header(&d, "dlq.value.sha256"), Some(hex(&value).as_str()));
     assert!(d.len() <= core.max_output_bytes());
 
     let mut counts = Counts::default();
     counts.add(&Outputs::DeadLetter(d));
-    assert_eq!((counts.raw, counts.anonymous, counts.dead_letters), (1, 0, 1));
+    assert_eq!(
+        (counts.raw, counts.anonymous, counts.dead_letters),
+        (1, 0, 1)
+    );
     assert_eq!(counts.by_reason.get("output_too_large"), Some(&1));
 }
 
