@@ -169,6 +169,12 @@ pub struct EnrichConfig {
 pub struct LimitsConfig {
     /// Raw events larger than this many bytes are dead-lettered as `too_large`.
     pub max_event_bytes: usize,
+    /// The most bytes one output record may take (key, value, `dlq.*` headers): an
+    /// input with a larger output becomes one `output_too_large` dead letter. The
+    /// worker's producers may send this plus `kafka::PRODUCER_HEADROOM` (headers the
+    /// edge adds, record framing), and start-up checks the output topics accept that.
+    /// The default fits librdkafka's and the broker's default limits.
+    pub max_output_bytes: usize,
     /// A consent's or profile's `updated_at` more than this far ahead of the time its
     /// record was written (or of the worker's clock, if earlier) is not trusted: it is
     /// treated as that time, so a skewed upstream clock cannot outrank a later erasure.
@@ -179,6 +185,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_event_bytes: 1 << 20,
+            max_output_bytes: 1_000_000,
             max_clock_skew_ms: 5 * 60 * 1000,
         }
     }
@@ -336,6 +343,11 @@ pub const KEYS: &[ConfigKey] = &[
         key: "limits.max_event_bytes",
         default: "1048576",
         meaning: "Raw events larger than this are dead-lettered as too_large.",
+    },
+    ConfigKey {
+        key: "limits.max_output_bytes",
+        default: "1000000",
+        meaning: "Largest output record (key, value, headers); an input with a larger output is dead-lettered as output_too_large. Producers may send this plus 16 KiB; the output topics' max.message.bytes must allow that (checked at start-up).",
     },
     ConfigKey {
         key: "limits.max_clock_skew_ms",
@@ -618,6 +630,15 @@ impl Config {
                 why: "must be positive".into(),
             });
         }
+        if self.limits.max_output_bytes < crate::pipeline::MIN_OUTPUT_BYTES {
+            return Err(ConfigError::Value {
+                key: "limits.max_output_bytes",
+                why: format!(
+                    "must be at least {} (a bounded dead letter must fit)",
+                    crate::pipeline::MIN_OUTPUT_BYTES
+                ),
+            });
+        }
         if !self.pseudonym.key.is_empty() && self.pseudonym.key.len() < MIN_KEY_LEN {
             return Err(ConfigError::Value {
                 key: "pseudonym.key",
@@ -649,6 +670,7 @@ impl Config {
         Ok(CoreSettings {
             policy: self.policy.clone(),
             max_event_bytes: self.limits.max_event_bytes,
+            max_output_bytes: self.limits.max_output_bytes,
             pseudonym_key: self.require_key()?.to_vec(),
         })
     }

@@ -1,5 +1,6 @@
-//! The Kafka edge: client configuration, start-up checks and the error codes operators
-//! see, plus the submodules that move bytes (`tables` loads the user tables, `worker`
+//! The Kafka edge: client configuration (record size limits included), start-up checks
+//! (topics exist, output topics accept what the worker may produce) and the error codes
+//! operators see, plus the submodules that move bytes (`tables` loads the user tables, `worker`
 //! runs the consume → process → produce loop, `admin` creates topics, `load` writes
 //! generated data). Nothing here decides policy: records go through `pipeline::Core`.
 
@@ -22,7 +23,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 
-use crate::config::KafkaConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+
+use crate::config::{KafkaConfig, LimitsConfig};
 
 /// How long start-up waits for the cluster to answer (`kafka.startup_timeout_ms`).
 pub fn startup_timeout(k: &KafkaConfig) -> Duration {
@@ -118,6 +122,101 @@ pub fn client_config(k: &KafkaConfig, role: Role) -> ClientConfig {
         c.set(key, v);
     }
     c
+}
+
+/// What a worker producer may send beyond `limits.max_output_bytes`: the headers the
+/// edge adds after the core measured a record (the trace context, at most about 1 KiB)
+/// and librdkafka's per-record framing, which its `message.max.bytes` check counts.
+pub const PRODUCER_HEADROOM: usize = 16 * 1024;
+/// librdkafka's default `fetch.message.max.bytes`, the least the consumer is given.
+const FETCH_MESSAGE_DEFAULT: usize = 1 << 20;
+/// librdkafka's default `receive.message.max.bytes`.
+const RECEIVE_MESSAGE_DEFAULT: usize = 100_000_000;
+
+/// Record size limits from the configuration, unless the operator set them: producers
+/// may send `limits.max_output_bytes` plus [`PRODUCER_HEADROOM`] (the core never makes a
+/// larger record, so librdkafka never refuses one); the consumer fetches at least
+/// `limits.max_event_bytes` plus headroom per partition, so a raw record at the limit
+/// takes one fetch, and may receive that plus librdkafka's framing margin. Larger raw
+/// records (a raw topic opened above the event limit) are still read: brokers return a
+/// first record larger than the fetch size whole, up to `receive.message.max.bytes`.
+pub fn with_size_limits(c: &mut ClientConfig, limits: &LimitsConfig, role: Role) {
+    match role {
+        Role::Producer => {
+            let max = limits.max_output_bytes.saturating_add(PRODUCER_HEADROOM);
+            set_default(c, "message.max.bytes", &max.to_string());
+        }
+        Role::Consumer => {
+            let fetch = limits
+                .max_event_bytes
+                .saturating_add(PRODUCER_HEADROOM)
+                .max(FETCH_MESSAGE_DEFAULT);
+            set_default(c, "fetch.message.max.bytes", &fetch.to_string());
+            // librdkafka wants room for a whole fetch response plus 512 bytes.
+            let receive = fetch.saturating_mul(2).max(RECEIVE_MESSAGE_DEFAULT);
+            set_default(c, "receive.message.max.bytes", &receive.to_string());
+        }
+    }
+}
+
+/// A numeric librdkafka property as the client will use it (`default` when unset).
+pub fn size_property(c: &ClientConfig, key: &str, default: usize) -> usize {
+    c.get(key)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Checks at start-up that every topic in `outputs` accepts records of `producer_max`
+/// bytes (`max.message.bytes`, read with DescribeConfigs), so a topic that would refuse
+/// an output is an operator's error named at start-up (`topic_misconfigured`, exit 4),
+/// not a record that fails at every restart. A principal without DescribeConfigs on a
+/// topic gets a warning: the check is a safety net, not a permission the worker needs.
+pub fn check_output_limits(
+    k: &KafkaConfig,
+    outputs: &[&str],
+    producer_max: usize,
+) -> Result<(), EdgeError> {
+    let fatal = |context| move |source| EdgeError::Fatal { context, source };
+    let admin: AdminClient<DefaultClientContext> = client_config(k, Role::Producer)
+        .create()
+        .map_err(fatal("creating the admin client"))?;
+    let specs: Vec<ResourceSpecifier<'_>> = outputs
+        .iter()
+        .map(|t| ResourceSpecifier::Topic(t))
+        .collect();
+    let opts = AdminOptions::new().request_timeout(Some(startup_timeout(k)));
+    let described = block_on(admin.describe_configs(&specs, &opts))
+        .map_err(fatal("describing the output topics' configs"))?;
+    for (topic, r) in outputs.iter().zip(described) {
+        let resource = match r {
+            Ok(r) => r,
+            Err(code) => {
+                crate::log::warn(&format!(
+                    "cannot read max.message.bytes of topic {topic} ({code}); not checked"
+                ));
+                continue;
+            }
+        };
+        let have = resource
+            .get("max.message.bytes")
+            .and_then(|e| e.value.as_deref())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let Some(have) = have else {
+            crate::log::warn(&format!(
+                "topic {topic} reports no max.message.bytes; not checked"
+            ));
+            continue;
+        };
+        if have < producer_max {
+            return Err(EdgeError::TopicMisconfigured(format!(
+                "topic {topic} has max.message.bytes={have}, below the {producer_max} bytes \
+                 the worker may produce (limits.max_output_bytes + {PRODUCER_HEADROOM}, or \
+                 kafka.producer message.max.bytes); raise the topic's max.message.bytes or \
+                 lower limits.max_output_bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Turns on librdkafka's statistics for a client whose context forwards them to the

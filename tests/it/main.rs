@@ -14,6 +14,7 @@ mod erasure;
 mod failures;
 mod headers;
 mod kafka;
+mod limits;
 mod log_leak;
 mod malformed;
 mod privacy;

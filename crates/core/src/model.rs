@@ -31,16 +31,21 @@ pub enum DlqReason {
     TooLarge,
     /// Nested deeper than [`MAX_DEPTH`].
     TooDeep,
+    /// Valid, but one of its output records would be larger than the producer may send
+    /// (`limits.max_output_bytes`): a dead letter instead of its outputs, so the input
+    /// cannot stop the partition.
+    OutputTooLarge,
 }
 
 impl DlqReason {
     /// Every reason, for metrics and summaries.
-    pub const ALL: [DlqReason; 5] = [
+    pub const ALL: [DlqReason; 6] = [
         DlqReason::InvalidUtf8,
         DlqReason::InvalidJson,
         DlqReason::SchemaViolation,
         DlqReason::TooLarge,
         DlqReason::TooDeep,
+        DlqReason::OutputTooLarge,
     ];
 
     /// The stable code written to `dlq.reason`.
@@ -51,6 +56,7 @@ impl DlqReason {
             DlqReason::SchemaViolation => "schema_violation",
             DlqReason::TooLarge => "too_large",
             DlqReason::TooDeep => "too_deep",
+            DlqReason::OutputTooLarge => "output_too_large",
         }
     }
 }

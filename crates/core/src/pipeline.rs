@@ -1,14 +1,18 @@
 //! The pure core: `(raw record, state snapshot, clock) -> outputs`. One raw record in,
 //! exactly one anonymous record or exactly one dead letter out, plus at most one personal
-//! record; one erasure request in, one audit record out. It owns that contract and the
-//! serialization of the output documents. No I/O, no async, no globals: the Kafka edge
-//! and the `process` command call it and move the bytes.
+//! record; one erasure request in, one audit record out. It owns that contract, the
+//! serialization of the output documents and their size: no output is larger than
+//! `CoreSettings::max_output_bytes` (an input whose outputs would be becomes one
+//! `output_too_large` dead letter; a dead letter too large to forward keeps a bounded
+//! prefix plus the value's size and SHA-256). No I/O, no async, no globals: the Kafka
+//! edge and the `process` command call it and move the bytes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::enrich::{self, Enricher, Miss};
 use crate::model::{DlqReason, RawEvent, Rejection, format_time};
@@ -47,17 +51,63 @@ pub struct Produced {
     pub value: Vec<u8>,
 }
 
-/// A dead letter: the input unchanged plus `dlq.*` headers.
+impl Produced {
+    /// Bytes of the record as the core made it (key and value).
+    pub fn len(&self) -> usize {
+        self.key.as_ref().map_or(0, String::len) + self.value.len()
+    }
+
+    /// True for an empty key and value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How much of a value a bounded dead letter keeps: enough to see what the input was,
+/// little enough that a dead letter never comes near the producer's limit.
+pub const DLQ_VALUE_PREFIX_BYTES: usize = 4096;
+/// The same bound for a key too long to forward whole.
+pub const DLQ_KEY_PREFIX_BYTES: usize = 1024;
+/// Longest `dlq.detail`: a JSON pointer can name an input's keys, which are unbounded.
+pub const DLQ_DETAIL_MAX_BYTES: usize = 1024;
+/// The least `max_output_bytes` the core works with: a bounded dead letter (prefixes
+/// and every `dlq.*` header) must always fit, or a dead letter could not be sent either.
+pub const MIN_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// A dead letter: the input plus `dlq.*` headers. The value is the input's bytes
+/// unchanged, except for a `too_large` or `output_too_large` input, or one that would
+/// not fit: then it is the first [`DLQ_VALUE_PREFIX_BYTES`] bytes, and the headers
+/// `dlq.value.size`, `dlq.value.sha256` (of the whole value, lowercase hex) and
+/// `dlq.value.truncated` say what was cut.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// Why.
     pub reason: DlqReason,
-    /// The input's key.
+    /// The input's key (its first [`DLQ_KEY_PREFIX_BYTES`] when it would not fit,
+    /// with `dlq.key.size` and `dlq.key.truncated`).
     pub key: Option<Vec<u8>>,
-    /// The input's bytes, unchanged.
+    /// The input's bytes, or their bounded prefix.
     pub value: Vec<u8>,
-    /// `dlq.reason`, `dlq.detail`, `dlq.source.topic`, `dlq.source.partition`, `dlq.source.offset`.
+    /// `dlq.reason`, `dlq.detail`, `dlq.source.topic`, `dlq.source.partition`,
+    /// `dlq.source.offset`, and for a bounded value `dlq.value.size`, `dlq.value.sha256`,
+    /// `dlq.value.truncated`.
     pub headers: Vec<(&'static str, String)>,
+}
+
+impl DeadLetter {
+    /// Bytes of the record: key, value and headers (names and values).
+    pub fn len(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.value.len() + headers_len(&self.headers)
+    }
+
+    /// True for a record with nothing in it (never, in practice: it has headers).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn headers_len(h: &[(&'static str, String)]) -> usize {
+    h.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
 /// What one raw record produced.
@@ -156,6 +206,7 @@ impl Counts {
 pub struct Core {
     policy: Policy,
     max_event_bytes: usize,
+    max_output_bytes: usize,
     enricher: Arc<Enricher>,
 }
 
@@ -166,8 +217,29 @@ impl Core {
         Core {
             policy: Policy::new(settings.policy, &settings.pseudonym_key),
             max_event_bytes: settings.max_event_bytes,
+            // Below the minimum a bounded dead letter might not fit; the edge validates
+            // the setting, this keeps the core's promise whatever it was given.
+            max_output_bytes: settings.max_output_bytes.max(MIN_OUTPUT_BYTES),
             enricher,
         }
+    }
+
+    /// The most bytes one output record takes (key, value, the core's headers).
+    pub fn max_output_bytes(&self) -> usize {
+        self.max_output_bytes
+    }
+
+    /// The one `output_too_large` dead letter that replaces `raw`'s outputs. The core
+    /// decides this itself when an output exceeds [`Core::max_output_bytes`]; the edge
+    /// calls it when its producer would refuse an output anyway (a lower producer
+    /// limit, headers the edge adds), so one record can never stop the worker.
+    /// `detail` says which output and how large, never its contents.
+    pub fn output_too_large(&self, raw: &RawRecord<'_>, detail: String) -> Outputs {
+        let rej = Rejection {
+            reason: DlqReason::OutputTooLarge,
+            detail,
+        };
+        Outputs::DeadLetter(dead_letter(raw, rej, self.max_output_bytes))
     }
 
     /// The enrichment state (for `describe()` in the start-up log, and for the edge to
@@ -187,7 +259,7 @@ impl Core {
         };
         let ev = match ev {
             Ok(ev) => ev,
-            Err(rej) => return Outputs::DeadLetter(dead_letter(raw, rej)),
+            Err(rej) => return Outputs::DeadLetter(dead_letter(raw, rej, self.max_output_bytes)),
         };
         let processed_at = format_time(&now);
         let verdict = self.policy.decide(&ev, state);
@@ -202,11 +274,25 @@ impl Core {
                 key: ev.user_id.as_deref().map(str::to_owned),
                 value: to_json(&p),
             });
+        let anonymous = Produced {
+            key: None,
+            value: to_json(&anonymous),
+        };
+        // Checked here, not at the producer: `run` and `process` then agree, and the
+        // input gives one dead letter instead of a record Kafka refuses, which would
+        // stop the partition at this offset for every instance that inherits it.
+        let max = self.max_output_bytes;
+        for (name, p) in [
+            ("anonymous", Some(&anonymous)),
+            ("personal", personal.as_ref()),
+        ] {
+            if let Some(p) = p.filter(|p| p.len() > max) {
+                let detail = format!("{name} record of {} bytes, limit {max}", p.len());
+                return self.output_too_large(raw, detail);
+            }
+        }
         Outputs::Event {
-            anonymous: Produced {
-                key: None,
-                value: to_json(&anonymous),
-            },
+            anonymous,
             personal,
             decision: verdict.decision,
             misses: enrichment.misses,
@@ -237,17 +323,74 @@ struct Audit<'a> {
     completed_at: String,
 }
 
-fn dead_letter(raw: &RawRecord<'_>, rej: Rejection) -> DeadLetter {
+/// The dead letter of `raw`. Its value is bounded for `too_large` and `output_too_large`
+/// inputs (forwarding them whole is what could not be done) and for any input whose dead
+/// letter would exceed `max_output`; its key only when even then it would not fit.
+fn dead_letter(raw: &RawRecord<'_>, rej: Rejection, max_output: usize) -> DeadLetter {
+    let value = raw.value.unwrap_or_default();
+    let key = raw.key;
+    let mut headers = vec![
+        ("dlq.reason", rej.reason.code().to_string()),
+        ("dlq.detail", bounded_detail(rej.detail)),
+        ("dlq.source.topic", raw.source.topic.to_string()),
+        ("dlq.source.partition", raw.source.partition.to_string()),
+        ("dlq.source.offset", raw.source.offset.to_string()),
+    ];
+    let key_len = key.map_or(0, <[u8]>::len);
+    let whole = key_len + value.len() + headers_len(&headers);
+    let bound =
+        matches!(rej.reason, DlqReason::TooLarge | DlqReason::OutputTooLarge) || whole > max_output;
+    let value = if bound {
+        let cut = value.len().min(DLQ_VALUE_PREFIX_BYTES);
+        headers.push(("dlq.value.size", value.len().to_string()));
+        headers.push(("dlq.value.sha256", sha256_hex(value)));
+        headers.push(("dlq.value.truncated", (cut < value.len()).to_string()));
+        value[..cut].to_vec()
+    } else {
+        value.to_vec()
+    };
+    let key = key.map(|k| {
+        if key_len + value.len() + headers_len(&headers) + 64 <= max_output {
+            return k.to_vec();
+        }
+        // A key of raw bytes the size of the limit: the dead letter is still sent, and
+        // its size header says the key was cut (a dead letter's partition is not used).
+        let cut = k.len().min(DLQ_KEY_PREFIX_BYTES);
+        headers.push(("dlq.key.size", k.len().to_string()));
+        headers.push(("dlq.key.truncated", (cut < k.len()).to_string()));
+        k[..cut].to_vec()
+    });
     DeadLetter {
         reason: rej.reason,
-        key: raw.key.map(<[u8]>::to_vec),
-        value: raw.value.map(<[u8]>::to_vec).unwrap_or_default(),
-        headers: vec![
-            ("dlq.reason", rej.reason.code().to_string()),
-            ("dlq.detail", rej.detail),
-            ("dlq.source.topic", raw.source.topic.to_string()),
-            ("dlq.source.partition", raw.source.partition.to_string()),
-            ("dlq.source.offset", raw.source.offset.to_string()),
-        ],
+        key,
+        value,
+        headers,
     }
 }
+
+/// `detail` cut to [`DLQ_DETAIL_MAX_BYTES`] on a character boundary.
+fn bounded_detail(mut detail: String) -> String {
+    if detail.len() > DLQ_DETAIL_MAX_BYTES {
+        let mut cut = DLQ_DETAIL_MAX_BYTES - 3;
+        while !detail.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        detail.truncate(cut);
+        detail.push_str("...");
+    }
+    detail
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

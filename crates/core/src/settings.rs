@@ -70,6 +70,11 @@ pub struct CoreSettings {
     pub policy: PolicyConfig,
     /// Raw events larger than this many bytes are dead-lettered as `too_large`.
     pub max_event_bytes: usize,
+    /// The most bytes one output record (key, value and the core's headers) may take: an
+    /// input with an output above it becomes one `output_too_large` dead letter, and dead
+    /// letters are cut to fit. The edge sets its producer's limit from it, with headroom
+    /// for the headers it adds and the record framing.
+    pub max_output_bytes: usize,
     /// HMAC-SHA256 key for the anonymous `event_id`.
     pub pseudonym_key: Vec<u8>,
 }
@@ -79,6 +84,7 @@ impl std::fmt::Debug for CoreSettings {
         f.debug_struct("CoreSettings")
             .field("policy", &self.policy)
             .field("max_event_bytes", &self.max_event_bytes)
+            .field("max_output_bytes", &self.max_output_bytes)
             .field("pseudonym_key", &"[masked]")
             .finish()
     }

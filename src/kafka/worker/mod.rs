@@ -7,7 +7,10 @@
 //! This root owns the thread orchestration: loading the tables, `delivery.instances`
 //! instances (one consumer with its own producer each) sharing them, readiness, the
 //! merged `Report`, and the steps both modes share (build the clients, process one
-//! record, send its outputs). It picks the delivery mode once, by type; it must not
+//! record, send its outputs). Processing one record includes the edge's size check: an
+//! output this instance's producer would refuse becomes the core's `output_too_large`
+//! dead letter before either mode counts or sends it, so one record never stops the
+//! worker. It picks the delivery mode once, by type; it must not
 //! keep either mode's bookkeeping, never looks inside records (the core does) and never
 //! logs their contents.
 
@@ -28,11 +31,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryResult;
 
-use super::{EdgeError, Role, client_config, set_default, with_statistics};
+use super::{
+    EdgeError, Role, check_output_limits, client_config, set_default, size_property,
+    with_size_limits, with_statistics,
+};
 use crate::config::{Config, DeliveryMode};
 use crate::log;
 use crate::pipeline::{Core, Counts, Outputs, RawRecord, Source};
 use crate::state::State;
+use crate::telemetry::trace_context::HEADER_MAX as TRACE_HEADER_MAX;
 use crate::telemetry::{AttrValue, InTopic, Metrics};
 use at_least_once::Acknowledged;
 use context::{Context, OutProducer};
@@ -240,7 +247,17 @@ struct Instance<'a, M: Mode> {
     mode: Arc<M>,
     report: Report,
     fence: Fence,
+    /// The producer's `message.max.bytes`, as librdkafka checks each record against it.
+    producer_max: usize,
 }
+
+/// librdkafka's default `message.max.bytes`.
+const MESSAGE_MAX_DEFAULT: usize = 1_000_000;
+/// Per-record framing librdkafka counts in its size check (length, attributes,
+/// timestamp and offset deltas, key/value lengths, header count: at most 36 bytes).
+const RECORD_FRAMING: usize = 64;
+/// Per-header framing (name and value lengths).
+const HEADER_FRAMING: usize = 16;
 
 impl<'a, M: Mode> Instance<'a, M> {
     fn new(shared: &'a Shared<'a>, slot: usize) -> Result<Self, EdgeError> {
@@ -252,6 +269,8 @@ impl<'a, M: Mode> Instance<'a, M> {
 
         let mut pc = client_config(&config.kafka, Role::Producer);
         with_statistics(&mut pc);
+        with_size_limits(&mut pc, &config.limits, Role::Producer);
+        let producer_max = size_property(&pc, "message.max.bytes", MESSAGE_MAX_DEFAULT);
         set_default(&mut pc, "enable.idempotence", "true");
         set_default(&mut pc, "linger.ms", "5");
         M::producer_config(&mut pc, config, slot);
@@ -267,6 +286,7 @@ impl<'a, M: Mode> Instance<'a, M> {
         cc.set("group.id", &config.kafka.group_id);
         cc.set("enable.auto.offset.store", "false");
         with_statistics(&mut cc);
+        with_size_limits(&mut cc, &config.limits, Role::Consumer);
         M::consumer_config(&mut cc);
         set_default(&mut cc, "auto.offset.reset", "earliest");
         set_default(&mut cc, "isolation.level", "read_committed");
@@ -283,6 +303,11 @@ impl<'a, M: Mode> Instance<'a, M> {
             &config.kafka,
             &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
         )?;
+        check_output_limits(
+            &config.kafka,
+            &[&t.anonymous, &t.personal, &t.dead_letter],
+            producer_max,
+        )?;
         M::prepare(&producer, shared.metrics)?;
         consumer
             .subscribe(&[&t.raw])
@@ -294,6 +319,7 @@ impl<'a, M: Mode> Instance<'a, M> {
             mode,
             report: Report::default(),
             fence,
+            producer_max,
         })
     }
 
@@ -335,11 +361,55 @@ impl<'a, M: Mode> Instance<'a, M> {
             .shared
             .core
             .process(&raw, self.shared.state, chrono::Utc::now());
+        let out = self.fit(msg, &raw, out);
         metrics.outputs(&out);
         if let Some(start) = start {
             record_process_span(metrics, msg, &out, start);
         }
         out
+    }
+
+    /// `out`, or the core's `output_too_large` dead letter when the producer would refuse
+    /// one of its records as the edge will send it (the core measured key and value
+    /// against `limits.max_output_bytes`; the producer's limit may be set lower, and the
+    /// personal record gains the trace headers here). Refusing it later would stop the
+    /// worker at this offset, at every restart.
+    fn fit(&self, msg: &BorrowedMessage<'_>, raw: &RawRecord<'_>, out: Outputs) -> Outputs {
+        let Outputs::Event {
+            anonymous,
+            personal,
+            ..
+        } = &out
+        else {
+            // The core bounds dead letters to `max_output_bytes`, below the producer's
+            // limit unless an operator lowered it; then the send fails and says so.
+            return out;
+        };
+        let max = self.producer_max;
+        let mut oversized = None;
+        if anonymous.len() + RECORD_FRAMING > max {
+            oversized = Some(("anonymous", anonymous.len()));
+        } else if let Some(p) = personal {
+            // Headers are looked at only when they could matter: most records are far
+            // below the limit.
+            let worst = p.len() + RECORD_FRAMING + 2 * (HEADER_FRAMING + TRACE_HEADER_MAX);
+            if worst > max {
+                let headers = produce::trace_context(msg).map_or(0, |t| {
+                    t.traceparent().len() + t.tracestate().map_or(0, str::len) + 2 * HEADER_FRAMING
+                });
+                let size = p.len() + headers;
+                if size + RECORD_FRAMING > max {
+                    oversized = Some(("personal", size));
+                }
+            }
+        }
+        match oversized {
+            None => out,
+            Some((name, size)) => self.shared.core.output_too_large(
+                raw,
+                format!("{name} record of {size} bytes, producer limit {max}"),
+            ),
+        }
     }
 
     fn send_outputs(

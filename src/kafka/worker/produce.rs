@@ -136,9 +136,12 @@ fn trace_headers(t: &TraceContext) -> OwnedHeaders {
     }
 }
 
-/// Enqueues a record, waiting while librdkafka's queue is full. Other errors (message
-/// too large, unknown topic) cannot be retried: the worker stops without committing the
-/// input, so a restart reprocesses it once the cause is fixed.
+/// Enqueues a record, waiting while librdkafka's queue is full. Other errors (unknown
+/// topic, a fatal producer) cannot be retried: the worker stops without committing the
+/// input, so a restart reprocesses it once the cause is fixed. "Message too large" is
+/// not one of them: the core bounds every record and the worker's size check
+/// (`Instance::fit`) turns an output this producer would refuse into a dead letter
+/// before anything of its input is sent.
 fn send<C: Tagged>(
     producer: &ThreadedProducer<C>,
     mut rec: Record<'_>,
