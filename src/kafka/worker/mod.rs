@@ -18,6 +18,7 @@ mod exactly_once;
 mod fence;
 mod produce;
 mod retry;
+mod unreadable;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +40,7 @@ use context::{Context, OutProducer};
 use exactly_once::Transactions;
 use fence::Fence;
 use produce::Tag;
+use unreadable::Unreadable;
 
 const POLL: Duration = Duration::from_millis(100);
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -240,6 +242,7 @@ struct Instance<'a, M: Mode> {
     mode: Arc<M>,
     report: Report,
     fence: Fence,
+    unreadable: Unreadable,
 }
 
 impl<'a, M: Mode> Instance<'a, M> {
@@ -294,6 +297,7 @@ impl<'a, M: Mode> Instance<'a, M> {
             mode,
             report: Report::default(),
             fence,
+            unreadable: Unreadable::default(),
         })
     }
 
@@ -314,6 +318,17 @@ impl<'a, M: Mode> Instance<'a, M> {
 
     fn hold(&self) -> Result<(), EdgeError> {
         fence::hold(&self.consumer)
+    }
+
+    /// An error from the consumer's poll: counted, and logged once per stalled partition
+    /// when it is a batch that cannot be decoded (`unreadable`); a warning otherwise.
+    fn consume_error(&self, e: &rdkafka::error::KafkaError) {
+        self.unreadable.consume_error(
+            &self.consumer,
+            &self.shared.config.topics.raw,
+            e,
+            self.shared.metrics,
+        );
     }
 
     fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {
