@@ -2,7 +2,11 @@
 //! and the validation every command runs before doing anything. It owns defaults and the
 //! documentation table of every key (the README's table is generated from [`KEYS`] and a
 //! test keeps the two in step). It does no I/O beyond reading the file it is given and the
-//! process environment handed to it, and it never prints secrets ([`Config::masked`]).
+//! process environment handed to it, and it never prints secrets: [`Config::masked`] hides
+//! librdkafka's sensitive properties, and no [`ConfigError`] repeats a configured value.
+//! Environment values are taken verbatim for keys that hold strings and parsed as TOML
+//! only for the others; pass-through properties the delivery guarantees rest on are
+//! refused ([`PROTECTED`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -425,7 +429,7 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "kafka.client",
         default: "{}",
-        meaning: "librdkafka properties for every client (TLS, SASL, …).",
+        meaning: "librdkafka properties for every client (TLS, SASL, …). isolation.level, enable.auto.offset.store, enable.auto.commit, enable.idempotence and transactional.id are refused here and below: the delivery guarantees set them.",
     },
     ConfigKey {
         key: "kafka.consumer",
