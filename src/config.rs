@@ -2,7 +2,11 @@
 //! and the validation every command runs before doing anything. It owns defaults and the
 //! documentation table of every key (the README's table is generated from [`KEYS`] and a
 //! test keeps the two in step). It does no I/O beyond reading the file it is given and the
-//! process environment handed to it, and it never prints secrets ([`Config::masked`]).
+//! process environment handed to it, and it never prints secrets: [`Config::masked`] hides
+//! librdkafka's sensitive properties, and no [`ConfigError`] repeats a configured value.
+//! Environment values are taken verbatim for keys that hold strings and parsed as TOML
+//! only for the others; pass-through properties the delivery guarantees rest on are
+//! refused ([`PROTECTED`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -437,7 +441,7 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "kafka.client",
         default: "{}",
-        meaning: "librdkafka properties for every client (TLS, SASL, …).",
+        meaning: "librdkafka properties for every client (TLS, SASL, …). isolation.level, enable.auto.offset.store, enable.auto.commit, enable.idempotence and transactional.id are refused here and below: the delivery guarantees set them.",
     },
     ConfigKey {
         key: "kafka.consumer",
@@ -549,17 +553,19 @@ impl Config {
                     source,
                 })?;
                 text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Invalid(e.to_string()))?
+                    .map_err(|e| ConfigError::Invalid(toml_error(&e, Some(&text))))?
             }
             None => toml::Table::new(),
         };
+        // The defaults say which keys hold strings: those take environment values verbatim.
+        let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
         for (name, value) in env {
             if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
-                apply_env(&mut table, rest, &value)?;
+                apply_env(&mut table, &defaults, rest, &value)?;
             }
         }
         let config = Config::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            .map_err(|e| ConfigError::Invalid(toml_error(&e, None)))?;
         config.validate()?;
         Ok(config)
     }
@@ -624,6 +630,8 @@ impl Config {
                 why: "at most 7 days: a larger skew would trust nearly any future timestamp".into(),
             });
         }
+        self.validate_topics()?;
+        self.validate_pass_through()?;
         if self.limits.max_event_bytes == 0 {
             return Err(ConfigError::Value {
                 key: "limits.max_event_bytes",
@@ -644,6 +652,61 @@ impl Config {
                 key: "pseudonym.key",
                 why: format!("must be at least {MIN_KEY_LEN} bytes"),
             });
+        }
+        Ok(())
+    }
+
+    /// Every topic name is distinct: a topic read as two things (an output that is also
+    /// an input, the audit topic shared with dead letters) breaks the contract silently.
+    /// Names are not echoed, only their keys.
+    fn validate_topics(&self) -> Result<(), ConfigError> {
+        let t = &self.topics;
+        let named: [(&'static str, &str); 8] = [
+            ("topics.raw", &t.raw),
+            ("topics.consent", &t.consent),
+            ("topics.profile", &t.profile),
+            ("topics.erasure", &t.erasure),
+            ("topics.personal", &t.personal),
+            ("topics.anonymous", &t.anonymous),
+            ("topics.dead_letter", &t.dead_letter),
+            ("topics.audit", &t.audit),
+        ];
+        for (i, (key, name)) in named.iter().enumerate() {
+            if name.is_empty() {
+                return Err(ConfigError::Value {
+                    key,
+                    why: "must not be empty".into(),
+                });
+            }
+            if let Some((other, _)) = named[i + 1..].iter().find(|(_, n)| n == name) {
+                return Err(ConfigError::Value {
+                    key,
+                    why: format!("names the same topic as {other}; every topic must be distinct"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Pass-through properties may not change what the delivery guarantees rest on
+    /// ([`PROTECTED`]): refused rather than silently overridden, so the operator learns
+    /// their setting has no place, not that it was ignored.
+    fn validate_pass_through(&self) -> Result<(), ConfigError> {
+        let k = &self.kafka;
+        for (key, map) in [
+            ("kafka.client", &k.client),
+            ("kafka.consumer", &k.consumer),
+            ("kafka.producer", &k.producer),
+        ] {
+            for name in map.keys() {
+                let normalized = name.trim().to_ascii_lowercase();
+                if let Some((_, why)) = PROTECTED.iter().find(|(p, _)| *p == normalized) {
+                    return Err(ConfigError::Value {
+                        key,
+                        why: format!("{normalized} cannot be set here: {why}"),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -696,13 +759,131 @@ impl Config {
     }
 }
 
+/// librdkafka's sensitive properties (flagged `_RK_SENSITIVE` in its `rdkafka_conf.c`,
+/// 2.12: the ones it redacts itself when it dumps its configuration).
+pub const SENSITIVE: &[&str] = &[
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.assertion.private.key.file",
+    "sasl.oauthbearer.assertion.private.key.passphrase",
+    "sasl.oauthbearer.assertion.private.key.pem",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl_key",
+    "ssl.ca.pem",
+    "ssl.keystore.password",
+];
+
+/// librdkafka properties the worker's guarantees rest on, and why: the worker's clients
+/// set each of them themselves, so `[kafka.*]` pass-through may not.
+pub const PROTECTED: &[(&str, &str)] = &[
+    (
+        "isolation.level",
+        "the worker's consumers read only committed records (read_committed), or aborted outputs of upstream transactions would be processed",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are stored only once every output of a record is acknowledged",
+    ),
+    (
+        "enable.auto.commit",
+        "each delivery mode sets it (exactly-once commits offsets in its transactions)",
+    ),
+    (
+        "enable.idempotence",
+        "producers are idempotent so that retries cannot duplicate outputs",
+    ),
+    (
+        "transactional.id",
+        "exactly-once derives one per instance from kafka.group_id and delivery.instance_id",
+    ),
+];
+
 fn is_secret(key: &str) -> bool {
-    ["password", "secret", "jaas", "token", "key.pem"]
-        .iter()
-        .any(|s| key.contains(s))
+    let key = key.trim().to_ascii_lowercase();
+    // The exact list, and a net for properties it does not know (plugins, newer versions).
+    SENSITIVE.contains(&key.as_str())
+        || ["password", "secret", "jaas", "token", "key.pem", "private"]
+            .iter()
+            .any(|s| key.contains(s))
 }
 
-fn apply_env(table: &mut toml::Table, rest: &str, value: &str) -> Result<(), ConfigError> {
+/// A TOML error without the configuration's text: toml's own rendering quotes the line
+/// (and serde's message the value) that failed, which may be a secret. Line and column
+/// (when there is a file) and the message with its value removed are enough to find it.
+fn toml_error(e: &toml::de::Error, text: Option<&str>) -> String {
+    let msg = redact(e.message());
+    let at = e.span().zip(text).map(|(span, text)| {
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+        format!("line {line}, column {column}: ")
+    });
+    format!("{}{msg}", at.unwrap_or_default())
+}
+
+/// serde's messages carry the offending value (`invalid type: string "hunter2", expected
+/// u16`, ``unknown variant `x`, expected one of …``); keep the kind and what was
+/// expected, drop the value. Messages naming keys (`unknown field`, `missing field`) stay.
+fn redact(msg: &str) -> String {
+    let valued = ["invalid type: ", "invalid value: ", "unknown variant "];
+    if !valued.iter().any(|p| msg.starts_with(p)) {
+        return msg.to_string();
+    }
+    // The value comes first and may contain anything, ", expected" included; what serde
+    // appends after it does not, so the last ", expected" is serde's.
+    let Some(tail) = msg.rfind(", expected") else {
+        return msg
+            .split(['"', '`'])
+            .next()
+            .unwrap_or_default()
+            .trim_end()
+            .to_string();
+    };
+    let head = msg
+        .get(..tail)
+        .unwrap_or_default()
+        .split(['"', '`'])
+        .next()
+        .unwrap_or_default()
+        .trim_end();
+    format!("{head}{}", msg.get(tail..).unwrap_or_default())
+}
+
+/// The `[kafka.*]` maps of librdkafka properties: every value in them is a string.
+const STRING_MAPS: [&str; 3] = ["client", "consumer", "producer"];
+
+/// True when the key at `path` holds a string in the defaults (or is a librdkafka
+/// property): such a key takes an environment value verbatim.
+fn takes_string(defaults: &toml::Table, path: &[String]) -> bool {
+    if let [section, map, _] = path
+        && section == "kafka"
+        && STRING_MAPS.contains(&map.as_str())
+    {
+        return true;
+    }
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut cur = defaults;
+    for p in parents {
+        match cur.get(p) {
+            Some(toml::Value::Table(t)) => cur = t,
+            _ => return false,
+        }
+    }
+    matches!(cur.get(last), Some(toml::Value::String(_)))
+}
+
+fn apply_env(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    rest: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
     let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
     let Some((last, parents)) = path.split_last() else {
         return Ok(());
@@ -716,13 +897,19 @@ fn apply_env(table: &mut toml::Table, rest: &str, value: &str) -> Result<(), Con
             ConfigError::Invalid(format!("{ENV_PREFIX}{rest}: {p} is not a section"))
         })?;
     }
-    cur.insert(last.clone(), env_value(value));
+    let v = if takes_string(defaults, &path) {
+        toml::Value::String(value.to_string())
+    } else {
+        env_value(value)
+    };
+    cur.insert(last.clone(), v);
     Ok(())
 }
 
-/// Environment values are TOML when they parse as such (`10`, `true`, `["a","b"]`)
-/// and plain strings otherwise, so `CONSENT_ENRICHER__KAFKA__GROUP_ID=workers` works
-/// without quotes.
+/// A value for a key that does not hold a string is TOML when it parses as such (`10`,
+/// `true`, `["a","b"]`); otherwise it stays a string, for the type check to refuse
+/// (without echoing it). String keys never come here: a password of `12345` or
+/// `"quoted"` must arrive as written.
 fn env_value(value: &str) -> toml::Value {
     format!("v = {value}")
         .parse::<toml::Table>()

@@ -194,6 +194,9 @@ impl Histogram {
     }
 }
 
+/// How long `/health/ready` stays 503 after the last batch that could not be decoded.
+pub const UNREADABLE_HOLD: Duration = Duration::from_secs(30);
+
 /// Every metric of one process. Shared by all worker instances behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
@@ -225,6 +228,11 @@ pub struct Metrics {
     pub ready: AtomicBool,
     /// A producer was fenced (another instance took over).
     pub fenced: AtomicBool,
+    /// Consume errors about raw-topic batches that cannot be decoded (each stalls its
+    /// partition, see `kafka::worker::unreadable`).
+    pub unreadable: AtomicU64,
+    /// When the last of those came, in milliseconds since `started` plus one (0 = never).
+    pub unreadable_at_ms: AtomicU64,
     /// librdkafka statistics per client handle (keyed by the handle's own name).
     pub kafka: Mutex<BTreeMap<String, ClientStats>>,
     /// OTLP export attempts per (signal, outcome).
@@ -252,6 +260,8 @@ impl Default for Metrics {
             state: Mutex::default(),
             ready: AtomicBool::new(false),
             fenced: AtomicBool::new(false),
+            unreadable: AtomicU64::new(0),
+            unreadable_at_ms: AtomicU64::new(0),
             kafka: Mutex::default(),
             otlp_exports: Mutex::default(),
             tracer: Tracer::default(),
@@ -366,9 +376,34 @@ impl Metrics {
         );
     }
 
-    /// Ready for traffic: tables loaded, partitions assigned and not fenced.
+    /// A raw-topic batch could not be decoded.
+    pub fn unreadable(&self) {
+        self.unreadable.fetch_add(1, Ordering::Relaxed);
+        let now = u64::try_from(self.uptime().as_millis()).unwrap_or(u64::MAX);
+        self.unreadable_at_ms
+            .store(now.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// True while unreadable batches keep coming: librdkafka fetches a stalled partition
+    /// again after `fetch.error.backoff.ms` (500 ms), so each retry renews this, and it
+    /// ends [`UNREADABLE_HOLD`] after the last one.
+    pub fn unreadable_now(&self) -> bool {
+        let at = self.unreadable_at_ms.load(Ordering::SeqCst);
+        let now = u64::try_from(self.uptime().as_millis()).unwrap_or(u64::MAX);
+        at != 0 && now.saturating_add(1).saturating_sub(at) < UNREADABLE_HOLD.as_millis() as u64
+    }
+
+    /// The last known lag of each raw partition.
+    pub fn lags(&self) -> BTreeMap<i32, i64> {
+        locked(&self.lag).clone()
+    }
+
+    /// Ready for traffic: tables loaded, partitions assigned, not fenced, and no raw
+    /// partition stalled behind a batch that cannot be decoded.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst) && !self.fenced.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst)
+            && !self.fenced.load(Ordering::SeqCst)
+            && !self.unreadable_now()
     }
 }
 

@@ -163,6 +163,13 @@ metric!(
     "1 when a producer was fenced by another instance with the same transactional id."
 );
 metric!(
+    UNREADABLE,
+    "consumer_unreadable_total",
+    Counter,
+    [],
+    "Consume errors for raw-topic batches that cannot be decoded (compression codec not built in, corrupt batch); the partition makes no progress and /health/ready answers 503 while they keep coming."
+);
+metric!(
     UPTIME,
     "uptime_seconds",
     Gauge,
@@ -235,6 +242,7 @@ pub const CATALOGUE: &[&MetricDoc] = &[
     &FUTURE_DATED,
     &READY,
     &FENCED,
+    &UNREADABLE,
     &UPTIME,
     &BUILD,
     &KAFKA_MSGS,
@@ -402,6 +410,13 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
     fam(
         &FENCED,
         vec![value(Vec::new(), flag(m.fenced.load(Ordering::SeqCst)))],
+    );
+    fam(
+        &UNREADABLE,
+        vec![value(
+            Vec::new(),
+            m.unreadable.load(Ordering::Relaxed) as f64,
+        )],
     );
     fam(&UPTIME, vec![value(Vec::new(), m.uptime().as_secs_f64())]);
     fam(

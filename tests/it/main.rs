@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker;
+mod codecs;
 mod core;
 mod deploy;
 mod enrich;

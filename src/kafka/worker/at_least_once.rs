@@ -119,7 +119,7 @@ impl Instance<'_, Acknowledged> {
                     lock(&self.mode.tracker).begin(msg.partition(), msg.offset(), n);
                     self.send_outputs(&msg, &out, now)?;
                 }
-                Some(Err(e)) => log::warn(&format!("consumer: {e}")),
+                Some(Err(e)) => self.consume_error(&e),
             }
             if let Some(f) = lock(&self.mode.tracker).failed.clone() {
                 return Err(EdgeError::DeliveryFailed(f));

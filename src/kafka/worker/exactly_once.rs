@@ -199,7 +199,7 @@ impl Instance<'_, Transactions> {
         let msg = match self.consumer.poll(wait) {
             None => return Ok(Turn::Next),
             Some(Err(e)) => {
-                log::warn(&format!("consumer: {e}"));
+                self.consume_error(&e);
                 return Ok(Turn::Next);
             }
             Some(Ok(msg)) => msg,

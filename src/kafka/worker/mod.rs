@@ -21,6 +21,7 @@ mod exactly_once;
 mod fence;
 mod produce;
 mod retry;
+mod unreadable;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,6 +47,7 @@ use context::{Context, OutProducer};
 use exactly_once::Transactions;
 use fence::Fence;
 use produce::Tag;
+use unreadable::Unreadable;
 
 const POLL: Duration = Duration::from_millis(100);
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -249,6 +251,7 @@ struct Instance<'a, M: Mode> {
     fence: Fence,
     /// The producer's `message.max.bytes`, as librdkafka checks each record against it.
     producer_max: usize,
+    unreadable: Unreadable,
 }
 
 /// librdkafka's default `message.max.bytes`.
@@ -320,6 +323,7 @@ impl<'a, M: Mode> Instance<'a, M> {
             report: Report::default(),
             fence,
             producer_max,
+            unreadable: Unreadable::default(),
         })
     }
 
@@ -340,6 +344,17 @@ impl<'a, M: Mode> Instance<'a, M> {
 
     fn hold(&self) -> Result<(), EdgeError> {
         fence::hold(&self.consumer)
+    }
+
+    /// An error from the consumer's poll: counted, and logged once per stalled partition
+    /// when it is a batch that cannot be decoded (`unreadable`); a warning otherwise.
+    fn consume_error(&self, e: &rdkafka::error::KafkaError) {
+        self.unreadable.consume_error(
+            &self.consumer,
+            &self.shared.config.topics.raw,
+            e,
+            self.shared.metrics,
+        );
     }
 
     fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {
