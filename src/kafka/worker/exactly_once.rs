@@ -210,6 +210,11 @@ impl Instance<'_, Transactions> {
             // at the committed offsets.
             return Ok(Turn::Rewind);
         }
+        if !self.view_fresh() {
+            // The poll may have waited long enough for the view to go stale.
+            self.not_admitted(msg)?;
+            return Ok(Turn::Next);
+        }
         if !batch.open {
             self.begin(batch)?;
         }
