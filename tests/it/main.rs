@@ -18,3 +18,4 @@ mod privacy;
 mod scrape;
 mod support;
 mod telemetry;
+mod withdrawal;
