@@ -47,11 +47,6 @@ const WITHHOLD_CHANGED_AFTER: u32 = 3;
 /// a batch commits: such an attempt has nothing a consent change can invalidate, so it
 /// commits unless Kafka fails it.
 const WITHHOLD_ALL_AFTER: u32 = 6;
-/// How long a batch holding personal records stays open past its due time while the
-/// fence is shut, waiting for a fresh view to commit under, before it is aborted and
-/// replayed: an open transaction holds back every read_committed reader of the outputs,
-/// and must end well within `transaction.timeout.ms` (60 s by default).
-const STALE_HOLD_MAX: Duration = Duration::from_secs(10);
 
 /// The mode's state: the open transaction as the loop and the rebalance callback both
 /// see it.
@@ -202,9 +197,8 @@ impl Batch {
 /// record (their events still get their anonymous record) until a batch commits; once
 /// there were [`WITHHOLD_ALL_AFTER`], nobody does, and that attempt commits unless Kafka
 /// fails it. Withholding only ever removes personal records (fail closed); a commit ends
-/// it. Replays for a stale view do not count: the fence already stops processing until
-/// the view is fresh, and a batch waits for it up to [`STALE_HOLD_MAX`], so they cannot
-/// repeat faster than that.
+/// it. Replays for a stale view do not count: the fence stops processing until the view
+/// is fresh, so they cannot repeat faster than the view goes stale.
 #[derive(Debug, Default)]
 struct Replays {
     /// Replays for changed users since the last commit.
@@ -265,17 +259,19 @@ impl Instance<'_, Transactions> {
                 self.rewind(&mut batch)?;
             }
             if !self.fence() {
-                // A batch without personal records depends on no consent: commit it and
-                // wait. One with personal records must commit under a fresh view (the
-                // bound holds at commit), so it waits with the fence, up to
-                // STALE_HOLD_MAX past its due time, then is replayed.
-                if batch.open && batch.watch.is_empty() {
-                    self.commit(&mut batch)?;
-                } else if batch
-                    .started
-                    .is_some_and(|s| s.elapsed() >= max_age + STALE_HOLD_MAX)
-                {
-                    self.replay(&mut batch, Replay::Stale, Vec::new())?;
+                // A batch must not wait for the fence: its open transaction would hold
+                // back every read_committed reader of the outputs, and could outlive
+                // `transaction.timeout.ms` (the broker would then fence the producer).
+                // Without personal records it depends on no consent: commit it. With
+                // them it may not commit under a stale view (the bound holds at
+                // commit): replay it — at most one batch of work — once the view is
+                // fresh.
+                if batch.open {
+                    if batch.watch.is_empty() {
+                        self.commit(&mut batch)?;
+                    } else {
+                        self.replay(&mut batch, Replay::Stale, Vec::new())?;
+                    }
                 }
                 self.hold()?;
                 continue;
