@@ -2,10 +2,12 @@
 //! (topics exist, output topics accept what the worker may produce) and the error codes
 //! operators see, plus the submodules that move bytes (`tables` loads the user tables, `worker`
 //! runs the consume → process → produce loop, `admin` creates topics, `load` writes
-//! generated data). Nothing here decides policy: records go through `pipeline::Core`.
+//! generated data) and `clock`, the monotonic clock the staleness fence runs on.
+//! Nothing here decides policy: records go through `pipeline::Core`.
 
 pub mod admin;
 pub mod audit;
+pub mod clock;
 pub mod headers;
 pub mod load;
 pub mod tables;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::audit::AuditPublisher;
+use super::clock::{FreshStamp, Mono};
 use super::{EdgeError, LogContext, Role, client_config, set_default};
 use crate::config::Config;
 use crate::log;
@@ -43,9 +44,9 @@ enum Table {
 pub struct Tables {
     handle: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    /// Milliseconds since the epoch when the reader last saw itself caught up with the
-    /// consent topic's end offsets.
-    pub consent_fresh_at_ms: Arc<AtomicI64>,
+    /// When, on the monotonic clock (a wall-clock step must not make a stale view look
+    /// fresh), the reader last saw itself caught up with the consent topic's end offsets.
+    pub consent_fresh: Arc<FreshStamp>,
 }
 
 impl Tables {
@@ -210,7 +211,7 @@ pub fn load(
         s.profiles,
         s.erased
     ));
-    let fresh = Arc::new(AtomicI64::new(now_ms()));
+    let fresh = Arc::new(FreshStamp::new(Mono::now()));
     let stop = Arc::new(AtomicBool::new(false));
     let audit = AuditPublisher::new(config, core, Arc::clone(&reader.metrics))?;
     let handle = {
@@ -224,12 +225,8 @@ pub fn load(
     Ok(Tables {
         handle: Some(handle),
         stop,
-        consent_fresh_at_ms: fresh,
+        consent_fresh: fresh,
     })
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 type Ends = HashMap<(String, i32), (i64, i64)>;
@@ -470,7 +467,7 @@ fn live(
     mut reader: Reader,
     mut audit: AuditPublisher,
     consent_topic: &str,
-    fresh: &AtomicI64,
+    fresh: &FreshStamp,
     stop: &AtomicBool,
 ) {
     let mut last_check = Instant::now();
@@ -481,12 +478,12 @@ fn live(
             last_check = Instant::now();
             // The time taken *before* asking for the end offsets: being caught up with
             // them proves every consent written before this instant is applied.
-            let asked_at = now_ms();
+            let asked_at = Mono::now();
             // A partition added to a table since the last check is read from its
             // beginning, and the fence is not fresh until it has been.
             let added = reader.assign_new_partitions(&probe);
             if added == 0 && consent_caught_up(&reader.consumer, &probe, consent_topic) {
-                fresh.store(asked_at, Ordering::SeqCst);
+                fresh.set(asked_at);
             }
             reader.metrics.state_sizes(reader.state.sizes());
         }

@@ -124,6 +124,30 @@ impl OutTopic {
     }
 }
 
+/// Why an exactly-once transaction holding personal records was aborted and replayed
+/// right before its commit, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Replay {
+    /// A user given a personal record in it had their consent narrowed, or was erased,
+    /// after that record was decided.
+    Changed,
+    /// The consent view was older than `delivery.max_consent_staleness_ms` at commit.
+    Stale,
+}
+
+impl Replay {
+    /// Every reason.
+    pub const ALL: [Replay; 2] = [Replay::Changed, Replay::Stale];
+
+    /// Label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Replay::Changed => "changed",
+            Replay::Stale => "stale",
+        }
+    }
+}
+
 /// Every enrichment miss, for zero-valued series.
 pub const MISSES: [Miss; 5] = [
     Miss::InvalidCoordinates,
@@ -222,6 +246,10 @@ pub struct Metrics {
     pub lag: Mutex<BTreeMap<i32, i64>>,
     /// Time spent paused by the consent-staleness fence, microseconds.
     pub paused_us: AtomicU64,
+    /// Transactions aborted and replayed before commit, per reason.
+    pub consent_replays: Mutex<BTreeMap<Replay, u64>>,
+    /// Personal records withheld by the replay bound.
+    pub personal_withheld: AtomicU64,
     /// Current table sizes.
     pub state: Mutex<Sizes>,
     /// Tables loaded and partitions assigned.
@@ -257,6 +285,8 @@ impl Default for Metrics {
             txn_aborts: AtomicU64::new(0),
             lag: Mutex::default(),
             paused_us: AtomicU64::new(0),
+            consent_replays: Mutex::default(),
+            personal_withheld: AtomicU64::new(0),
             state: Mutex::default(),
             ready: AtomicBool::new(false),
             fenced: AtomicBool::new(false),
@@ -336,6 +366,16 @@ impl Metrics {
             u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// One transaction aborted and replayed before commit, for `why`.
+    pub fn consent_replay(&self, why: Replay) {
+        bump(&self.consent_replays, why, 1);
+    }
+
+    /// One personal record withheld by the replay bound.
+    pub fn withheld(&self) {
+        self.personal_withheld.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Current table sizes.

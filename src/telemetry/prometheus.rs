@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::{InTopic, MISSES, Metrics, OutTopic, locked};
+use super::{InTopic, MISSES, Metrics, OutTopic, Replay, locked};
 use crate::model::DlqReason;
 use crate::policy::Decision;
 
@@ -135,6 +135,20 @@ metric!(
     "Time event processing waited because the consent view was older than `delivery.max_consent_staleness_ms`."
 );
 metric!(
+    REPLAYS,
+    "consent_replays_total",
+    Counter,
+    ["reason"],
+    "Exactly-once transactions holding personal records aborted and replayed right before commit: a user in them had consent narrowed or was erased after the decision (changed), or the consent view was older than the bound (stale)."
+);
+metric!(
+    WITHHELD,
+    "personal_withheld_total",
+    Counter,
+    [],
+    "Personal records not produced because their user's consent changes kept aborting the transaction (the replay bound); their events still get their anonymous record."
+);
+metric!(
     STATE,
     "state_entries",
     Gauge,
@@ -238,6 +252,8 @@ pub const CATALOGUE: &[&MetricDoc] = &[
     &TXN_DURATION,
     &LAG,
     &PAUSED,
+    &REPLAYS,
+    &WITHHELD,
     &STATE,
     &FUTURE_DATED,
     &READY,
@@ -388,6 +404,24 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
         vec![value(
             Vec::new(),
             m.paused_us.load(Ordering::Relaxed) as f64 / 1e6,
+        )],
+    );
+    {
+        let map = locked(&m.consent_replays);
+        let s = Replay::ALL
+            .iter()
+            .map(|r| {
+                let n = map.get(r).copied().unwrap_or(0);
+                value(l1("reason", r.label()), n as f64)
+            })
+            .collect();
+        fam(&REPLAYS, s);
+    }
+    fam(
+        &WITHHELD,
+        vec![value(
+            Vec::new(),
+            m.personal_withheld.load(Ordering::Relaxed) as f64,
         )],
     );
     {

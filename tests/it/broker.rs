@@ -104,9 +104,10 @@ pub fn config_with_partitions(test: &str, partitions: i32) -> Config {
     c
 }
 
-/// A worker running in a thread, with the state it reads.
+/// A worker running in a thread, with the state it reads and the metrics it keeps.
 pub struct TestWorker {
     pub state: Arc<State>,
+    pub metrics: Arc<consent_enricher::telemetry::Metrics>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Result<Report, EdgeError>>>,
 }
@@ -117,18 +118,19 @@ impl TestWorker {
         let state = Arc::new(State::new(&config.policy.profile_fields));
         let stop = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicBool::new(false));
+        let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());
         let handle = {
-            let (config, state, stop, ready) = (
+            let (config, state, stop, ready, metrics) = (
                 config.clone(),
                 Arc::clone(&state),
                 Arc::clone(&stop),
                 Arc::clone(&ready),
+                Arc::clone(&metrics),
             );
             std::thread::spawn(move || {
                 let core = Arc::new(
                     consent_enricher::enrichment::core_without_geoip(&config).expect("core"),
                 );
-                let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());
                 worker::run(&config, core, state, stop, metrics, || {
                     ready.store(true, Ordering::SeqCst)
                 })
@@ -136,6 +138,7 @@ impl TestWorker {
         };
         let mut w = TestWorker {
             state,
+            metrics,
             stop,
             handle: Some(handle),
         };

@@ -22,3 +22,4 @@ mod privacy;
 mod scrape;
 mod support;
 mod telemetry;
+mod withdrawal;

@@ -3,7 +3,10 @@
 //! `users.erasure` topics. It owns the erasure/consent ordering rule (decided by the
 //! records' own timestamps, not by arrival order) and keeps memory per user small: a
 //! consent is a timestamp, an interned policy version and a purpose bitmap, never the raw
-//! JSON. It does no I/O; the Kafka edge and the `process` command feed it.
+//! JSON. It keeps a bounded change log (`changes`): an epoch bumped whenever a consent
+//! is narrowed or a user erased, so the worker can tell, before it commits, whether a
+//! personal record it produced was decided under a consent that is gone since. It does
+//! no I/O; the Kafka edge and the `process` command feed it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -21,6 +24,9 @@ use crate::scrubbed_json::scrubbed_object_json;
 mod arrival;
 
 pub use arrival::{Arrival, DEFAULT_MAX_CLOCK_SKEW_MS, ERASURE_TOMBSTONE_HEADER};
+
+mod changes;
+pub use changes::{ChangeKey, ChangeWatch, Changed};
 
 /// A user id of at most 15 bytes stored inline (the length in the last byte), so the
 /// common short ids cost no allocation: a consent entry is 32 bytes, not 16 bytes of
@@ -255,6 +261,7 @@ pub struct State {
     max_clock_skew_ms: i64,
     /// Table records whose `updated_at` was too far ahead to be trusted.
     future_dated: AtomicU64,
+    changes: changes::ChangeLog,
 }
 
 impl State {
@@ -296,7 +303,10 @@ impl State {
     pub fn apply_consent(&self, user: &str, record: Option<&ConsentRecord>) {
         match record {
             Some(r) => self.apply_consent_at(user, r, r.updated_at.timestamp_millis()),
-            None => self.consents.remove(user),
+            None => {
+                let _change = self.note_change(user);
+                self.consents.remove(user)
+            }
         }
     }
 
@@ -305,6 +315,8 @@ impl State {
     /// producer with another partitioner) never replaces it; on a tie the later arrival
     /// wins.
     fn apply_consent_at(&self, user: &str, r: &ConsentRecord, at: i64) {
+        // Bound to a name: the guard logs the change (if it narrows) when dropped.
+        let _change = self.note_change(user);
         if self
             .consents
             .get(user)
@@ -409,7 +421,10 @@ impl State {
             Some(r) => {
                 self.erase_user(user, r.timestamp_millis());
             }
-            None => self.consents.remove(user),
+            None => {
+                let _change = self.note_change(user);
+                self.consents.remove(user)
+            }
         }
     }
 
@@ -457,6 +472,7 @@ impl State {
     }
 
     fn erase_user(&self, user: &str, at: i64) -> (bool, bool) {
+        let _change = self.note_change(user);
         let purged_consent = self.consents.remove_if(user, |c| c.updated_at_ms <= at);
         let purged_profile = self.profiles.remove_if(user, |p| p.updated_at_ms <= at);
         self.erased
@@ -513,6 +529,33 @@ impl State {
             erased: self.erased.len(),
             future_dated: self.future_dated(),
         }
+    }
+
+    /// The change log's epoch: read it before deciding, pass it to
+    /// [`ChangeWatch::note`], and [`State::changed_since`] tells whether the user's
+    /// consent was narrowed (or the user erased) after that decision.
+    pub fn epoch(&self) -> u64 {
+        self.changes.epoch()
+    }
+
+    /// The change log's key for `user`.
+    pub fn change_key(&self, user: &str) -> ChangeKey {
+        self.changes.key(user)
+    }
+
+    /// Whether any user in `watch` had their consent narrowed or was erased after the
+    /// epoch noted for them. Conservative: [`Changed::Unknown`] when the bounded log no
+    /// longer reaches back that far; a hash shared with a user who changed reads as a
+    /// change.
+    pub fn changed_since(&self, watch: &ChangeWatch) -> Changed {
+        self.changes.changed_since(watch)
+    }
+
+    /// Starts logging a change to `user`'s consent or erasure mark: keep the returned
+    /// value until the change is applied (bind it, `let _change = …`, at the top of the
+    /// function); when it drops it logs the user if their consent was narrowed.
+    fn note_change<'a>(&'a self, user: &'a str) -> changes::Pending<'a> {
+        changes::Pending::new(self, user)
     }
 
     fn intern(&self, version: &str) -> u32 {

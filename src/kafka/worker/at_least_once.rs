@@ -2,7 +2,9 @@
 //! after every output of it is acknowledged, contiguously per partition, and stored
 //! offsets are auto-committed; revoked partitions are drained and committed before they
 //! go. It owns the ack tracker and offset storing; it must not use transactions, and
-//! must not store an offset past an input with an output still in flight.
+//! must not store an offset past an input with an output still in flight. What it sent
+//! it cannot take back: a personal record decided before a withdrawal was applied stays
+//! out, so this mode's withdrawal bound is on processing time (the fence) only.
 
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -112,6 +114,8 @@ impl Instance<'_, Acknowledged> {
             let now = Instant::now();
             match polled {
                 None => {}
+                // The poll may have waited long enough for the view to go stale.
+                Some(Ok(msg)) if !self.view_fresh() => self.not_admitted(msg)?,
                 Some(Ok(msg)) => {
                     let out = self.process(&msg);
                     self.report.add(&out);

@@ -2,11 +2,21 @@
 //! commit, in batches bounded by count and time, one transactional producer per
 //! consumer (KIP-447 fencing through the group metadata). Any transaction error aborts
 //! and rewinds to the committed offsets; a fenced or fatal producer stops the worker;
-//! revocation aborts the open transaction before partitions go. It owns the open
-//! transaction and its batch; it must not store or auto-commit consumer offsets (only
-//! the transaction moves them) nor count an output before its transaction commits.
+//! revocation aborts the open transaction before partitions go.
+//!
+//! The withdrawal bound holds at commit: the batch remembers each user it gave a
+//! personal record and the change-log epoch read before that decision, and right before
+//! `commit_transaction` it asks the state whether any of them had their consent narrowed
+//! or was erased since; if so — or if the consent view is stale by then — the
+//! transaction is aborted and the batch replayed from the committed offsets, re-decided
+//! under the current consent. Replays for changed users are bounded (see [`Replays`]):
+//! a user whose consent flaps cannot keep a partition from committing.
+//!
+//! It owns the open transaction, its batch and the replay bound; it must not store or
+//! auto-commit consumer offsets (only the transaction moves them) nor count an output
+//! before its transaction commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -27,7 +37,16 @@ use crate::config::Config;
 use crate::kafka::{EdgeError, set_default, settle};
 use crate::log;
 use crate::pipeline::Outputs;
-use crate::telemetry::{Metrics, OutTopic};
+use crate::state::{ChangeKey, ChangeWatch, Changed};
+use crate::telemetry::{Metrics, OutTopic, Replay};
+
+/// Replays for changed users in a row after which those users get no personal record
+/// until a batch commits.
+const WITHHOLD_CHANGED_AFTER: u32 = 3;
+/// Replays for changed users in a row after which no personal record is produced until
+/// a batch commits: such an attempt has nothing a consent change can invalidate, so it
+/// commits unless Kafka fails it.
+const WITHHOLD_ALL_AFTER: u32 = 6;
 
 /// The mode's state: the open transaction as the loop and the rebalance callback both
 /// see it.
@@ -112,6 +131,10 @@ struct Batch {
     next: BTreeMap<i32, i64>,
     consumed_at: Vec<Instant>,
     report: Report,
+    /// The users given a personal record here, with the epoch of their first decision.
+    watch: ChangeWatch,
+    /// Outlives the batch: what the replays since the last commit left.
+    replays: Replays,
 }
 
 impl Batch {
@@ -122,13 +145,95 @@ impl Batch {
         self.report.add(out);
     }
 
+    /// Drops the batch's inputs and outputs; the replay bound's memory stays until a
+    /// commit ends the run of replays.
     fn clear(&mut self) {
-        *self = Batch::default();
+        let replays = std::mem::take(&mut self.replays);
+        *self = Batch {
+            replays,
+            ..Batch::default()
+        };
     }
 
     fn due(&self, max_records: usize, max_age: Duration) -> bool {
         self.started
             .is_some_and(|s| self.inputs >= max_records || s.elapsed() >= max_age)
+    }
+
+    /// Records the personal record in `out`, decided at `epoch`, or withholds it if the
+    /// replay bound says so (true then).
+    fn watch_or_withhold(
+        &mut self,
+        out: &mut Outputs,
+        epoch: u64,
+        key: impl Fn(&str) -> ChangeKey,
+    ) -> bool {
+        let Outputs::Event { personal, .. } = out else {
+            return false;
+        };
+        let Some(p) = personal else {
+            return false;
+        };
+        // The core keys every personal record by its user id; one without cannot be
+        // watched, so it cannot be committed safely (fail closed).
+        let Some(user) = p.key.as_deref().map(key) else {
+            *personal = None;
+            return true;
+        };
+        if self.replays.withholds(user) {
+            *personal = None;
+            return true;
+        }
+        self.watch.note(user, epoch);
+        false
+    }
+}
+
+/// The replay bound. A replay re-decides the batch under the current consent, so one
+/// withdrawal costs one replay; but a user whose consent keeps changing faster than a
+/// batch commits could abort every attempt, and the partition would never commit. So,
+/// counting the replays for changed users since the last commit: once there were
+/// [`WITHHOLD_CHANGED_AFTER`], the users whose changes caused them get no personal
+/// record (their events still get their anonymous record) until a batch commits; once
+/// there were [`WITHHOLD_ALL_AFTER`], nobody does, and that attempt commits unless Kafka
+/// fails it. Withholding only ever removes personal records (fail closed); a commit ends
+/// it. Replays for a stale view do not count: the fence stops processing until the view
+/// is fresh, so they cannot repeat faster than the view goes stale.
+#[derive(Debug, Default)]
+struct Replays {
+    /// Replays for changed users since the last commit.
+    in_a_row: u32,
+    /// The users whose changes caused them.
+    changed: HashSet<ChangeKey>,
+}
+
+impl Replays {
+    fn replayed(&mut self, changed: impl IntoIterator<Item = ChangeKey>) {
+        self.in_a_row += 1;
+        self.changed.extend(changed);
+    }
+
+    fn withholds(&self, user: ChangeKey) -> bool {
+        self.in_a_row >= WITHHOLD_ALL_AFTER
+            || (self.in_a_row >= WITHHOLD_CHANGED_AFTER && self.changed.contains(&user))
+    }
+
+    fn committed(&mut self) {
+        *self = Replays::default();
+    }
+}
+
+/// Why a commit did not happen.
+enum Refused {
+    /// Kafka refused it: abort and rewind.
+    Kafka(KafkaError),
+    /// The consent check refused it: abort and replay.
+    Consent(Replay, Vec<ChangeKey>),
+}
+
+impl From<KafkaError> for Refused {
+    fn from(e: KafkaError) -> Self {
+        Refused::Kafka(e)
     }
 }
 
@@ -154,10 +259,19 @@ impl Instance<'_, Transactions> {
                 self.rewind(&mut batch)?;
             }
             if !self.fence() {
-                // A batch must not wait for the fence: commit what was processed before
-                // the view went stale, then wait.
+                // A batch must not wait for the fence: its open transaction would hold
+                // back every read_committed reader of the outputs, and could outlive
+                // `transaction.timeout.ms` (the broker would then fence the producer).
+                // Without personal records it depends on no consent: commit it. With
+                // them it may not commit under a stale view (the bound holds at
+                // commit): replay it — at most one batch of work — once the view is
+                // fresh.
                 if batch.open {
-                    self.commit(&mut batch)?;
+                    if batch.watch.is_empty() {
+                        self.commit(&mut batch)?;
+                    } else {
+                        self.replay(&mut batch, Replay::Stale, Vec::new())?;
+                    }
                 }
                 self.hold()?;
                 continue;
@@ -210,11 +324,23 @@ impl Instance<'_, Transactions> {
             // at the committed offsets.
             return Ok(Turn::Rewind);
         }
+        if !self.view_fresh() {
+            // The poll may have waited long enough for the view to go stale.
+            self.not_admitted(msg)?;
+            return Ok(Turn::Next);
+        }
         if !batch.open {
             self.begin(batch)?;
         }
         let consumed_at = Instant::now();
-        let out = self.process(&msg);
+        // Read before the decision: a change applied after this reading may not have
+        // been seen by it, and is what the commit checks for.
+        let state = self.shared.state;
+        let epoch = state.epoch();
+        let mut out = self.process(&msg);
+        if batch.watch_or_withhold(&mut out, epoch, |u| state.change_key(u)) {
+            self.shared.metrics.withheld();
+        }
         batch.add(msg.partition(), msg.offset(), consumed_at, &out);
         match self.send_outputs(&msg, &out, consumed_at) {
             Ok(()) => Ok(Turn::Next),
@@ -240,11 +366,14 @@ impl Instance<'_, Transactions> {
         Ok(std::mem::take(&mut txn.aborted))
     }
 
-    /// Sends the batch's offsets and commits. On an abortable error: abort and rewind.
+    /// Sends the batch's offsets and commits. On an abortable error: abort and rewind;
+    /// refused by the consent check: abort and replay.
     fn commit(&mut self, batch: &mut Batch) -> Result<(), EdgeError> {
         let started = Instant::now();
-        if let Err(e) = self.try_commit(batch) {
-            return self.abort(batch, e);
+        match self.try_commit(batch) {
+            Ok(()) => {}
+            Err(Refused::Kafka(e)) => return self.abort(batch, e),
+            Err(Refused::Consent(why, changed)) => return self.replay(batch, why, changed),
         }
         lock(&self.mode.txn).open = false;
         let m = self.shared.metrics;
@@ -257,10 +386,11 @@ impl Instance<'_, Transactions> {
         m.records_out(OutTopic::DeadLetter, batch.report.counts.dead_letters);
         self.report.merge(&batch.report);
         batch.clear();
+        batch.replays.committed();
         Ok(())
     }
 
-    fn try_commit(&self, batch: &Batch) -> Result<(), KafkaError> {
+    fn try_commit(&self, batch: &Batch) -> Result<(), Refused> {
         let raw = &self.shared.config.topics.raw;
         let mut tpl = TopicPartitionList::new();
         for (p, next) in &batch.next {
@@ -279,9 +409,30 @@ impl Instance<'_, Transactions> {
             self.producer
                 .send_offsets_to_transaction(&tpl, &gm, CALL_TIMEOUT)
         })?;
+        // The last moment before the outputs become visible. The view first: a fresh
+        // view proves every consent written up to its stamp is applied, so the change
+        // log read after it has every withdrawal older than the staleness bound.
+        self.consent_check(&batch.watch)?;
         retrying("committing", || {
             self.producer.commit_transaction(CALL_TIMEOUT)
-        })
+        })?;
+        Ok(())
+    }
+
+    /// Whether the batch's personal records may become visible: none, or the view is
+    /// fresh and none of their users changed since their decision.
+    fn consent_check(&self, watch: &ChangeWatch) -> Result<(), Refused> {
+        if watch.is_empty() {
+            return Ok(());
+        }
+        if !self.view_fresh() {
+            return Err(Refused::Consent(Replay::Stale, Vec::new()));
+        }
+        match self.shared.state.changed_since(watch) {
+            Changed::Nothing => Ok(()),
+            Changed::Users(users) => Err(Refused::Consent(Replay::Changed, users)),
+            Changed::Unknown => Err(Refused::Consent(Replay::Changed, watch.keys().collect())),
+        }
     }
 
     fn abort(&mut self, batch: &mut Batch, e: KafkaError) -> Result<(), EdgeError> {
@@ -296,6 +447,38 @@ impl Instance<'_, Transactions> {
             "transaction of {} inputs aborted ({e}); rewinding to the committed offsets",
             batch.inputs
         ));
+        self.abort_and_rewind(batch)
+    }
+
+    /// The consent check refused the commit: abort, rewind, and let the inputs be
+    /// decided again under the consent as it is now. `changed` (users whose change
+    /// caused it) feeds the replay bound.
+    fn replay(
+        &mut self,
+        batch: &mut Batch,
+        why: Replay,
+        changed: Vec<ChangeKey>,
+    ) -> Result<(), EdgeError> {
+        let cause = match why {
+            Replay::Changed => format!(
+                "the consent of {} of its {} users with personal records changed after the decision",
+                changed.len(),
+                batch.watch.len()
+            ),
+            Replay::Stale => "the consent view was stale at commit".to_string(),
+        };
+        if why == Replay::Changed {
+            batch.replays.replayed(changed);
+        }
+        log::info(&format!(
+            "transaction of {} inputs aborted before commit ({cause}); replaying from the committed offsets ({} in a row)",
+            batch.inputs, batch.replays.in_a_row
+        ));
+        self.shared.metrics.consent_replay(why);
+        self.abort_and_rewind(batch)
+    }
+
+    fn abort_and_rewind(&mut self, batch: &mut Batch) -> Result<(), EdgeError> {
         if lock(&self.mode.txn).open {
             retrying("aborting", || self.producer.abort_transaction(CALL_TIMEOUT))
                 .map_err(|e| txn_fatal(self.shared.metrics, "aborting a transaction", e))?;
@@ -352,4 +535,94 @@ fn host_name() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "local".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Produced;
+    use crate::policy::Decision;
+    use crate::state::State;
+
+    fn event(user: Option<&str>) -> Outputs {
+        Outputs::Event {
+            anonymous: Produced {
+                key: None,
+                value: b"{}".to_vec(),
+            },
+            personal: Some(Produced {
+                key: user.map(str::to_owned),
+                value: b"{}".to_vec(),
+            }),
+            decision: Decision::Personal,
+            misses: Vec::new(),
+        }
+    }
+
+    fn has_personal(out: &Outputs) -> bool {
+        matches!(
+            out,
+            Outputs::Event {
+                personal: Some(_),
+                ..
+            }
+        )
+    }
+
+    #[test]
+    fn replays_withhold_the_changed_users_then_everyone_until_a_commit() {
+        let state = State::default();
+        let (flapper, other) = (state.change_key("flapper"), state.change_key("other"));
+        let mut r = Replays::default();
+        for _ in 1..WITHHOLD_CHANGED_AFTER {
+            r.replayed([flapper]);
+            assert!(
+                !r.withholds(flapper),
+                "a few replays re-decide, nothing more"
+            );
+        }
+        r.replayed([flapper]);
+        assert!(r.withholds(flapper));
+        assert!(
+            !r.withholds(other),
+            "only the users whose changes caused them"
+        );
+        while r.in_a_row < WITHHOLD_ALL_AFTER {
+            r.replayed([]);
+        }
+        assert!(
+            r.withholds(other),
+            "then nobody, so the next attempt commits"
+        );
+        r.committed();
+        assert!(!r.withholds(flapper) && !r.withholds(other));
+    }
+
+    #[test]
+    fn a_batch_watches_personal_records_and_withholds_what_the_bound_says() {
+        let state = State::default();
+        let key = |u: &str| state.change_key(u);
+        let mut batch = Batch::default();
+        let mut out = event(Some("u1"));
+        assert!(!batch.watch_or_withhold(&mut out, 7, key));
+        assert!(has_personal(&out));
+        assert_eq!(batch.watch.keys().collect::<Vec<_>>(), [key("u1")]);
+        // Cleared with the batch; the replay bound's memory is not.
+        for _ in 0..WITHHOLD_CHANGED_AFTER {
+            batch.replays.replayed([key("u1")]);
+        }
+        batch.clear();
+        assert!(batch.watch.is_empty());
+        let mut out = event(Some("u1"));
+        assert!(batch.watch_or_withhold(&mut out, 8, key));
+        assert!(!has_personal(&out), "withheld: the anonymous record stays");
+        assert!(batch.watch.is_empty());
+        let mut out = event(Some("u2"));
+        assert!(!batch.watch_or_withhold(&mut out, 8, key));
+        assert!(has_personal(&out));
+        // A personal record without a user to watch is not sent (fail closed).
+        let mut out = event(None);
+        assert!(batch.watch_or_withhold(&mut out, 8, key));
+        assert!(!has_personal(&out));
+    }
 }

@@ -1,8 +1,9 @@
 //! The worker: consumes `usage.raw` as a consumer group, runs the pure core on each
 //! record and produces its outputs, in one of two delivery modes (`exactly_once`, the
 //! default, and `at_least_once`). In both, no event is processed while the consent view
-//! is older than `delivery.max_consent_staleness_ms` (`fence`), and SIGINT / SIGTERM
-//! stop fetching, finish the open batch, commit and leave the group.
+//! is older than `delivery.max_consent_staleness_ms` (`fence`, checked each turn and
+//! again right before each event), and SIGINT / SIGTERM stop fetching, finish the open
+//! batch, commit and leave the group.
 //!
 //! This root owns the thread orchestration: loading the tables, `delivery.instances`
 //! instances (one consumer with its own producer each) sharing them, readiness, the
@@ -23,7 +24,7 @@ mod produce;
 mod retry;
 mod unreadable;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryResult;
 
+use super::clock::FreshStamp;
 use super::{
     EdgeError, Role, check_output_limits, client_config, set_default, size_property,
     with_size_limits, with_statistics,
@@ -121,8 +123,9 @@ struct Shared<'a> {
     state: &'a State,
     stop: &'a AtomicBool,
     metrics: &'a Arc<Metrics>,
-    /// When the table reader last saw itself caught up with the consent topic.
-    fresh_at_ms: &'a AtomicI64,
+    /// When the table reader last saw itself caught up with the consent topic, on the
+    /// monotonic clock.
+    fresh: &'a FreshStamp,
     /// Instances subscribed so far.
     subscribed: &'a AtomicUsize,
 }
@@ -151,7 +154,7 @@ pub fn run(
         state: &state,
         stop: &stop,
         metrics: &metrics,
-        fresh_at_ms: &tables.consent_fresh_at_ms,
+        fresh: &tables.consent_fresh,
         subscribed: &subscribed,
     };
     let n = config.delivery.instances;
@@ -331,14 +334,29 @@ impl<'a, M: Mode> Instance<'a, M> {
         self.consumer.unsubscribe();
     }
 
+    fn staleness_bound(&self) -> Duration {
+        Duration::from_millis(self.shared.config.delivery.max_consent_staleness_ms)
+    }
+
     /// True when processing may go on (see `fence`).
     fn fence(&mut self) -> bool {
-        let delivery = &self.shared.config.delivery;
+        let bound = self.staleness_bound();
         self.fence.check(
             &self.consumer,
-            self.shared.fresh_at_ms,
-            delivery.max_consent_staleness_ms,
+            self.shared.fresh,
+            bound,
             self.shared.metrics,
+        )
+    }
+
+    /// True while the consent view is fresh now: asked right before each event is
+    /// processed (the poll that returned it may have waited long enough for the view to
+    /// go stale) and by the exactly-once commit.
+    fn view_fresh(&self) -> bool {
+        fence::open_at(
+            self.shared.fresh,
+            self.staleness_bound(),
+            super::clock::Mono::now(),
         )
     }
 
@@ -355,6 +373,12 @@ impl<'a, M: Mode> Instance<'a, M> {
             e,
             self.shared.metrics,
         );
+    }
+
+    /// `msg` came while the view was stale: moved back to, not processed; the next
+    /// turn's fence check pauses.
+    fn not_admitted(&self, msg: BorrowedMessage<'_>) -> Result<(), EdgeError> {
+        fence::seek_back(&self.consumer, msg).map(|_| ())
     }
 
     fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {

@@ -235,3 +235,147 @@ fn an_erasure_tombstone_removes_only_what_the_erasure_covers_and_marks_the_user(
     assert!(s.apply_consent_record(Some("u2"), None, &Arrival::at(at0())));
     assert!(s.consent("u2").is_none());
 }
+
+// ---------------------------------------------------------------- the change log
+
+/// A watch of `users`, each decided at the current epoch (as the worker notes them).
+fn watching(s: &State, users: &[&str]) -> ChangeWatch {
+    let mut w = ChangeWatch::default();
+    for u in users {
+        w.note(s.change_key(u), s.epoch());
+    }
+    w
+}
+
+fn marketing(user: &str, at: &str) -> ConsentRecord {
+    serde_json::from_value(serde_json::json!({
+        "user_id": user, "updated_at": at, "policy_version": "v1",
+        "purposes": {"analytics": true, "marketing": true}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_withdrawal_after_a_decision_is_a_change_and_one_before_it_is_not() {
+    let s = State::new(&fields());
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-01T00:00:00Z", true)));
+    s.apply_consent("u2", Some(&consent("u2", "2026-01-01T00:00:00Z", true)));
+    let before = watching(&s, &["u1", "u2"]);
+    assert_eq!(s.changed_since(&before), Changed::Nothing);
+    s.apply_consent("u1", None);
+    assert_eq!(s.epoch(), 1);
+    assert_eq!(
+        s.changed_since(&before),
+        Changed::Users(vec![s.change_key("u1")])
+    );
+    // Decided after the withdrawal was applied: that decision already saw it.
+    let after = watching(&s, &["u1", "u2"]);
+    assert_eq!(s.changed_since(&after), Changed::Nothing);
+    // Another user's withdrawal is not ours.
+    assert_eq!(s.changed_since(&watching(&s, &["u2"])), Changed::Nothing);
+    s.apply_consent("u3", Some(&consent("u3", "2026-01-01T00:00:00Z", true)));
+    s.apply_consent("u3", None);
+    assert_eq!(s.changed_since(&watching(&s, &["u2"])), Changed::Nothing);
+    assert_eq!(s.changed_since(&ChangeWatch::default()), Changed::Nothing);
+}
+
+#[test]
+fn only_a_narrowing_or_an_erasure_is_a_change() {
+    let s = State::new(&fields());
+    // A first grant, a republished grant, a widening: no decision taken can be wrong.
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-01T00:00:00Z", true)));
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-02T00:00:00Z", true)));
+    s.apply_consent("u1", Some(&marketing("u1", "2026-01-03T00:00:00Z")));
+    // A tombstone or a denial for a user without consent changes no decision either.
+    s.apply_consent("nobody", None);
+    s.apply_consent(
+        "denied",
+        Some(&consent("denied", "2026-01-01T00:00:00Z", false)),
+    );
+    s.apply_consent("denied", None);
+    assert_eq!(s.epoch(), 0);
+    // Narrowing: marketing withdrawn, analytics kept — still a change (the log does
+    // not know which purpose the policy asks for).
+    let w = watching(&s, &["u1"]);
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-04T00:00:00Z", true)));
+    assert_eq!(
+        s.changed_since(&w),
+        Changed::Users(vec![s.change_key("u1")])
+    );
+    // A grant with every purpose off.
+    let w = watching(&s, &["u1"]);
+    s.apply_consent("u1", Some(&consent("u1", "2026-01-05T00:00:00Z", false)));
+    assert_ne!(s.changed_since(&w), Changed::Nothing);
+    // An erasure, also through an erasure record, even with no consent to purge (the
+    // profile a personal record carries goes too).
+    s.apply_consent("u2", Some(&consent("u2", "2026-01-01T00:00:00Z", true)));
+    let w = watching(&s, &["u2", "u4"]);
+    s.apply_erasure(&erasure("u2", "2026-02-01T00:00:00Z"));
+    assert_eq!(
+        s.changed_since(&w),
+        Changed::Users(vec![s.change_key("u2")])
+    );
+    let now: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+    s.apply_erasure_record(Some("u4"), Some(b"{not json"), &Arrival::at(now));
+    let Changed::Users(mut got) = s.changed_since(&w) else {
+        panic!("both erasures are changes")
+    };
+    got.sort();
+    let mut want = vec![s.change_key("u2"), s.change_key("u4")];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn each_user_is_judged_from_their_own_decision() {
+    let s = State::new(&fields());
+    for u in ["u1", "u2"] {
+        s.apply_consent(u, Some(&consent(u, "2026-01-01T00:00:00Z", true)));
+    }
+    let mut w = ChangeWatch::default();
+    w.note(s.change_key("u1"), s.epoch());
+    s.apply_consent("u2", None);
+    // u2 decided after its withdrawal was applied; u1 before, and u1 did not change.
+    w.note(s.change_key("u2"), s.epoch());
+    assert_eq!(s.changed_since(&w), Changed::Nothing);
+    // A second record of u2 decided earlier than the first noted: the earliest counts.
+    w.note(s.change_key("u2"), 0);
+    assert_eq!(
+        s.changed_since(&w),
+        Changed::Users(vec![s.change_key("u2")])
+    );
+    assert_eq!(w.len(), 2);
+    w.clear();
+    assert!(w.is_empty());
+    assert_eq!(s.changed_since(&w), Changed::Nothing);
+}
+
+#[test]
+fn the_log_is_bounded_and_answers_changed_when_it_no_longer_reaches_back() {
+    let s = State {
+        changes: changes::ChangeLog::with_capacity(4),
+        ..State::new(&fields())
+    };
+    s.apply_consent("old", Some(&consent("old", "2026-01-01T00:00:00Z", true)));
+    let w = watching(&s, &["old"]);
+    let churn = |n: usize| {
+        for i in 0..n {
+            let u = format!("churn-{i}");
+            s.apply_consent(&u, Some(&consent(&u, "2026-01-01T00:00:00Z", true)));
+            s.apply_consent(&u, None);
+        }
+    };
+    churn(4);
+    // Four changes since the decision, four kept: the log still reaches back.
+    assert_eq!(s.changed_since(&w), Changed::Nothing);
+    churn(1);
+    assert_eq!(s.changes.len(), 4, "memory stays bounded");
+    assert_eq!(s.changed_since(&w), Changed::Unknown, "fail closed");
+    // A decision taken since is judged exactly again.
+    assert_eq!(s.changed_since(&watching(&s, &["old"])), Changed::Nothing);
+    // The default: 1 MiB of (epoch, key) pairs, whatever the number of users.
+    assert_eq!(
+        changes::CAPACITY * std::mem::size_of::<(u64, ChangeKey)>(),
+        1 << 20
+    );
+}
