@@ -294,7 +294,18 @@ impl Reader {
         };
         let outcome = match polled {
             Ok(msg) => {
+                let future_before = self.state.future_dated();
                 let outcome = apply(&self.topics, &self.state, &msg);
+                if self.state.future_dated() > future_before {
+                    // Where, never what: the value is personal data.
+                    log::warn(&format!(
+                        "a table record at {}/{}@{} has an updated_at more than \
+                         limits.max_clock_skew_ms ahead of its write time; treated as that time",
+                        msg.topic(),
+                        msg.partition(),
+                        msg.offset()
+                    ));
+                }
                 if let Some((Table::Erasure, _)) = outcome {
                     self.erasure_applied
                         .insert(msg.partition(), msg.offset() + 1);
