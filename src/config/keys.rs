@@ -1,0 +1,238 @@
+//! The documentation of every configuration key: its default and meaning, the source of
+//! the README's configuration table (`check-config --markdown-table`; a test keeps the
+//! two in step). Text only: defaults are the config structs' own, and a test checks these
+//! match them.
+
+/// One documented key.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// Dotted key.
+    pub key: &'static str,
+    /// Default, as TOML.
+    pub default: &'static str,
+    /// Meaning.
+    pub meaning: &'static str,
+}
+
+/// Every key, its default and meaning: the source of the README's configuration table.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        key: "policy.personal_purpose",
+        default: "\"analytics\"",
+        meaning: "Consent purpose that allows a personal record (analytics, personalization, marketing, third_party_sharing).",
+    },
+    ConfigKey {
+        key: "policy.query_allow_list",
+        default: "[\"utm_source\", \"utm_medium\", \"utm_campaign\", \"utm_term\", \"utm_content\"]",
+        meaning: "Query parameters kept in the anonymous URL; all others are dropped.",
+    },
+    ConfigKey {
+        key: "policy.properties_allow_list",
+        default: "[\"*\"]",
+        meaning: "Top-level property keys kept in the anonymous record; `*` keeps all. Values are scrubbed either way.",
+    },
+    ConfigKey {
+        key: "policy.profile_fields",
+        default: "[\"name\", \"email\", \"phone\", \"mailing_address\", \"preferences\"]",
+        meaning: "Profile fields copied into the personal record; bank_card and government_id are refused.",
+    },
+    ConfigKey {
+        key: "policy.location_precision",
+        default: "\"city\"",
+        meaning: "Location kept in the anonymous record: city, region, country or none.",
+    },
+    ConfigKey {
+        key: "limits.max_event_bytes",
+        default: "1048576",
+        meaning: "Raw events larger than this are dead-lettered as too_large.",
+    },
+    ConfigKey {
+        key: "limits.max_output_bytes",
+        default: "1000000",
+        meaning: "Largest output record (key, value, headers); an input with a larger output is dead-lettered as output_too_large. Producers may send this plus 16 KiB; the output topics' max.message.bytes must allow that (checked at start-up).",
+    },
+    ConfigKey {
+        key: "limits.max_clock_skew_ms",
+        default: "300000",
+        meaning: "A consent's or profile's updated_at more than this ahead of the time its record was written (or of the worker's clock) is treated as that time, and counted.",
+    },
+    ConfigKey {
+        key: "erasure.tombstone_tables",
+        default: "true",
+        meaning: "On erasure, write tombstones for the user to the consent and profile topics so compaction removes their data from Kafka (needs WRITE on both).",
+    },
+    ConfigKey {
+        key: "pseudonym.key",
+        default: "(required)",
+        meaning: "HMAC-SHA256 key (≥ 16 bytes) for the anonymous event_id; set it through CONSENT_ENRICHER__PSEUDONYM__KEY.",
+    },
+    ConfigKey {
+        key: "topics.raw",
+        default: "\"usage.raw\"",
+        meaning: "Raw events in.",
+    },
+    ConfigKey {
+        key: "topics.consent",
+        default: "\"users.consent\"",
+        meaning: "Consent records in (compacted).",
+    },
+    ConfigKey {
+        key: "topics.profile",
+        default: "\"users.profile\"",
+        meaning: "Profiles in (compacted).",
+    },
+    ConfigKey {
+        key: "topics.erasure",
+        default: "\"users.erasure\"",
+        meaning: "Erasure requests in.",
+    },
+    ConfigKey {
+        key: "topics.personal",
+        default: "\"usage.personal\"",
+        meaning: "Personal events out.",
+    },
+    ConfigKey {
+        key: "topics.anonymous",
+        default: "\"usage.anonymous\"",
+        meaning: "Anonymous events out.",
+    },
+    ConfigKey {
+        key: "topics.dead_letter",
+        default: "\"usage.dead-letter\"",
+        meaning: "Dead letters out.",
+    },
+    ConfigKey {
+        key: "topics.audit",
+        default: "\"privacy.audit\"",
+        meaning: "Audit records out.",
+    },
+    ConfigKey {
+        key: "topics.partitions",
+        default: "6",
+        meaning: "Partitions of every topic `topics create` makes; the most worker instances that can share the load.",
+    },
+    ConfigKey {
+        key: "topics.replication_factor",
+        default: "1",
+        meaning: "Replication factor of every topic `topics create` makes (3 in production).",
+    },
+    ConfigKey {
+        key: "topics.personal_retention_ms",
+        default: "2592000000",
+        meaning: "retention.ms `topics create` gives the personal output (30 days): personal data is kept only as long as necessary. -1 = forever.",
+    },
+    ConfigKey {
+        key: "topics.dead_letter_retention_ms",
+        default: "604800000",
+        meaning: "retention.ms `topics create` gives the dead-letter topic, which holds raw input unchanged (7 days). -1 = forever.",
+    },
+    ConfigKey {
+        key: "kafka.bootstrap_servers",
+        default: "\"127.0.0.1:9092\"",
+        meaning: "Kafka bootstrap servers.",
+    },
+    ConfigKey {
+        key: "kafka.group_id",
+        default: "\"consent-enricher\"",
+        meaning: "Consumer group of the workers.",
+    },
+    ConfigKey {
+        key: "kafka.client",
+        default: "{}",
+        meaning: "librdkafka properties for every client (TLS, SASL, …). isolation.level, enable.auto.offset.store, enable.auto.commit, enable.idempotence and transactional.id are refused here and below: the delivery guarantees set them.",
+    },
+    ConfigKey {
+        key: "kafka.consumer",
+        default: "{}",
+        meaning: "librdkafka properties for consumers only.",
+    },
+    ConfigKey {
+        key: "kafka.producer",
+        default: "{}",
+        meaning: "librdkafka properties for producers only.",
+    },
+    ConfigKey {
+        key: "kafka.startup_timeout_ms",
+        default: "30000",
+        meaning: "How long start-up waits for the cluster before exiting with broker_unreachable.",
+    },
+    ConfigKey {
+        key: "enrich.geoip",
+        default: "[]",
+        meaning: "MaxMind-format .mmdb files for IP geolocation (GeoIP2/GeoLite2 City or DB-IP city lite; IPv4 and IPv6 may be separate files). `--geoip` overrides.",
+    },
+    ConfigKey {
+        key: "delivery.mode",
+        default: "\"exactly-once\"",
+        meaning: "exactly-once (Kafka transactions) or at-least-once (idempotent producer, duplicates after a crash).",
+    },
+    ConfigKey {
+        key: "delivery.batch_max_records",
+        default: "5000",
+        meaning: "A transaction commits after this many inputs…",
+    },
+    ConfigKey {
+        key: "delivery.batch_max_ms",
+        default: "100",
+        meaning: "…or after this many milliseconds, whichever comes first.",
+    },
+    ConfigKey {
+        key: "delivery.max_consent_staleness_ms",
+        default: "1000",
+        meaning: "Events are not processed while the view of the consent topic is older than this (fail closed).",
+    },
+    ConfigKey {
+        key: "delivery.instances",
+        default: "1",
+        meaning: "Consumers in this process (each with its own producer), sharing the tables; useful up to the partition count.",
+    },
+    ConfigKey {
+        key: "delivery.instance_id",
+        default: "\"\"",
+        meaning: "Stable name of this process in transactional.ids (<group_id>.<instance_id>.<slot>); empty = host name. Two live processes must not share it.",
+    },
+    ConfigKey {
+        key: "telemetry.http_port",
+        default: "9464",
+        meaning: "Port of /health/live, /health/ready and /metrics (0 = no HTTP server).",
+    },
+    ConfigKey {
+        key: "telemetry.http_bind",
+        default: "\"0.0.0.0\"",
+        meaning: "Address the HTTP server binds to.",
+    },
+    ConfigKey {
+        key: "telemetry.log_format",
+        default: "\"text\"",
+        meaning: "text or json.",
+    },
+    ConfigKey {
+        key: "telemetry.log_level",
+        default: "\"info\"",
+        meaning: "Most verbose level logged: error, warn, info, debug, trace. Logs never contain record contents.",
+    },
+    ConfigKey {
+        key: "telemetry.otlp_endpoint",
+        default: "\"\"",
+        meaning: "OTLP endpoint for metrics and traces; empty = OTEL_EXPORTER_OTLP_ENDPOINT if set, else no export.",
+    },
+    ConfigKey {
+        key: "telemetry.trace_sample_ratio",
+        default: "0.01",
+        meaning: "Share of records that get a span (0.0–1.0).",
+    },
+];
+
+/// The README's configuration table, generated from [`KEYS`].
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | default | meaning |\n|---|---|---|\n");
+    for k in KEYS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            k.key,
+            k.default.replace('|', "\\|"),
+            k.meaning
+        ));
+    }
+    out
+}
