@@ -121,11 +121,10 @@ impl Mode for Transactions {
     }
 }
 
-/// The open transaction's inputs.
-
 /// How long a commit waits for a stale consent view to become fresh before replaying.
 const STALE_GRACE: Duration = Duration::from_millis(500);
 
+/// The open transaction's inputs.
 #[derive(Debug, Default)]
 struct Batch {
     open: bool,
