@@ -121,6 +121,9 @@ impl Mode for Transactions {
     }
 }
 
+/// Calls of `CALL_TIMEOUT` each a rewind makes before a broker outage counts as fatal.
+const REWIND_ATTEMPTS: u32 = 6;
+
 /// How long a commit waits for a stale consent view to become fresh before replaying.
 const STALE_GRACE: Duration = Duration::from_millis(500);
 
@@ -524,13 +527,30 @@ impl Instance<'_, Transactions> {
         if assignment.count() == 0 {
             return Ok(());
         }
-        let committed = self
-            .consumer
-            .committed_offsets(assignment, CALL_TIMEOUT)
-            .map_err(|source| EdgeError::Fatal {
-                context: "reading committed offsets to rewind",
-                source,
-            })?;
+        // The inputs must not be skipped, so the rewind waits out a broker that is down
+        // (a restart, a coordinator moving: the replay paths can abort right then)
+        // rather than giving up after one call's timeout.
+        let mut attempt = 1;
+        let committed = loop {
+            match self
+                .consumer
+                .committed_offsets(assignment.clone(), CALL_TIMEOUT)
+            {
+                Ok(c) => break c,
+                Err(e) if attempt < REWIND_ATTEMPTS && !is_fatal(&e) => {
+                    log::warn(&format!(
+                        "rewind: committed offsets not read ({e}); asking again ({attempt}/{REWIND_ATTEMPTS})"
+                    ));
+                    attempt += 1;
+                }
+                Err(source) => {
+                    return Err(EdgeError::Fatal {
+                        context: "reading committed offsets to rewind",
+                        source,
+                    });
+                }
+            }
+        };
         for e in committed.elements() {
             let to = match e.offset() {
                 Offset::Offset(o) => Offset::Offset(o),
