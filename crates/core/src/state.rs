@@ -217,6 +217,16 @@ impl ErasureOutcome {
     }
 }
 
+/// Where a consent or profile record stands under the ordering rule ([`State::admit`]).
+enum Admit {
+    /// Older than the one held: ignored.
+    Older,
+    /// Covered by the user's erasure: the entry is purged.
+    Erased,
+    /// The newest: stored.
+    Newest,
+}
+
 /// What one `users.erasure` record did ([`State::apply_erasure_record`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErasureApplied {
@@ -317,16 +327,11 @@ impl State {
     fn apply_consent_at(&self, user: &str, r: &ConsentRecord, at: i64) {
         // Bound to a name: the guard logs the change (if it narrows) when dropped.
         let _change = self.note_change(user);
-        if self
-            .consents
-            .get(user)
-            .is_some_and(|held| held.updated_at_ms > at)
-        {
-            return;
-        }
-        if self.erased.get(user).is_some_and(|e| e >= at) {
-            self.consents.remove(user);
-            return;
+        let held = self.consents.get(user).map(|c| c.updated_at_ms);
+        match self.admit(user, held, at) {
+            Admit::Older => return,
+            Admit::Erased => return self.consents.remove(user),
+            Admit::Newest => {}
         }
         let consent = Consent {
             updated_at_ms: at,
@@ -334,6 +339,19 @@ impl State {
             purposes: Purposes::from_record(r),
         };
         self.consents.insert(user, consent);
+    }
+
+    /// The ordering rule both tables share, for a record of trusted time `at` when the
+    /// table holds one of time `held`: an older record never replaces a newer one (a tie
+    /// goes to the later arrival), and one the user's erasure covers purges the entry.
+    fn admit(&self, user: &str, held: Option<i64>, at: i64) -> Admit {
+        if held.is_some_and(|h| h > at) {
+            return Admit::Older;
+        }
+        if self.erased.get(user).is_some_and(|e| e >= at) {
+            return Admit::Erased;
+        }
+        Admit::Newest
     }
 
     /// Applies a profile (`None` = tombstone). Profiles older than an erasure are ignored.
@@ -346,16 +364,11 @@ impl State {
 
     /// Applies a profile whose trusted time is `at`, ordered as consents are.
     fn apply_profile_at(&self, user: &str, r: &ProfileRecord, at: i64) {
-        if self
-            .profiles
-            .get(user)
-            .is_some_and(|held| held.updated_at_ms > at)
-        {
-            return;
-        }
-        if self.erased.get(user).is_some_and(|e| e >= at) {
-            self.profiles.remove(user);
-            return;
+        let held = self.profiles.get(user).map(|p| p.updated_at_ms);
+        match self.admit(user, held, at) {
+            Admit::Older => return,
+            Admit::Erased => return self.profiles.remove(user),
+            Admit::Newest => {}
         }
         let redact_always = string_values(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
         let never: Vec<&str> = redact_always.iter().map(|v| &**v).collect();
