@@ -315,7 +315,8 @@ fn validate(w: RawEventWire<'_>) -> Result<RawEvent<'_>, Rejection> {
 }
 
 fn check_id(pointer: &str, v: &str) -> Result<(), Rejection> {
-    if v.is_empty() || v.len() > MAX_ID_LEN || v.chars().any(char::is_control) {
+    // The schema counts characters, not bytes: a 200-character non-ASCII id is valid.
+    if v.is_empty() || v.chars().count() > MAX_ID_LEN || v.chars().any(char::is_control) {
         return Err(Rejection::schema(
             pointer,
             "must be 1-256 characters without control characters",
@@ -386,7 +387,7 @@ fn safe_key(key: &str) -> String {
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    let scrubbed = crate::scrub::scrub(key, crate::scrub::Level::All, &[]);
+    let scrubbed = crate::scrub::scrub(key, crate::scrub::Level::All, &crate::scrub::Known::NONE);
     if plain && scrubbed == key {
         key.to_string()
     } else {

@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use crate::enrich::{AgentInfo, Enrichment, GeoInfo, TimeInfo};
 use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
-use crate::scrub::{self, Level};
+use crate::scrub::{self, Known, Level, Needle, NeedleKind};
 use crate::scrubbed_json::ScrubbedOut;
 use crate::settings::{LocationPrecision, PolicyConfig};
 use crate::state::{Consent, Profile, State};
@@ -96,7 +96,7 @@ impl Pseudonymizer {
 #[derive(Debug, Serialize)]
 pub struct Anonymous<'a> {
     event_id: String,
-    event_type: &'a str,
+    event_type: Cow<'a, str>,
     occurred_at: String,
     processed_at: &'a str,
     url: Option<String>,
@@ -127,7 +127,7 @@ struct GeoAnon<'a> {
 #[derive(Debug, Serialize)]
 pub struct Personal<'a> {
     event_id: &'a str,
-    event_type: &'a str,
+    event_type: Cow<'a, str>,
     occurred_at: String,
     processed_at: &'a str,
     user_id: &'a str,
@@ -160,7 +160,7 @@ struct PurposesOut {
 struct Context<'a> {
     ip: Option<String>,
     user_agent: Option<Cow<'a, str>>,
-    language: Option<&'a str>,
+    language: Option<Cow<'a, str>>,
     url: Option<Cow<'a, str>>,
     referrer: Option<Cow<'a, str>>,
     app: Option<AppOut<'a>>,
@@ -227,22 +227,25 @@ impl Policy {
     ) -> Anonymous<'a> {
         let known = known_values(ev, verdict.profile.as_deref());
         let geo = enrichment.geo.as_ref().and_then(|g| self.coarse_geo(g));
+        let url = ev
+            .url
+            .as_deref()
+            .and_then(|u| url::anonymize(u, &self.config.query_allow_list, &known));
+        let referrer_host = ev
+            .referrer
+            .as_deref()
+            .and_then(|r| url::referrer_host(r, &known));
+        let app = ev.app.as_ref().map(|a| app_out(a, Level::All, &known));
         Anonymous {
             event_id: self.pseudonyms.pseudonym(&ev.event_id),
-            event_type: &ev.event_type,
+            event_type: event_type_out(&ev.event_type, Level::All, &known),
             occurred_at: format_time(&ev.occurred_at),
             processed_at,
-            url: ev
-                .url
-                .as_deref()
-                .and_then(|u| url::anonymize(u, &self.config.query_allow_list, &known)),
-            referrer_host: ev
-                .referrer
-                .as_deref()
-                .and_then(|r| url::referrer_host(r, &known)),
+            url,
+            referrer_host,
             language: ev.language.as_deref().and_then(primary_language),
             agent: enrichment.agent.clone(),
-            app: ev.app.as_ref().map(|a| app_out(a, Level::All, &known)),
+            app,
             geo,
             time: enrichment.time.as_ref(),
             properties: ev.properties.as_ref().map(|p| ScrubbedOut {
@@ -283,16 +286,16 @@ impl Policy {
         }
         let consent = verdict.consent?;
         let user_id = ev.user_id.as_deref()?;
-        let never: Vec<&str> = verdict
-            .profile
-            .as_deref()
-            .map(|p| p.redact_always.iter().map(|s| &**s).collect())
-            .unwrap_or_default();
+        let never = Known::new(
+            Vec::new(),
+            verdict.profile.as_deref().map_or(&[], |p| &p.redact_always),
+            &[],
+        );
         let cards = |s: &'a str| scrub::scrub(s, Level::CardsOnly, &never);
         let url_cards = |s: &'a str| url::scrub_cards(s, &never);
         Some(Personal {
             event_id: &ev.event_id,
-            event_type: &ev.event_type,
+            event_type: event_type_out(&ev.event_type, Level::CardsOnly, &never),
             occurred_at: format_time(&ev.occurred_at),
             processed_at,
             user_id,
@@ -313,7 +316,7 @@ impl Policy {
             context: Context {
                 ip: ev.ip.map(|ip| ip.to_string()),
                 user_agent: ev.user_agent.as_deref().map(cards),
-                language: ev.language.as_deref(),
+                language: ev.language.as_deref().map(cards),
                 url: ev.url.as_deref().map(url_cards),
                 referrer: ev.referrer.as_deref().map(url_cards),
                 app: ev
@@ -334,9 +337,11 @@ impl Policy {
     }
 }
 
-/// Values that identify this event's user: removed from every anonymous string.
-fn known_values<'a>(ev: &'a RawEvent<'a>, profile: Option<&'a Profile>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = [
+/// Values that identify this event's user: removed from every anonymous string. The
+/// event's own identifiers are needles made per event; the profile's were made once,
+/// when it was loaded.
+fn known_values<'a>(ev: &'a RawEvent<'a>, profile: Option<&'a Profile>) -> Known<'a> {
+    let own = [
         Some(&ev.event_id),
         ev.user_id.as_ref(),
         ev.anonymous_id.as_ref(),
@@ -345,18 +350,60 @@ fn known_values<'a>(ev: &'a RawEvent<'a>, profile: Option<&'a Profile>) -> Vec<&
     ]
     .into_iter()
     .flatten()
-    .map(|c| c.as_ref())
+    .filter_map(|id| Needle::new(id.as_ref(), NeedleKind::Token))
     .collect();
-    if let Some(p) = profile {
-        out.extend(p.redact_anonymous.iter().map(|s| &**s));
-        out.extend(p.redact_always.iter().map(|s| &**s));
+    match profile {
+        Some(p) => Known::new(own, &p.redact_anonymous, &p.redact_always),
+        None => Known::new(own, &[], &[]),
     }
-    // Longest first, so a value that contains another is replaced whole.
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out
 }
 
-fn app_out<'a>(app: &'a App<'a>, level: Level, known: &[&str]) -> AppOut<'a> {
+/// Event types are names of a closed vocabulary (`[a-z0-9_.]{1,64}`, which the output
+/// keeps): a part that holds an identifier becomes `redacted`, and in the anonymous
+/// record so does any run of six or more digits, which no event name has and phone
+/// numbers glued into one (`call_4155550123`) do.
+fn event_type_out<'a>(et: &'a str, level: Level, known: &Known) -> Cow<'a, str> {
+    let mut spans: Vec<std::ops::Range<usize>> = scrub::find(et, level, known, Default::default())
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    if level == Level::All {
+        let b = et.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start >= 6 {
+                spans.push(start..i);
+            }
+            i = i.max(start + 1);
+        }
+        spans.sort_by_key(|r| r.start);
+    }
+    if spans.is_empty() {
+        return Cow::Borrowed(et);
+    }
+    let mut out = String::new();
+    let mut copied = 0;
+    for r in spans {
+        if r.start < copied {
+            copied = copied.max(r.end);
+            continue;
+        }
+        out.push_str(&et[copied..r.start]);
+        out.push_str("redacted");
+        copied = r.end;
+    }
+    out.push_str(&et[copied..]);
+    if out.len() > 64 {
+        return Cow::Borrowed("redacted");
+    }
+    Cow::Owned(out)
+}
+
+fn app_out<'a>(app: &'a App<'a>, level: Level, known: &Known) -> AppOut<'a> {
     let f = |v: &'a Option<Cow<'a, str>>| -> Option<Cow<'a, str>> {
         let v = v.as_deref()?;
         if v.len() > MAX_APP_FIELD {
@@ -416,7 +463,7 @@ mod tests {
     #[test]
     fn card_numbers_as_numbers_are_scrubbed_everywhere() {
         let v = serde_json::json!({"a": [4111111111111111u64, {"b": 42}]});
-        let out = scrub_value(&v, Level::CardsOnly, &[]);
+        let out = scrub_value(&v, Level::CardsOnly, &Known::NONE);
         assert_eq!(out, serde_json::json!({"a": ["[card]", {"b": 42}]}));
     }
 }

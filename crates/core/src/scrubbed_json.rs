@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::model::{PropMap, PropValue};
-use crate::scrub::{self, Level};
+use crate::scrub::{self, Known, Level};
 
 /// A JSON object to output scrubbed, serialized straight from the input map without
 /// building a scrubbed copy: the bytes are exactly those of the map that `scrub_value`
@@ -24,7 +24,7 @@ pub(crate) struct ScrubbedOut<'a> {
     /// Top-level keys to keep; `None` = all.
     pub(crate) allow: Option<&'a [String]>,
     pub(crate) level: Level,
-    pub(crate) known: Vec<&'a str>,
+    pub(crate) known: Known<'a>,
 }
 
 impl Serialize for ScrubbedOut<'_> {
@@ -46,7 +46,7 @@ pub fn scrubbed_object_json(
     map: &PropMap<'_>,
     allow: &[String],
     level: Level,
-    known: &[&str],
+    known: &Known<'_>,
 ) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
     // Written by our own serializer, so the text is not parsed again to check it.
     serde_json::value::to_raw_value(&ScrubbedMap {
@@ -62,7 +62,7 @@ struct ScrubbedMap<'a, 'k> {
     map: &'a PropMap<'a>,
     allow: Option<&'a [String]>,
     level: Level,
-    known: &'k [&'k str],
+    known: &'k Known<'k>,
 }
 
 impl Serialize for ScrubbedMap<'_, '_> {
@@ -97,7 +97,7 @@ impl Serialize for ScrubbedMap<'_, '_> {
 struct ScrubbedValue<'a, 'k> {
     v: &'a PropValue<'a>,
     level: Level,
-    known: &'k [&'k str],
+    known: &'k Known<'k>,
 }
 
 impl Serialize for ScrubbedValue<'_, '_> {
@@ -105,8 +105,10 @@ impl Serialize for ScrubbedValue<'_, '_> {
         let (level, known) = (self.level, self.known);
         match self.v {
             PropValue::String(t) => s.serialize_str(&scrub::scrub(t, level, known)),
-            PropValue::Number(n) if scrub::number_is_card(n) => s.serialize_str(scrub::CARD),
-            PropValue::Number(n) => n.serialize(s),
+            PropValue::Number(n) => match scrub::scrub_number(n, known) {
+                Some(placeholder) => s.serialize_str(placeholder),
+                None => n.serialize(s),
+            },
             PropValue::Bool(b) => s.serialize_bool(*b),
             PropValue::Null => s.serialize_unit(),
             PropValue::Array(a) => {
@@ -128,12 +130,15 @@ impl Serialize for ScrubbedValue<'_, '_> {
     }
 }
 
-/// Scrubs every string (keys included) of a JSON value; Luhn-valid card numbers sent
-/// as JSON numbers become the card placeholder.
-pub fn scrub_value(v: &Value, level: Level, known: &[&str]) -> Value {
+/// Scrubs every string (keys included) of a JSON value; card numbers and known values
+/// sent as JSON numbers become their placeholder.
+pub fn scrub_value(v: &Value, level: Level, known: &Known<'_>) -> Value {
     match v {
         Value::String(s) => Value::String(scrub::scrub(s, level, known).into_owned()),
-        Value::Number(n) if scrub::number_is_card(n) => Value::String(scrub::CARD.into()),
+        Value::Number(n) => match scrub::scrub_number(n, known) {
+            Some(p) => Value::String(p.into()),
+            None => Value::Number(n.clone()),
+        },
         Value::Array(a) => Value::Array(a.iter().map(|x| scrub_value(x, level, known)).collect()),
         Value::Object(m) => Value::Object(
             m.iter()

@@ -15,10 +15,8 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 
-use crate::model::{
-    ConsentRecord, ErasureRequest, ProfileRecord, PropMap, PropValue, Purpose, RequestId,
-};
-use crate::scrub::Level;
+use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, Purpose, RequestId};
+use crate::scrub::{Known, Level, Needle};
 use crate::scrubbed_json::scrubbed_object_json;
 
 mod arrival;
@@ -181,15 +179,17 @@ pub struct Profile {
     /// user's own card and government-id values already removed: a parsed map costs
     /// about ten times the document's size in memory.
     pub allowed: Box<RawValue>,
-    /// Strings to remove from the anonymous record.
-    pub redact_anonymous: Box<[Box<str>]>,
-    /// Strings to remove from every output (card and government-id numbers).
-    pub redact_always: Box<[Box<str>]>,
+    /// Values to remove from the anonymous record (name, e-mail, phone, mailing
+    /// address and its parts), in every layout.
+    pub redact_anonymous: Box<[Needle]>,
+    /// Values to remove from every output (card and government-id numbers).
+    pub redact_always: Box<[Needle]>,
 }
 
 /// Profile fields that are never copied, whatever the configuration says.
 pub const FORBIDDEN_PROFILE_FIELDS: [&str; 2] = ["bank_card", "government_id"];
-const REDACT_FIELDS: [&str; 3] = ["name", "email", "phone"];
+/// Profile fields whose values identify the user and are removed from anonymous records.
+const REDACT_FIELDS: [&str; 4] = ["name", "email", "phone", "mailing_address"];
 
 /// What applying an erasure did, for the audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -370,15 +370,15 @@ impl State {
             Admit::Erased => return self.profiles.remove(user),
             Admit::Newest => {}
         }
-        let redact_always = string_values(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
-        let never: Vec<&str> = redact_always.iter().map(|v| &**v).collect();
+        let redact_always = needles::forbidden(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
+        let never = Known::new(Vec::new(), &redact_always, &[]);
         let allowed =
             scrubbed_object_json(&r.fields, &self.profile_fields, Level::CardsOnly, &never)
                 .unwrap_or_else(|_| empty_object());
         let profile = Profile {
             updated_at_ms: at,
             allowed,
-            redact_anonymous: string_values(&r.fields, &REDACT_FIELDS),
+            redact_anonymous: needles::identifying(&r.fields, &REDACT_FIELDS),
             redact_always,
         };
         self.profiles.insert(user, Arc::new(profile));
@@ -597,31 +597,6 @@ fn empty_object() -> Box<RawValue> {
         .unwrap_or_else(|_| unreachable!("\"{{}}\" is valid JSON"))
 }
 
-fn string_values(fields: &PropMap<'_>, names: &[&str]) -> Box<[Box<str>]> {
-    let mut out = Vec::new();
-    for name in names {
-        collect_strings(fields.get(name), &mut out);
-    }
-    out.into_boxed_slice()
-}
-
-fn collect_strings(v: Option<&PropValue<'_>>, out: &mut Vec<Box<str>>) {
-    match v {
-        Some(PropValue::String(s)) => {
-            out.push(s.as_ref().into());
-            // Card and phone numbers also appear without their spaces and dashes.
-            let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-            if compact != *s {
-                out.push(compact.into());
-            }
-        }
-        Some(PropValue::Number(n)) => out.push(n.to_string().into()),
-        Some(PropValue::Object(m)) => m.iter().for_each(|(_, v)| collect_strings(Some(v), out)),
-        Some(PropValue::Array(a)) => a.iter().for_each(|v| collect_strings(Some(v), out)),
-        _ => {}
-    }
-}
-
 /// The fail-closed rule of [`State::apply_consent_record`] for a table whose records
 /// name their user in `user_id`; `apply(user, None)` removes the user's entry.
 fn apply_record<'v, R: serde::Deserialize<'v>>(
@@ -648,6 +623,8 @@ fn apply_record<'v, R: serde::Deserialize<'v>>(
         }
     }
 }
+
+mod needles;
 
 #[cfg(test)]
 mod tests;

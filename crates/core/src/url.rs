@@ -1,12 +1,14 @@
 //! URL reduction for the anonymous record: keeps scheme, host and path, reduces the query
 //! string to an allow-list, drops user-info, port and fragment, and replaces path segments
-//! that look like identifiers. Also reduces a referrer to its host. It is a small,
-//! deliberately strict parser: anything it cannot read confidently yields `None` (the
-//! field becomes `null`), never a partially-copied string.
+//! and host labels that hold identifiers. Also reduces a referrer to its host. It is a
+//! small, deliberately strict parser: anything it cannot read confidently yields `None`
+//! (the field becomes `null`), never a partially-copied string. Hosts are read as the
+//! WHATWG URL standard reads them, so a host a browser takes for an IPv4 address
+//! (`http://3232235777/`) is one here too.
 
 use std::borrow::Cow;
 
-use crate::scrub::{self, Level};
+use crate::scrub::{self, FoldOptions, HostKind, Known, Level};
 
 /// Placeholder for a path segment that held an e-mail address.
 pub const SEG_EMAIL: &str = ":email";
@@ -41,7 +43,8 @@ fn split(url: &str) -> Option<Parts<'_>> {
         return None;
     }
     let rest = rest.split('#').next().unwrap_or("");
-    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    // Browsers end the authority at a backslash too (special schemes).
+    let auth_end = rest.find(['/', '?', '\\']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(auth_end);
     // User-info ends at the last '@' of the authority: "a@b@host" has user-info "a@b".
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -71,32 +74,62 @@ fn strip_port(host_port: &str) -> Option<&str> {
     ok.then_some(host)
 }
 
-fn clean_host(host: &str, known: &[&str]) -> String {
+/// The host for the anonymous record: IP addresses (in any form a browser accepts)
+/// become [`IP_HOST`], and every label holding an identifier — a known value, an
+/// address spread over leading labels (`203.0.113.7.nip.io`), a dashed address
+/// (`ip-10-0-0-1`), an e-mail's or phone's pieces — becomes `redacted`. `None` when a
+/// browser would refuse the host.
+fn clean_host(host: &str, known: &Known) -> Option<String> {
     let lower = host.to_ascii_lowercase();
     let bare = lower.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<std::net::IpAddr>().is_ok() {
-        return IP_HOST.to_string();
+    if lower.starts_with('[') {
+        return bare
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
+            .then(|| IP_HOST.to_string());
     }
-    let labels: Vec<Cow<'_, str>> = lower
-        .split('.')
-        .map(|label| {
-            if scrub::scrub(label, Level::All, known) != label {
-                Cow::Borrowed("redacted")
-            } else {
-                Cow::Borrowed(label)
-            }
-        })
-        .collect();
-    labels.join(".")
+    match scrub::whatwg_host(&lower) {
+        HostKind::Ipv4 => return Some(IP_HOST.to_string()),
+        HostKind::Invalid => return None,
+        HostKind::Domain => {}
+    }
+    let found = scrub::find(&lower, Level::All, known, FoldOptions::default());
+    let mut out = String::with_capacity(lower.len());
+    let mut at = 0;
+    for (i, label) in lower.split('.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        let span = at..at + label.len();
+        at = span.end + 1;
+        let hit = found
+            .iter()
+            .any(|(r, _)| r.start < span.end && span.start < r.end)
+            || scrub::label_has_dashed_ipv4(label)
+            || is_hex_ipv4(label);
+        out.push_str(if hit { "redacted" } else { label });
+    }
+    Some(out)
+}
+
+/// `c0a80001`: eight hex digits, the form wildcard-DNS services read as an IPv4 address.
+fn is_hex_ipv4(label: &str) -> bool {
+    label.len() == 8
+        && label.bytes().all(|b| b.is_ascii_hexdigit())
+        && label.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// Reduces `url` for the anonymous record: `scheme://host/path?allowed-query`.
-pub fn anonymize(url: &str, query_allow: &[String], known: &[&str]) -> Option<String> {
+pub fn anonymize(url: &str, query_allow: &[String], known: &Known) -> Option<String> {
     let parts = split(url)?;
+    // A scheme is a word the producer chose: one that holds an identifier fails closed.
+    if matches!(scrub::scrub(parts.scheme, Level::All, known), Cow::Owned(_)) {
+        return None;
+    }
     let mut out = String::with_capacity(url.len());
     out.push_str(&parts.scheme.to_ascii_lowercase());
     out.push_str("://");
-    out.push_str(&clean_host(parts.host, known));
+    out.push_str(&clean_host(parts.host, known)?);
     if parts.path.is_empty() {
         out.push('/');
     }
@@ -122,12 +155,13 @@ pub fn anonymize(url: &str, query_allow: &[String], known: &[&str]) -> Option<St
     Some(out)
 }
 
-fn clean_segment<'a>(seg: &'a str, known: &[&str]) -> Cow<'a, str> {
+fn clean_segment<'a>(seg: &'a str, known: &Known) -> Cow<'a, str> {
     if seg.is_empty() {
         return Cow::Borrowed(seg);
     }
     let decoded = percent_decode(seg);
-    if decoded.contains('@') && scrub::scrub(&decoded, Level::All, &[]).contains(scrub::EMAIL) {
+    let found = scrub::find(&decoded, Level::All, known, FoldOptions::default());
+    if found.iter().any(|(_, p)| *p == scrub::EMAIL) {
         return Cow::Borrowed(SEG_EMAIL);
     }
     if is_uuid(&decoded) {
@@ -136,7 +170,7 @@ fn clean_segment<'a>(seg: &'a str, known: &[&str]) -> Cow<'a, str> {
     if longest_digit_run(&decoded) >= LONG_DIGITS {
         return Cow::Borrowed(SEG_NUMBER);
     }
-    if scrub::scrub(&decoded, Level::All, known) != decoded {
+    if !found.is_empty() {
         return Cow::Borrowed(SEG_REDACTED);
     }
     if !seg
@@ -148,7 +182,7 @@ fn clean_segment<'a>(seg: &'a str, known: &[&str]) -> Cow<'a, str> {
     Cow::Borrowed(seg)
 }
 
-fn clean_query_value<'a>(v: &'a str, known: &[&str]) -> Cow<'a, str> {
+fn clean_query_value<'a>(v: &'a str, known: &Known) -> Cow<'a, str> {
     let decoded = percent_decode(&v.replace('+', " ")).into_owned();
     let scrubbed = scrub::scrub(&decoded, Level::All, known);
     if scrubbed == decoded && v.bytes().all(|b| b.is_ascii_graphic()) {
@@ -158,23 +192,18 @@ fn clean_query_value<'a>(v: &'a str, known: &[&str]) -> Cow<'a, str> {
 }
 
 /// Reduces a referrer to its lower-case host (IP literals become `ip.invalid`).
-pub fn referrer_host(url: &str, known: &[&str]) -> Option<String> {
-    split(url).map(|p| clean_host(p.host, known))
+pub fn referrer_host(url: &str, known: &Known) -> Option<String> {
+    split(url).and_then(|p| clean_host(p.host, known))
 }
 
-/// The full URL for the personal record, with card numbers and `never` values removed.
-/// Percent-encoding and `+` would hide a card's separators from the scrubber, so the
-/// decoded form is checked; it is returned (decoded) only when something was removed.
-pub fn scrub_cards<'a>(url: &'a str, never: &[&str]) -> Cow<'a, str> {
-    let direct = scrub::scrub(url, Level::CardsOnly, never);
-    if matches!(direct, Cow::Owned(_)) {
-        return direct;
-    }
-    let decoded = percent_decode(&url.replace('+', " ")).into_owned();
-    match scrub::scrub(&decoded, Level::CardsOnly, never) {
-        Cow::Owned(s) => Cow::Owned(s),
-        Cow::Borrowed(_) => Cow::Borrowed(url),
-    }
+/// The full URL for the personal record, with card numbers and `never` values removed
+/// in one pass that reads escapes and `+` as what they stand for, so a card is found
+/// however it is encoded, and every card is (not only the first form found).
+pub fn scrub_cards<'a>(url: &'a str, never: &Known) -> Cow<'a, str> {
+    let opts = FoldOptions {
+        plus_is_space: true,
+    };
+    scrub::scrub_with(url, Level::CardsOnly, never, opts)
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -286,13 +315,37 @@ mod tests {
             ),
             ("http://203.0.113.9/x", Some("http://ip.invalid/x")),
             ("http://[2001:db8::1]:80/x", Some("http://ip.invalid/x")),
+            ("http://3232235777/x", Some("http://ip.invalid/x")),
+            ("http://0xc0.0250.1/x", Some("http://ip.invalid/x")),
+            ("http://1.2.3.4.5/x", None),
+            (
+                "http://203.0.113.7.nip.io/",
+                Some("http://redacted.redacted.redacted.redacted.nip.io/"),
+            ),
+            (
+                "http://ip-10-0-0-1.ec2.internal/",
+                Some("http://redacted.ec2.internal/"),
+            ),
+            (
+                "http://c0a80001.sslip.io/",
+                Some("http://redacted.sslip.io/"),
+            ),
+            (
+                "https://alice@example.com@evil.example/",
+                Some("https://evil.example/"),
+            ),
+            ("https://x.com\\@203.0.113.7/", Some("https://x.com/")),
+            (
+                "https://x.com/?utm_term=4111%201111%201111%201111",
+                Some("https://x.com/?utm_term=%5Bcard%5D"),
+            ),
             ("not a url", None),
             ("javascript:alert(1)", None),
             ("https:///nohost", None),
         ];
         for (input, want) in cases {
             assert_eq!(
-                anonymize(input, &allow(), &[]).as_deref(),
+                anonymize(input, &allow(), &Known::NONE).as_deref(),
                 *want,
                 "input {input:?}"
             );
@@ -301,21 +354,22 @@ mod tests {
 
     #[test]
     fn known_identifiers_leave_path_and_host() {
-        let out = anonymize(
-            "https://u-secret1.x.com/p/u-secret1",
-            &allow(),
-            &["u-secret1"],
+        let known = Known::new(
+            vec![scrub::Needle::new("u-secret1", scrub::NeedleKind::Token).unwrap()],
+            &[],
+            &[],
         );
+        let out = anonymize("https://u-secret1.x.com/p/u-secret1", &allow(), &known);
         assert_eq!(out.as_deref(), Some("https://redacted.x.com/p/:redacted"));
     }
 
     #[test]
     fn referrer_is_host_only() {
         assert_eq!(
-            referrer_host("https://user@www.Google.com/search?q=alice", &[]).as_deref(),
+            referrer_host("https://user@www.Google.com/search?q=alice", &Known::NONE).as_deref(),
             Some("www.google.com")
         );
-        assert_eq!(referrer_host("android-app://", &[]), None);
+        assert_eq!(referrer_host("android-app://", &Known::NONE), None);
     }
 
     #[test]

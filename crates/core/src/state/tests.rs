@@ -2,6 +2,7 @@
 //! small enough to read in one sitting.
 
 use super::*;
+use crate::scrub::NeedleKind;
 use serde_json::{Map, Value};
 
 fn consent(user: &str, at: &str, analytics: bool) -> ConsentRecord {
@@ -145,8 +146,10 @@ fn erasure_wins_by_timestamp_in_either_order() {
 fn forbidden_profile_fields_are_never_kept_for_copying() {
     let s = State::new(&fields());
     let bytes = serde_json::to_vec(&serde_json::json!({
-        "user_id": "u1", "updated_at": "2026-01-01T00:00:00Z", "name": "Ada",
-        "email": "ada@example.com", "bank_card": "4111 1111 1111 1111", "government_id": "X1"
+        "user_id": "u1", "updated_at": "2026-01-01T00:00:00Z", "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "bank_card": {"number": "4111 1111 1111 1111", "holder": "ADA LOVELACE", "expires": "12/28"},
+        "government_id": "X1"
     }))
     .unwrap();
     let p = ProfileRecord::parse(&bytes).unwrap();
@@ -154,8 +157,20 @@ fn forbidden_profile_fields_are_never_kept_for_copying() {
     let got = s.profile("u1").unwrap();
     let allowed: Map<String, Value> = serde_json::from_str(got.allowed.get()).unwrap();
     assert_eq!(allowed.keys().collect::<Vec<_>>(), ["email", "name"]);
-    assert!(got.redact_always.iter().any(|v| &**v == "4111111111111111"));
-    assert!(got.redact_anonymous.iter().any(|v| &**v == "Ada"));
+    let needle = |v: &str, kind| Needle::new(v, kind).unwrap();
+    assert_eq!(
+        &*got.redact_always,
+        [needle("4111-1111-1111-1111", NeedleKind::Token)],
+        "only the card's number: not its holder (the user's name) nor the short id"
+    );
+    assert!(
+        got.redact_anonymous
+            .contains(&needle("ada lovelace", NeedleKind::Word))
+    );
+    assert!(
+        got.allowed.get().contains("Ada Lovelace"),
+        "the name is kept"
+    );
 }
 
 #[test]

@@ -1,0 +1,127 @@
+//! E-mail addresses in folded text (RFC 5321 shapes with RFC 6531's non-ASCII local parts
+//! and domains, quoted local parts and address literals). It only reports spans; the
+//! caller replaces them.
+
+use super::{Span, Tag};
+
+/// Appends the span of every address in `t` (folded text) to `out`.
+pub(super) fn find(t: &str, out: &mut Vec<Span>) {
+    let b = t.as_bytes();
+    let mut floor = 0;
+    for (at, _) in t.match_indices('@') {
+        if at < floor {
+            continue;
+        }
+        let start = local_start(t, at, floor);
+        let Some(end) = domain_end(t, at + 1) else {
+            continue;
+        };
+        if start < at {
+            out.push(Span::new(start, end, Tag::Email));
+            floor = end;
+        } else if b.get(at + 1) == Some(&b'[') {
+            // "@[…]" without a local part is not an address.
+            continue;
+        }
+    }
+}
+
+/// RFC 5322 `atext` without `=`, `&`, `?` and `/`: those are legal in a local part but
+/// almost never used there, and they delimit the address in query strings and paths
+/// (`email=alice@example.com` keeps its `email=`).
+fn is_local_ascii(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._%+-!#$'*^`{|}~".contains(&b)
+}
+
+/// Where the local part before `at` starts (`at` when there is none).
+fn local_start(t: &str, at: usize, floor: usize) -> usize {
+    let b = t.as_bytes();
+    if at > floor + 1 && b[at - 1] == b'"' {
+        // A quoted local part: "john doe"@example.com.
+        if let Some(open) = t[floor..at - 1].rfind('"') {
+            return floor + open;
+        }
+    }
+    let mut start = at;
+    for (i, c) in t[floor..at].char_indices().rev() {
+        let ok = if c.is_ascii() {
+            is_local_ascii(c as u8)
+        } else {
+            c.is_alphanumeric()
+        };
+        if !ok {
+            break;
+        }
+        start = floor + i;
+    }
+    start
+}
+
+/// Where the domain after `from` ends, when it is one: labels of letters, digits and
+/// hyphens (any script) with an alphabetic top-level label of two or more letters, or
+/// an address literal in brackets.
+fn domain_end(t: &str, from: usize) -> Option<usize> {
+    let rest = &t[from..];
+    if let Some(lit) = rest.strip_prefix('[') {
+        let close = lit.find(']')?;
+        let inner = &lit[..close];
+        let ok = !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'v' | b'6'));
+        return ok.then_some(from + close + 2);
+    }
+    let mut end = from;
+    for (i, c) in rest.char_indices() {
+        let ok = c.is_alphanumeric() || c == '.' || c == '-';
+        if !ok {
+            break;
+        }
+        end = from + i + c.len_utf8();
+    }
+    // Trailing dots and hyphens are sentence punctuation, not part of the domain.
+    while end > from && matches!(t.as_bytes()[end - 1], b'.' | b'-') {
+        end -= 1;
+    }
+    valid_domain(&t[from..end]).then_some(end)
+}
+
+fn valid_domain(d: &str) -> bool {
+    let Some((head, tld)) = d.rsplit_once('.') else {
+        return false;
+    };
+    if head.is_empty() || head.starts_with('.') {
+        return false;
+    }
+    let punycode = tld.len() > 4 && tld.starts_with("xn--");
+    punycode || (tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(t: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        find(t, &mut out);
+        out.iter().map(|s| &t[s.start..s.end]).collect()
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(
+            spans("mail a.b+tag@sub.example.co.uk."),
+            ["a.b+tag@sub.example.co.uk"]
+        );
+        assert_eq!(spans("josé@exämple.de"), ["josé@exämple.de"]);
+        assert_eq!(spans("用户@例子.广告"), ["用户@例子.广告"]);
+        assert_eq!(
+            spans("\"john doe\"@example.com"),
+            ["\"john doe\"@example.com"]
+        );
+        assert_eq!(spans("root@[192.0.2.1] x"), ["root@[192.0.2.1]"]);
+        assert_eq!(spans("a@xn--p1ai.xn--p1ai"), ["a@xn--p1ai.xn--p1ai"]);
+        assert!(spans("not an address a@b").is_empty());
+        assert!(spans("pkg@1.2.3 @types/node").is_empty());
+    }
+}
