@@ -97,9 +97,33 @@ pub struct ConsentRecord {
     pub updated_at: DateTime<Utc>,
     /// Version of the policy the user agreed to.
     pub policy_version: String,
-    /// Purpose -> granted. Missing means not granted.
-    #[serde(default)]
+    /// Purpose -> granted. Missing means not granted. A purpose given twice makes the
+    /// record unreadable (fail closed), as duplicate keys do in raw events: parsers
+    /// that disagree on which duplicate wins would disagree on the consent.
+    #[serde(default, deserialize_with = "purposes_without_duplicates")]
     pub purposes: BTreeMap<String, bool>,
+}
+
+fn purposes_without_duplicates<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, bool>, D::Error> {
+    struct Purposes;
+    impl<'de> de::Visitor<'de> for Purposes {
+        type Value = BTreeMap<String, bool>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of purpose -> bool")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, bool>()? {
+                if out.insert(k, v).is_some() {
+                    return Err(de::Error::custom("purposes: duplicate key"));
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Purposes)
 }
 
 /// A profile from `users.profile`, borrowed from the record's bytes like

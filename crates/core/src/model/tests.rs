@@ -111,3 +111,36 @@ fn properties_borrow_unescaped_strings_and_keep_key_order() {
     assert_eq!(p.len(), 4);
     assert!(p.get("missing").is_none());
 }
+
+#[test]
+fn identifier_limits_count_characters_as_the_schema_does() {
+    let ev = |id: &str| {
+        format!(r#"{{"event_id":"{id}","event_type":"x","occurred_at":"2026-11-29T10:00:00Z"}}"#)
+    };
+    // 200 characters, 600 bytes: valid.
+    let id = "日".repeat(200);
+    assert!(RawEvent::parse(ev(&id).as_bytes(), 1 << 20).is_ok());
+    let too_long = "日".repeat(257);
+    assert_eq!(reason(ev(&too_long).as_bytes()), DlqReason::SchemaViolation);
+}
+
+#[test]
+fn consent_records_refuse_duplicate_keys_anywhere() {
+    let ok = br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","policy_version":"v1","purposes":{"analytics":true}}"#;
+    assert!(serde_json::from_slice::<ConsentRecord>(ok).is_ok());
+    let dup_purpose = br#"{"user_id":"u1","updated_at":"2026-01-01T00:00:00Z","policy_version":"v1","purposes":{"analytics":false,"analytics":true}}"#;
+    assert!(serde_json::from_slice::<ConsentRecord>(dup_purpose).is_err());
+    let dup_top = br#"{"user_id":"u1","user_id":"u2","updated_at":"2026-01-01T00:00:00Z","policy_version":"v1"}"#;
+    assert!(serde_json::from_slice::<ConsentRecord>(dup_top).is_err());
+    let dup_erasure = br#"{"user_id":"u1","request_id":"r","request_id":"s","requested_at":"2026-01-01T00:00:00Z"}"#;
+    assert!(serde_json::from_slice::<ErasureRequest>(dup_erasure).is_err());
+}
+
+#[test]
+fn numbers_pass_through_byte_for_byte() {
+    let raw = br#"{"event_id":"e1","event_type":"x","occurred_at":"2026-11-29T10:00:00Z","properties":{"f":0.9767485841422313,"g":1e-7,"n":-12}}"#;
+    let ev = RawEvent::parse(raw, 1 << 20).unwrap();
+    let out =
+        serde_json::to_string(&ev.properties.unwrap().0.get("f").unwrap().to_value()).unwrap();
+    assert_eq!(out, "0.9767485841422313");
+}
