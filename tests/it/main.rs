@@ -20,6 +20,7 @@ mod log_leak;
 mod malformed;
 mod privacy;
 mod scrape;
+mod scrubber;
 mod support;
 mod telemetry;
 mod withdrawal;

@@ -1,6 +1,8 @@
 //! Test support for consent-enricher, kept out of every shipped crate: only tests,
 //! benches and examples depend on it.
 //!
+//! - `corpus` — the scrubber's adversarial and benign evaluation corpora and the oracle
+//!   that judges them.
 //! - `mmdb_writer` — a minimal MaxMind DB writer and the geoip fixture databases built
 //!   from the readable source `testdata/geoip-networks.json`.
 //!
@@ -11,4 +13,5 @@
 // with a message rather than threading errors through every test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod corpus;
 pub mod mmdb_writer;
