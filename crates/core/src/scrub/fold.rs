@@ -130,25 +130,35 @@ impl Builder {
 
     /// Decodes the run of `%XX` escapes starting at `i`; returns where it ends. The
     /// decoded bytes are read as UTF-8 (what is not valid becomes U+FFFD, a boundary
-    /// to every detector) and each character is folded like a source character.
+    /// to every detector) and each character is folded like a source character. An
+    /// escaped `%` followed by two hex digits (`%2540`) is read through: URLs nested
+    /// in URLs arrive encoded twice.
     fn escapes(&mut self, src: &str, mut i: usize) -> usize {
         let bytes = src.as_bytes();
         let mut decoded = Vec::new();
-        let mut starts = Vec::new();
+        let mut spans = Vec::new();
         while let Some(b) = escape_at(bytes, i) {
+            if b == b'%'
+                && let Some(inner) = hex_pair(bytes, i + 3)
+            {
+                decoded.push(inner);
+                spans.push((i, i + 5));
+                i += 5;
+                continue;
+            }
             decoded.push(b);
-            starts.push(i);
+            spans.push((i, i + 3));
             i += 3;
         }
         let mut at = 0;
         for chunk in decoded.utf8_chunks() {
             for c in chunk.valid().chars() {
                 let n = c.len_utf8();
-                self.push_char(c, starts[at], starts[at + n - 1] + 3);
+                self.push_char(c, spans[at].0, spans[at + n - 1].1);
                 at += n;
             }
             for _ in chunk.invalid() {
-                self.emit('\u{fffd}', starts[at], starts[at] + 3);
+                self.emit('\u{fffd}', spans[at].0, spans[at].1);
                 at += 1;
             }
         }
@@ -156,14 +166,18 @@ impl Builder {
     }
 }
 
+fn hex_pair(b: &[u8], i: usize) -> Option<u8> {
+    let h = char::from(*b.get(i)?).to_digit(16)?;
+    let l = char::from(*b.get(i + 1)?).to_digit(16)?;
+    Some((h * 16 + l) as u8)
+}
+
 /// The byte a `%XX` escape at `i` stands for.
 fn escape_at(b: &[u8], i: usize) -> Option<u8> {
     if b.get(i) != Some(&b'%') {
         return None;
     }
-    let h = char::from(*b.get(i + 1)?).to_digit(16)?;
-    let l = char::from(*b.get(i + 2)?).to_digit(16)?;
-    Some((h * 16 + l) as u8)
+    hex_pair(b, i + 1)
 }
 
 fn ascii(b: u8, opts: FoldOptions) -> u8 {
@@ -308,6 +322,9 @@ mod tests {
         assert_eq!(f.source(3, 4), 5..14);
         let bad = Folded::new("%ff%41", FoldOptions::default());
         assert_eq!(bad.text, "\u{fffd}a");
+        let twice = Folded::new("a%2540b%252", FoldOptions::default());
+        assert_eq!(twice.text, "a@b%2");
+        assert_eq!(twice.source(1, 2), 1..6);
     }
 
     #[test]
