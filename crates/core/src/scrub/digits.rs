@@ -181,9 +181,9 @@ fn cards(run: &Run, windows: bool, out: &mut Vec<Span>) -> bool {
         let mut n = 0;
         for h in g..ng {
             n += run.len(h);
-            // Groups of one card are joined alike ("4111 1111 …", "4111-1111-…"); a
-            // change of separator is a new number (`-67.091011 107.327377`).
-            if n > 19 || (h > g && run.sep(h) != run.sep(g + 1)) {
+            // A dot joins a card's groups only when every separator is one (a decimal
+            // point beside a space is two numbers: `-67.091011 107.327377`).
+            if n > 19 || (h > g && run.sep(h).contains(&b'.') != run.sep(g + 1).contains(&b'.')) {
                 break;
             }
             if n >= 13 && is_card(&run.digits(g, h + 1)) {
@@ -209,9 +209,12 @@ fn contains_card(d: &[u8]) -> bool {
     (13..=19).any(|len| d.windows(len).any(is_card))
 }
 
-/// A payment card number: a brand's IIN range and length, and the Luhn sum.
+/// A payment card number: a brand's IIN range and length, and the Luhn sum; zeros in
+/// front (`0004111…`, padding) do not hide one.
 pub(crate) fn is_card(d: &[u8]) -> bool {
-    (13..=19).contains(&d.len()) && brand_length(d) && luhn_valid(d)
+    let unpadded = &d[d.iter().take_while(|x| **x == 0).count()..];
+    let card = |d: &[u8]| (13..=19).contains(&d.len()) && brand_length(d) && luhn_valid(d);
+    card(d) || (unpadded.len() < d.len() && card(unpadded))
 }
 
 /// Whether some card brand issues numbers of this length under this prefix (ISO/IEC
@@ -456,6 +459,8 @@ mod tests {
             "4222222222222",
             "qty 2 4111 1111 1111 1111",
             "card4111111111111111",
+            "4111 1111-1111 1111",
+            "0004111111111111111",
         ] {
             assert!(card(c), "{c}");
         }

@@ -59,7 +59,14 @@ fn has_ipv6(run: &str) -> bool {
 /// of zero names a network, never a host (`10.0.0.0`), and is how four-part software
 /// versions end (`1.0.0.0`): those are kept.
 fn has_ipv4_window(run: &str) -> bool {
-    let groups: Vec<&str> = run.split('.').collect();
+    let mut groups: Vec<&str> = run.split('.').collect();
+    // Hex letters glued to either end (`abc203.0.113.7`) are not part of the address.
+    if let Some(first) = groups.first_mut() {
+        *first = first.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    }
+    if let Some(last) = groups.last_mut() {
+        *last = last.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    }
     groups.len() >= 4
         && groups
             .windows(4)
@@ -158,6 +165,7 @@ mod tests {
         assert_eq!(spans("from 203.0.113.7 today"), ["203.0.113.7"]);
         assert_eq!(spans("v=10.0.0.1.5"), ["10.0.0.1.5"]);
         assert_eq!(spans("padded 010.000.001.002"), ["010.000.001.002"]);
+        assert_eq!(spans("glued abc203.0.113.7def"), ["abc203.0.113.7def"]);
         assert_eq!(spans("addr 2001:db8::1 x"), ["2001:db8::1"]);
         assert_eq!(spans("mapped ::ffff:192.0.2.1"), ["::ffff:192.0.2.1"]);
         assert!(spans("at 12:30:45 sharp").is_empty());

@@ -486,10 +486,12 @@ fn card_unicode(r: &mut Rng, p: &Person) -> Attack {
 
 fn card_digit_groups(r: &mut Rng, p: &Person) -> Attack {
     let c = stranger_card(r);
-    let shown = match (c.len(), r.below(3)) {
+    let shown = match (c.len(), r.below(5)) {
         (15, _) => format!("{} {} {}", &c[..4], &c[4..10], &c[10..]),
         (_, 0) => group4(&c, "."),
         (_, 1) => format!("{} {}", &c[..8], &c[8..]),
+        (_, 2) => format!("{} {}-{} {}", &c[..4], &c[4..8], &c[8..12], &c[12..]),
+        (_, 3) => format!("000{c}"),
         _ => group4(&c, " - "),
     };
     let mut ev = p.event();
@@ -676,7 +678,7 @@ fn ids_layouts(r: &mut Rng, p: &Person) -> Attack {
 
 fn ip_forms(r: &mut Rng, p: &Person) -> Attack {
     let ip = public_ipv4(r);
-    let (shown, canon) = match r.below(4) {
+    let (shown, canon) = match r.below(5) {
         0 => {
             let padded = format!("{:03}.{:03}.{:03}.{:03}", ip[0], ip[1], ip[2], ip[3]);
             (padded.clone(), padded)
@@ -686,7 +688,8 @@ fn ip_forms(r: &mut Rng, p: &Person) -> Attack {
             let v6 = format!("2001:db8:{:x}::{:x}", r.range(1, 0xfff), r.range(1, 0xffff));
             (v6.to_uppercase(), v6)
         }
-        _ => (fullwidth(&dotted(ip)), dotted(ip)),
+        3 => (fullwidth(&dotted(ip)), dotted(ip)),
+        _ => (format!("host{}:8080", dotted(ip)), dotted(ip)),
     };
     let mut ev = p.event();
     prop(&mut ev, "origin", json!(wrap(r, &shown)));
