@@ -184,3 +184,33 @@ mod never_panics {
         }
     }
 }
+
+/// PRIVACY.md's table of limits, kept true: if one of these changes, the table must too.
+#[test]
+fn documented_limits_behave_as_documented() {
+    let cases: &[(&str, &str)] = &[
+        ("call 4155550123", "call 4155550123"),
+        ("555.1234 612.345.678", "555.1234 612.345.678"),
+        ("size 4193194773247", "size [card]"),
+        ("version 1.2.3.4 vs 1.0.0.0", "version [ip] vs 1.0.0.0"),
+        ("a2cb5ac3a045ca5f4110827297529534", "a2cb5ac3a045ca5f4110827297529534"),
+        ("err_4155550123", "err_4155550123"),
+        ("ref 124111111111111111", "ref 124111111111111111"),
+        ("alice [at] example [dot] com", "alice [at] example [dot] com"),
+        ("a=b@example.com", "a=[email]"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(&all(input), want, "input {input:?}");
+    }
+    assert_eq!(
+        scrub("ref 124111111111111111", Level::CardsOnly, &Known::NONE),
+        "ref [card]"
+    );
+    let name = Known::new(
+        vec![Needle::new("Alice Smith", NeedleKind::Word).unwrap()],
+        &[],
+        &[],
+    );
+    assert_eq!(scrub("Smith, Alice", Level::All, &name), "Smith, Alice");
+    assert!(Needle::new("Bo", NeedleKind::Word).is_none());
+}
