@@ -5,8 +5,10 @@
 //! consent is a timestamp, an interned policy version and a purpose bitmap, never the raw
 //! JSON. It keeps a bounded change log (`changes`): an epoch bumped whenever a consent
 //! is narrowed or a user erased, so the worker can tell, before it commits, whether a
-//! personal record it produced was decided under a consent that is gone since. It does
-//! no I/O; the Kafka edge and the `process` command feed it.
+//! personal record it produced was decided under a consent that is gone since. A profile
+//! is stored as the JSON the personal record copies plus its needles (`needles`: the
+//! values to remove from outputs, prepared once at load). It does no I/O; the Kafka edge
+//! and the `process` command feed it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
