@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::scrub::{self, FoldOptions, HostKind, Known, Level};
 
 /// Placeholder for a path segment that held an e-mail address.
@@ -67,10 +69,14 @@ fn strip_port(host_port: &str) -> Option<&str> {
         return Some(&host_port[..end + 2]);
     }
     let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    // Internationalised names are allowed (read through the fold in `clean_host`);
+    // escapes, spaces and other punctuation are not.
     let ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        && host.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '.' | '-' | '_')
+                || (!c.is_ascii() && !c.is_whitespace())
+        });
     ok.then_some(host)
 }
 
@@ -80,13 +86,34 @@ fn strip_port(host_port: &str) -> Option<&str> {
 /// (`ip-10-0-0-1`), an e-mail's or phone's pieces — becomes `redacted`. `None` when a
 /// browser would refuse the host.
 fn clean_host(host: &str, known: &Known) -> Option<String> {
-    let lower = host.to_ascii_lowercase();
-    let bare = lower.trim_start_matches('[').trim_end_matches(']');
-    if lower.starts_with('[') {
+    if let Some(v6) = host.strip_prefix('[') {
+        let bare = v6.trim_end_matches(']');
         return bare
             .parse::<std::net::Ipv6Addr>()
             .is_ok()
             .then(|| IP_HOST.to_string());
+    }
+    // Browsers map a host through UTS #46 before reading it: compatibility forms
+    // (full-width digits and dots), case, the ideographic full stops. So does this, so
+    // `１２７．０．０．１` is an address here too, and `Bücher.de` is `bücher.de`.
+    let lower: String = host
+        .nfkc()
+        .flat_map(char::to_lowercase)
+        .map(|c| {
+            if matches!(c, '\u{3002}' | '\u{ff61}') {
+                '.'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let ok = !lower.is_empty()
+        && lower.split('.').all(|l| {
+            l.chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        });
+    if !ok {
+        return None;
     }
     match scrub::whatwg_host(&lower) {
         HostKind::Ipv4 => return Some(IP_HOST.to_string()),
@@ -106,6 +133,7 @@ fn clean_host(host: &str, known: &Known) -> Option<String> {
             .iter()
             .any(|(r, _)| r.start < span.end && span.start < r.end)
             || scrub::label_has_dashed_ipv4(label)
+            || scrub::label_has_dashed_ipv6(label)
             || is_hex_ipv4(label);
         out.push_str(if hit { "redacted" } else { label });
     }
@@ -166,6 +194,9 @@ fn clean_segment<'a>(seg: &'a str, known: &Known) -> Cow<'a, str> {
     }
     if is_uuid(&decoded) {
         return Cow::Borrowed(SEG_UUID);
+    }
+    if scrub::label_has_dashed_ipv4(&decoded) || scrub::label_has_dashed_ipv6(&decoded) {
+        return Cow::Borrowed(SEG_REDACTED);
     }
     if longest_digit_run(&decoded) >= LONG_DIGITS {
         return Cow::Borrowed(SEG_NUMBER);
@@ -339,6 +370,22 @@ mod tests {
                 "https://x.com/?utm_term=4111%201111%201111%201111",
                 Some("https://x.com/?utm_term=%5Bcard%5D"),
             ),
+            (
+                "https://x.com/?utm_term=4111%2B1111%2B1111%2B1111",
+                Some("https://x.com/?utm_term=%5Bcard%5D"),
+            ),
+            ("http://0x0000000000cb007107/", Some("http://ip.invalid/")),
+            ("http://１２７．０．０．１/", Some("http://ip.invalid/")),
+            ("https://Bücher.de/x", Some("https://bücher.de/x")),
+            (
+                "http://2001-db8--1.sslip.io/",
+                Some("http://redacted.sslip.io/"),
+            ),
+            (
+                "https://x.com/hosts/ip-10-0-0-1/",
+                Some("https://x.com/hosts/:redacted/"),
+            ),
+            ("https://x%2ecom/", None),
             ("not a url", None),
             ("javascript:alert(1)", None),
             ("https:///nohost", None),

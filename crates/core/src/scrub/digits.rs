@@ -13,8 +13,12 @@ fn is_sep(b: u8) -> bool {
     matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/')
 }
 
-/// Separators allowed in a row between two groups (`) - ` in `(555) - 123`).
-const MAX_SEPS: usize = 3;
+/// Separators allowed in a row between two groups (`) - ` in `(555) - 123`, `  -  `).
+const MAX_SEPS: usize = 5;
+
+/// Characters that join a card's groups when used alike throughout (`4111+1111+…` in
+/// a form-encoded value, `4111_1111_…`), though they join no phone number.
+const CARD_ONLY_SEPS: [u8; 4] = [b'+', b'_', b',', b':'];
 
 /// One run of digit groups.
 struct Run<'t> {
@@ -96,6 +100,55 @@ pub(super) fn find(t: &str, phones: bool, windows: bool, out: &mut Vec<Span>) {
         }
         i = next.max(i + 1);
     }
+    if b.iter().any(|c| CARD_ONLY_SEPS.contains(c)) {
+        cards_joined_by_other_separators(b, out);
+    }
+}
+
+/// Cards whose groups are joined by one of [`CARD_ONLY_SEPS`], the same one throughout.
+fn cards_joined_by_other_separators(b: &[u8], out: &mut Vec<Span>) {
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        let mut groups = vec![(i, i)];
+        let mut sep = None;
+        let mut j = i;
+        loop {
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if let Some(last) = groups.last_mut() {
+                last.1 = j;
+            }
+            let next = b.get(j).copied();
+            let joins =
+                next.is_some_and(|c| CARD_ONLY_SEPS.contains(&c) && sep.is_none_or(|s| s == c));
+            if joins && b.get(j + 1).is_some_and(u8::is_ascii_digit) {
+                sep = next;
+                j += 1;
+                groups.push((j, j));
+                continue;
+            }
+            break;
+        }
+        if groups.len() > 1 {
+            let run = Run {
+                start: i,
+                end: j,
+                groups,
+                plus: false,
+                paren: false,
+                glued_left: false,
+                glued_right: false,
+                text: b,
+            };
+            cards(&run, false, out);
+        }
+        i = j.max(i + 1);
+    }
 }
 
 /// Digests and UUIDs are identifiers of things, not people, and their digit runs are
@@ -149,7 +202,7 @@ fn scan(b: &[u8], first: usize) -> Run<'_> {
         while k < b.len() && k < j + MAX_SEPS && is_sep(b[k]) {
             k += 1;
         }
-        if k > j && k < b.len() && b[k].is_ascii_digit() && groups.len() < 64 {
+        if k > j && k < b.len() && b[k].is_ascii_digit() {
             j = k;
             continue;
         }
@@ -181,6 +234,10 @@ fn cards(run: &Run, windows: bool, out: &mut Vec<Span>) -> bool {
         let mut n = 0;
         for h in g..ng {
             n += run.len(h);
+            // A card's groups hold two digits or more: `2 3 4 5 …` is a list.
+            if ng > 1 && run.len(h) < 2 {
+                break;
+            }
             // A dot joins a card's groups only when every separator is one (a decimal
             // point beside a space is two numbers: `-67.091011 107.327377`).
             if n > 19 || (h > g && run.sep(h).contains(&b'.') != run.sep(g + 1).contains(&b'.')) {
@@ -281,16 +338,17 @@ fn is_phone(run: &Run) -> bool {
     if run.plus {
         return (7..=15).contains(&n);
     }
-    // "00" is the international prefix: what follows is what follows a "+".
-    let intl = run.text[run.groups[0].0..].starts_with(b"00") && run.len(0) >= 2;
-    if intl && !run.glued_left && !run.glued_right && run.groups.len() > 1 {
-        return (9..=17).contains(&n);
-    }
     if run.glued_left || run.glued_right {
         return false;
     }
+    // "00" is the international prefix: what follows is what follows a "+".
+    let intl = run.text[run.groups[0].0..].starts_with(b"00") && run.len(0) >= 2;
+    if intl && run.groups.len() > 1 {
+        return (9..=17).contains(&n);
+    }
     if run.groups.len() == 1 {
-        return bare_national(&run.digits(0, 1));
+        let d = run.digits(0, 1);
+        return bare_national(&d) || bare_international(&d);
     }
     (7..=12).contains(&n) && phone_layout(run)
 }
@@ -300,6 +358,19 @@ fn is_phone(run: &Run) -> bool {
 fn bare_national(d: &[u8]) -> bool {
     let n = d.len();
     (9..=11).contains(&n) && d[0] == 0 && d[1] != 0 && !(n == 10 && isbn10_valid(d))
+}
+
+/// An unformatted number after the international prefix: `00`, a country code, the
+/// national number (`004915123456789`); a valid EAN-13 or UPC-A (`00…` is a US
+/// product code) is a barcode.
+fn bare_international(d: &[u8]) -> bool {
+    let n = d.len();
+    let barcode = match n {
+        13 => ean13_valid(d),
+        12 => ean13_valid(&[&[0], d].concat()),
+        _ => false,
+    };
+    (11..=15).contains(&n) && d[0] == 0 && d[1] == 0 && d[2] != 0 && !barcode
 }
 
 fn phone_layout(run: &Run) -> bool {
@@ -316,7 +387,11 @@ fn phone_layout(run: &Run) -> bool {
     if seps.dot && seps.space && !seps.paren {
         return false; // coordinates and price lists: "12.99 14.99"
     }
-    if is_date(run, &lens) || is_year_range(run, &lens) {
+    let spaces_only = seps.space && !seps.dot && !seps.paren && !seps.other;
+    if spaces_only && lens[0] <= 2 && is_thousands(&lens) {
+        return false; // 12 345 678 (a Spanish 612 345 678 stays a phone)
+    }
+    if is_date(run, &lens) || all_years(run, &lens) || is_range(run, &lens) {
         return false;
     }
     let first = run.text[run.groups[0].0];
@@ -342,9 +417,10 @@ fn value(run: &Run, g: usize) -> u32 {
         .fold(0, |a, b| a * 10 + u32::from(b - b'0'))
 }
 
-/// `2026-11-29`, `29.11.2026`, `11/29/2026`.
+/// A run that starts with a date — `2026-11-29`, `29.11.2026`, `11/29/2026`,
+/// `12/31/26` — and perhaps goes on with its time (`2026-11-29 12:30`).
 fn is_date(run: &Run, lens: &[usize]) -> bool {
-    if lens.len() != 3 {
+    if lens.len() < 3 {
         return false;
     }
     let year = |g| (1900..=2099).contains(&value(run, g));
@@ -352,17 +428,29 @@ fn is_date(run: &Run, lens: &[usize]) -> bool {
         let (x, y) = (value(run, a), value(run, b));
         (1..=31).contains(&x) && (1..=31).contains(&y) && (x <= 12 || y <= 12)
     };
-    match lens {
+    match lens[..3] {
         [4, 2, 2] => year(0) && dm(1, 2),
         [2, 2, 4] => year(2) && dm(0, 1),
+        // Two-digit years only with slashes: `06.12.34` is more likely a phone.
+        [2, 2, 2] => run.sep(1) == b"/" && run.sep(2) == b"/" && dm(0, 1),
         _ => false,
     }
 }
 
-/// `2019-2024`.
-fn is_year_range(run: &Run, lens: &[usize]) -> bool {
-    let year = |g| (1900..=2099).contains(&value(run, g));
-    lens == [4, 4] && year(0) && year(1)
+/// `2019-2024`, `2019-2024-2025`.
+fn all_years(run: &Run, lens: &[usize]) -> bool {
+    lens.iter()
+        .enumerate()
+        .all(|(g, l)| *l == 4 && (1900..=2099).contains(&value(run, g)))
+}
+
+/// `1000-5000`, `100-2000`: a range of round numbers.
+fn is_range(run: &Run, lens: &[usize]) -> bool {
+    lens.len() == 2
+        && run.sep(1).contains(&b'-')
+        && value(run, 0).is_multiple_of(10)
+        && value(run, 1).is_multiple_of(10)
+        && value(run, 1) > value(run, 0)
 }
 
 #[cfg(test)]
@@ -405,6 +493,9 @@ mod tests {
             "0612345678",
             "0044 20 7946 0958",
             "06.12.34.56.78",
+            "004915123456789",
+            "tel 0033612345678 x",
+            "612 345 678",
         ] {
             assert!(phone(p), "{p}");
         }
@@ -438,6 +529,15 @@ mod tests {
             "err_123456789",
             "978-3-16-148410-0",
             "123456789012",
+            "2026-11-29 12:30:45",
+            "12/31/26 23:59",
+            "2024.01.15.1234",
+            "12 345 678",
+            "price 1 299 000 RUB",
+            "price 1000-5000",
+            "pages 100-2000",
+            "2019-2024-2025",
+            "0036000291452",
         ] {
             assert!(!phone(p), "{p}");
         }
@@ -461,6 +561,11 @@ mod tests {
             "card4111111111111111",
             "4111 1111-1111 1111",
             "0004111111111111111",
+            "4111+1111+1111+1111",
+            "4111_1111_1111_1111",
+            "4111:1111:1111:1111",
+            "4111  -  1111  -  1111  -  1111",
+            "1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8 4111 1111 1111 1111",
         ] {
             assert!(card(c), "{c}");
         }
@@ -473,6 +578,7 @@ mod tests {
             "a2cb5ac3a045ca5f4110827297529534", // inside a digest
             "sha-a2cb5ac3a045ca5f4110827297529534",
             "-67.091011 107.327377", // two coordinates, not one number
+            "2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8", // a list of digits
         ] {
             assert!(!card(c), "{c}");
         }

@@ -37,9 +37,13 @@ fn is_local_ascii(b: u8) -> bool {
 fn local_start(t: &str, at: usize, floor: usize) -> usize {
     let b = t.as_bytes();
     if at > floor + 1 && b[at - 1] == b'"' {
-        // A quoted local part: "john doe"@example.com.
+        // A quoted local part: "john doe"@example.com. Not JSON text, where a quote
+        // before an '@' closes some other string ({"handle":"@news"}).
         if let Some(open) = t[floor..at - 1].rfind('"') {
-            return floor + open;
+            let inner = &t[floor + open + 1..at - 1];
+            if !inner.is_empty() && !inner.contains([':', ',', '{', '}', '[', ']']) {
+                return floor + open;
+            }
         }
     }
     let mut start = at;
@@ -47,7 +51,7 @@ fn local_start(t: &str, at: usize, floor: usize) -> usize {
         let ok = if c.is_ascii() {
             is_local_ascii(c as u8)
         } else {
-            c.is_alphanumeric()
+            is_non_ascii_word(c)
         };
         if !ok {
             break;
@@ -65,25 +69,42 @@ fn domain_end(t: &str, from: usize) -> Option<usize> {
     if let Some(lit) = rest.strip_prefix('[') {
         let close = lit.find(']')?;
         let inner = &lit[..close];
+        // `[192.0.2.1]`, `[ipv6:2001:db8::1]` (folded to lower case).
         let ok = !inner.is_empty()
             && inner
                 .bytes()
-                .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'v' | b'6'));
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':'));
         return ok.then_some(from + close + 2);
     }
     let mut end = from;
     for (i, c) in rest.char_indices() {
-        let ok = c.is_alphanumeric() || c == '.' || c == '-';
+        let ok =
+            c.is_alphanumeric() || c == '.' || c == '-' || (!c.is_ascii() && is_non_ascii_word(c));
         if !ok {
             break;
         }
         end = from + i + c.len_utf8();
     }
-    // Trailing dots and hyphens are sentence punctuation, not part of the domain.
-    while end > from && matches!(t.as_bytes()[end - 1], b'.' | b'-') {
-        end -= 1;
+    // Trailing dots, hyphens and symbols are punctuation (or an emoji after the
+    // address), not part of the domain.
+    while let Some(c) = t[from..end].chars().next_back()
+        && !c.is_alphanumeric()
+    {
+        end -= c.len_utf8();
     }
     valid_domain(&t[from..end]).then_some(end)
+}
+
+/// Non-ASCII characters an address may hold (RFC 6531 allows any): letters and digits of
+/// every script, symbols and emoji, the Catalan middle dot — not spaces, quotes or
+/// brackets, which end an address in text.
+fn is_non_ascii_word(c: char) -> bool {
+    let cp = u32::from(c);
+    c.is_alphanumeric()
+        || c == '\u{b7}'
+        || (0x2190..=0x2BFF).contains(&cp)
+        || (0x1F000..=0x1FAFF).contains(&cp)
+        || (0xFE00..=0xFE0F).contains(&cp)
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -91,6 +112,18 @@ fn valid_domain(d: &str) -> bool {
         return false;
     };
     if head.is_empty() || head.starts_with('.') {
+        return false;
+    }
+    // `logo@2x.png`: a high-density image's file name, not an address.
+    let retina = head
+        .strip_suffix('x')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    if retina
+        && matches!(
+            tld,
+            "png" | "jpg" | "jpeg" | "gif" | "webp" | "svg" | "avif"
+        )
+    {
         return false;
     }
     let punycode = tld.len() > 4 && tld.starts_with("xn--");
@@ -123,5 +156,15 @@ mod tests {
         assert_eq!(spans("a@xn--p1ai.xn--p1ai"), ["a@xn--p1ai.xn--p1ai"]);
         assert!(spans("not an address a@b").is_empty());
         assert!(spans("pkg@1.2.3 @types/node").is_empty());
+        assert_eq!(
+            spans("user@[ipv6:2001:db8::1]"),
+            ["user@[ipv6:2001:db8::1]"]
+        );
+        assert_eq!(spans("alice😀@example.com"), ["alice😀@example.com"]);
+        assert_eq!(spans("alice@i❤.ws"), ["alice@i❤.ws"]);
+        assert_eq!(spans("mail alice@example.com😀!"), ["alice@example.com"]);
+        assert_eq!(spans("col·legi@example.cat"), ["col·legi@example.cat"]);
+        assert!(spans("logo@2x.png icon@1.5x.webp").is_empty());
+        assert!(spans(r#"{"handle":"@news.today"}"#).is_empty());
     }
 }

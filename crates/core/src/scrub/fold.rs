@@ -122,9 +122,20 @@ impl Builder {
         }
     }
 
+    /// Lower case, with the case foldings `to_lowercase` leaves out (final sigma, dotless
+    /// i, sharp s), so `ΟΔΥΣΣΕΥΣ`, `IŞIK` and `STRASSE` match `Οδυσσεύς`, `Işık`, `Straße`.
     fn emit_lower(&mut self, c: char, from: usize, to: usize) {
         for l in c.to_lowercase() {
-            self.emit(l, from, to);
+            match l {
+                'ς' => self.emit('σ', from, to),
+                'ı' => self.emit('i', from, to),
+                'ß' => {
+                    self.emit('s', from, to);
+                    self.emit('s', from, to);
+                }
+                _ if is_combining_mark(l) => {}
+                _ => self.emit(l, from, to),
+            }
         }
     }
 
@@ -227,12 +238,32 @@ const DIGIT_ZEROS: [u32; 65] = [
     0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
 ];
 
-/// The value of a non-ASCII decimal digit.
+/// The value of a non-ASCII decimal digit. Blocks added after the table (Unicode 15
+/// and later) are read by their shape: Unicode puts a script's ten digits in a row, so
+/// a numeric character in a run of exactly ten numeric characters is digit
+/// `offset % 10` of it.
 pub(crate) fn decimal_digit(c: char) -> Option<u8> {
     let cp = u32::from(c);
     let i = DIGIT_ZEROS.partition_point(|z| *z <= cp);
-    let zero = *DIGIT_ZEROS.get(i.checked_sub(1)?)?;
-    (cp - zero < 10).then(|| (cp - zero) as u8)
+    if let Some(zero) = i.checked_sub(1).and_then(|i| DIGIT_ZEROS.get(i))
+        && cp - zero < 10
+    {
+        return Some((cp - zero) as u8);
+    }
+    if cp < 0x10000 || !c.is_numeric() {
+        return None;
+    }
+    let numeric = |cp: u32| char::from_u32(cp).is_some_and(char::is_numeric);
+    let mut start = cp;
+    while start > cp - 10 && numeric(start - 1) {
+        start -= 1;
+    }
+    let mut end = cp;
+    while end < cp + 10 && numeric(end + 1) {
+        end += 1;
+    }
+    // Exactly ten in a row: longer runs are number systems (Aegean, Roman), not digits.
+    (end - start == 9 && !numeric(start - 1) && !numeric(end + 1)).then(|| (cp - start) as u8)
 }
 
 /// Dash punctuation (Pd), the minus signs, and the hyphen-like bullets.
@@ -290,6 +321,14 @@ fn is_invisible(cp: u32) -> bool {
             | 0xFFA0
             | 0xFFF0..=0xFFFB
             | 0x1D173..=0x1D17A
+            | 0x1BCA0..=0x1BCA3
+            | 0x13430..=0x1343F
+            | 0x110BD
+            | 0x110CD
+            | 0x600..=0x605
+            | 0x6DD
+            | 0x70F
+            | 0x8E2
             | 0xE0000..=0xE0FFF
     )
 }
@@ -312,6 +351,10 @@ mod tests {
         assert_eq!(fold("José"), "jose");
         assert_eq!(fold("²³"), "23");
         assert_eq!(fold("a\tb"), "a b");
+        assert_eq!(fold("ΟΔΥΣΣΕΥΣ"), fold("Οδυσσεύς"));
+        assert_eq!(fold("IŞIK"), fold("Işık"));
+        assert_eq!(fold("STRASSE"), fold("Straße"));
+        assert_eq!(fold("a\u{1bca0}b"), "ab");
     }
 
     #[test]
@@ -350,5 +393,9 @@ mod tests {
         assert_eq!(decimal_digit('𝟗'), Some(9));
         assert_eq!(decimal_digit('a'), None);
         assert_eq!(decimal_digit('\u{65f}'), None);
+        // Kawi and Nag Mundari (Unicode 15), after the table was generated.
+        assert_eq!(decimal_digit('\u{11F54}'), Some(4));
+        assert_eq!(decimal_digit('\u{1E4F9}'), Some(9));
+        assert_eq!(decimal_digit('\u{10107}'), None); // Aegean numbers are no digits
     }
 }

@@ -46,12 +46,15 @@ fn looks_like_ip(run: &str) -> bool {
 /// without a decimal digit (`a::b` of `Foo::Bar`) is a name, not an address.
 fn has_ipv6(run: &str) -> bool {
     const MAX_GLUED: usize = 8;
-    let run = run.trim_end_matches(':');
     if !run.bytes().any(|b| b.is_ascii_digit()) || run.matches(':').count() < 2 {
         return false;
     }
-    (0..=MAX_GLUED.min(run.len().saturating_sub(2)))
-        .any(|start| run.is_char_boundary(start) && run[start..].parse::<Ipv6Addr>().is_ok())
+    // A trailing "::" is part of the address (`2001:db8::`); other trailing colons are not.
+    let trimmed = run.trim_end_matches(':');
+    [run, trimmed].iter().any(|run| {
+        (0..=MAX_GLUED.min(run.len().saturating_sub(2)))
+            .any(|start| run.is_char_boundary(start) && run[start..].parse::<Ipv6Addr>().is_ok())
+    })
 }
 
 /// Four consecutive dot-separated groups of 1–3 decimal digits, each at most 255
@@ -128,7 +131,9 @@ pub(crate) fn whatwg_host(host: &str) -> HostKind {
     HostKind::Ipv4
 }
 
-/// One IPv4 part: `0x`-prefixed hex, `0`-prefixed octal, or decimal.
+/// One IPv4 part: `0x`-prefixed hex, `0`-prefixed octal, or decimal, however many
+/// leading zeros it has (`0x0000000000cb007107` is 0xcb007107 to a browser). A part too
+/// large for 64 bits is `u64::MAX`: still a number, never a valid address.
 fn parse_part(p: &str) -> Option<u64> {
     if p.is_empty() {
         return None;
@@ -140,14 +145,20 @@ fn parse_part(p: &str) -> Option<u64> {
     } else {
         (p, 10)
     };
-    if digits.is_empty() {
-        // "0x" alone is zero.
-        return (radix == 16).then_some(0);
-    }
-    if digits.len() > 12 {
+    if !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    u64::from_str_radix(digits, radix).ok()
+    let significant = digits.trim_start_matches('0');
+    if significant.is_empty() {
+        return Some(0);
+    }
+    Some(u64::from_str_radix(significant, radix).unwrap_or(u64::MAX))
+}
+
+/// A host label holding a dashed IPv6 address (`2001-db8--1`, as wildcard-DNS services
+/// write them).
+pub(crate) fn label_has_dashed_ipv6(label: &str) -> bool {
+    label.contains('-') && label.replace('-', ":").parse::<Ipv6Addr>().is_ok()
 }
 
 #[cfg(test)]
@@ -168,6 +179,7 @@ mod tests {
         assert_eq!(spans("glued abc203.0.113.7def"), ["abc203.0.113.7def"]);
         assert_eq!(spans("addr 2001:db8::1 x"), ["2001:db8::1"]);
         assert_eq!(spans("mapped ::ffff:192.0.2.1"), ["::ffff:192.0.2.1"]);
+        assert_eq!(spans("net 2001:db8:: x"), ["2001:db8::"]);
         assert!(spans("at 12:30:45 sharp").is_empty());
         assert!(spans("std::vector foo::bar").is_empty());
         assert!(spans("chrome/120.0.6099.109").is_empty());
@@ -184,6 +196,8 @@ mod tests {
             "192.168.1",
             "0x7f.1",
             "10.0.0.1.",
+            "0x0000000000cb007107",
+            "203.0.0x0000000000007107",
         ] {
             assert_eq!(whatwg_host(h), HostKind::Ipv4, "{h}");
         }
@@ -195,5 +209,7 @@ mod tests {
         }
         assert!(label_has_dashed_ipv4("ip-10-0-0-1"));
         assert!(!label_has_dashed_ipv4("2026-11-29"));
+        assert!(label_has_dashed_ipv6("2001-db8--1"));
+        assert!(!label_has_dashed_ipv6("my-shop"));
     }
 }

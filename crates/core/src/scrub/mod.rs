@@ -23,7 +23,7 @@ use std::ops::Range;
 
 pub use digits::luhn_valid;
 pub use fold::FoldOptions;
-pub(crate) use ip::{HostKind, label_has_dashed_ipv4, whatwg_host};
+pub(crate) use ip::{HostKind, label_has_dashed_ipv4, label_has_dashed_ipv6, whatwg_host};
 pub use known::{MIN_KNOWN_LEN, Needle, NeedleKind, skeleton};
 
 /// Placeholder for an e-mail address.

@@ -193,11 +193,19 @@ fn documented_limits_behave_as_documented() {
         ("555.1234 612.345.678", "555.1234 612.345.678"),
         ("size 4193194773247", "size [card]"),
         ("version 1.2.3.4 vs 1.0.0.0", "version [ip] vs 1.0.0.0"),
-        ("a2cb5ac3a045ca5f4110827297529534", "a2cb5ac3a045ca5f4110827297529534"),
+        (
+            "a2cb5ac3a045ca5f4110827297529534",
+            "a2cb5ac3a045ca5f4110827297529534",
+        ),
         ("err_4155550123", "err_4155550123"),
         ("ref 124111111111111111", "ref 124111111111111111"),
-        ("alice [at] example [dot] com", "alice [at] example [dot] com"),
+        (
+            "alice [at] example [dot] com",
+            "alice [at] example [dot] com",
+        ),
         ("a=b@example.com", "a=[email]"),
+        ("upc 0014155550129", "upc 0014155550129"),
+        ("tel 0014155550123", "tel [phone]"),
     ];
     for (input, want) in cases {
         assert_eq!(&all(input), want, "input {input:?}");

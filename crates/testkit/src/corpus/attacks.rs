@@ -93,6 +93,11 @@ pub const CLASSES: &[Class] = &[
         make: phone_national_8,
     },
     Class {
+        name: "phone_00_prefix",
+        promised: true,
+        make: phone_00_prefix,
+    },
+    Class {
         name: "phone_unicode_digits_separators",
         promised: true,
         make: phone_unicode,
@@ -275,11 +280,13 @@ fn url_host_ip_labels(r: &mut Rng, p: &Person) -> Attack {
 fn url_host_browser_ipv4(r: &mut Rng, p: &Person) -> Attack {
     let ip = public_ipv4(r);
     let n = (ip[0] << 24) | (ip[1] << 16) | (ip[2] << 8) | ip[3];
-    let host = match r.below(4) {
+    let host = match r.below(6) {
         0 => n.to_string(),
         1 => format!("0x{n:x}"),
         2 => format!("0{:o}.0{:o}.{}.{}", ip[0], ip[1], ip[2], ip[3]),
-        _ => format!("{}.{}.{}", ip[0], ip[1], (ip[2] << 8) | ip[3]),
+        3 => format!("{}.{}.{}", ip[0], ip[1], (ip[2] << 8) | ip[3]),
+        4 => format!("0x0000000000{n:x}"),
+        _ => fullwidth(&dotted(ip)),
     };
     let mut ev = p.event();
     ev["url"] = json!(format!("http://{host}/login"));
@@ -375,6 +382,9 @@ fn email_non_ascii(r: &mut Rng, p: &Person) -> Attack {
         ("müller", "bücher.de"),
         ("почта", "пример.рф"),
         ("françois", "société.fr"),
+        ("alice😀", "example.com"),
+        ("col·legi", "example.cat"),
+        ("user", "i❤.ws"),
     ];
     let (local, domain) = r.pick(ADDRS);
     let email = format!("{local}{}@{domain}", r.range(10, 99));
@@ -423,6 +433,28 @@ fn stranger_phone(r: &mut Rng) -> (String, Vec<String>) {
 fn phone_plus_dots(r: &mut Rng, p: &Person) -> Attack {
     let (cc, groups) = stranger_phone(r);
     let phone = format!("+{cc}.{}", groups.join("."));
+    let mut ev = p.event();
+    prop(&mut ev, "note", json!(wrap(r, &phone)));
+    attack(ev, vec![skel(&groups.concat())])
+}
+
+/// `0044 20 7946 0958`, `004420794609 58`. A bare one that is also a valid EAN-13 or
+/// UPC-A code is a documented limit (`00…` is how US product codes begin), so the
+/// generator draws again rather than plant it.
+fn phone_00_prefix(r: &mut Rng, p: &Person) -> Attack {
+    let bare = r.chance(0.5);
+    let (cc, groups) = loop {
+        let (cc, groups) = stranger_phone(r);
+        let digits = format!("00{cc}{}", groups.concat());
+        if !bare || !super::benign::is_barcode(&digits) {
+            break (cc, groups);
+        }
+    };
+    let phone = if bare {
+        format!("00{cc}{}", groups.concat())
+    } else {
+        format!("00{cc} {}", groups.join(" "))
+    };
     let mut ev = p.event();
     prop(&mut ev, "note", json!(wrap(r, &phone)));
     attack(ev, vec![skel(&groups.concat())])
@@ -486,12 +518,16 @@ fn card_unicode(r: &mut Rng, p: &Person) -> Attack {
 
 fn card_digit_groups(r: &mut Rng, p: &Person) -> Attack {
     let c = stranger_card(r);
-    let shown = match (c.len(), r.below(5)) {
+    let shown = match (c.len(), r.below(6)) {
         (15, _) => format!("{} {} {}", &c[..4], &c[4..10], &c[10..]),
         (_, 0) => group4(&c, "."),
         (_, 1) => format!("{} {}", &c[..8], &c[8..]),
         (_, 2) => format!("{} {}-{} {}", &c[..4], &c[4..8], &c[8..12], &c[12..]),
         (_, 3) => format!("000{c}"),
+        (_, 4) => {
+            let sep = *r.pick(&["+", "_", ":"]);
+            group4(&c, sep)
+        }
         _ => group4(&c, " - "),
     };
     let mut ev = p.event();

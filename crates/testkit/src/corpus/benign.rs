@@ -44,6 +44,17 @@ fn ean13(r: &mut Rng) -> String {
     format!("{body}{}", ean_check(&body))
 }
 
+/// A valid EAN-13, or a UPC-A (twelve digits, an EAN-13 with its leading zero dropped).
+pub fn is_barcode(digits: &str) -> bool {
+    let full = match digits.len() {
+        13 => digits.to_string(),
+        12 => format!("0{digits}"),
+        _ => return false,
+    };
+    full.bytes().all(|b| b.is_ascii_digit())
+        && ean_check(&full[..12]) == u32::from(full.as_bytes()[12] - b'0')
+}
+
 fn ean_check(body: &str) -> u32 {
     let sum: u32 = body
         .bytes()

@@ -10,6 +10,8 @@ pub mod attacks;
 pub mod benign;
 
 use serde_json::{Value, json};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 /// A small deterministic generator (SplitMix64): the corpora must be the same on every
 /// machine and every run.
@@ -99,8 +101,29 @@ pub struct Person {
 }
 
 const FIRST: &[&str] = &[
-    "Alice", "Bruno", "Chiara", "Dmitri", "Emeka", "Fatima", "Goran", "Hana", "Ingrid", "Jonas",
-    "Kaveh", "Leila", "Marisol", "Nikolai", "Olufemi", "Priya", "Quentin", "Rosalind",
+    "Alice",
+    "Bruno",
+    "Chiara",
+    "Dmitri",
+    "Emeka",
+    "Fatima",
+    "Goran",
+    "Hana",
+    "Ingrid",
+    "Jonas",
+    "Kaveh",
+    "Leila",
+    "Marisol",
+    "Nikolai",
+    "Olufemi",
+    "Priya",
+    "Quentin",
+    "Rosalind",
+    // Names whose upper case needs more than per-letter lower-casing to match.
+    "Işık",
+    "Οδυσσεύς",
+    "Jürgen",
+    "Zoë",
 ];
 const LAST: &[&str] = &[
     "Abernathy",
@@ -115,6 +138,10 @@ const LAST: &[&str] = &[
     "Jankowski",
     "Kowalczyk",
     "Lindqvist",
+    "Yılmaz",
+    "Παπαδόπουλος",
+    "Strauß",
+    "Nguyễn",
 ];
 const STREETS: &[&str] = &[
     "Linden Street",
@@ -274,7 +301,8 @@ pub enum Canon {
 /// The oracle's own reading of output text, independent of the scrubber's: percent
 /// escapes decoded (twice, for doubly encoded text), full-width forms and the digit
 /// scripts the generator uses mapped to ASCII, the separators it uses made ASCII,
-/// invisible characters and combining accents dropped, lower case.
+/// invisible characters dropped, accents dropped (NFD), lower case with the case
+/// foldings of the names the generator uses (final sigma, dotless i, sharp s).
 pub fn oracle_fold(s: &str) -> String {
     let once = pct_decode(s);
     let twice = pct_decode(&once);
@@ -290,24 +318,19 @@ pub fn oracle_fold(s: &str) -> String {
             _ => Some(digit_of(cp).map_or(c, |d| char::from(b'0' + d))),
         };
         if let Some(m) = mapped {
-            out.extend(m.to_lowercase());
+            out.push(m);
         }
     }
-    // Accented letters the generator plants are compared without their accents.
-    out.chars().map(strip_accent).collect()
-}
-
-fn strip_accent(c: char) -> char {
-    match c {
-        'á' | 'à' | 'â' | 'ä' => 'a',
-        'é' | 'è' | 'ê' | 'ë' => 'e',
-        'í' | 'ï' => 'i',
-        'ó' | 'ö' | 'ô' => 'o',
-        'ú' | 'ü' => 'u',
-        'ñ' => 'n',
-        'ç' => 'c',
-        other => other,
-    }
+    out.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .flat_map(|c| match c {
+            'ς' => vec!['σ'],
+            'ı' => vec!['i'],
+            'ß' => vec!['s', 's'],
+            other => vec![other],
+        })
+        .collect()
 }
 
 /// The digit scripts the attack generator writes numbers in.
@@ -394,6 +417,10 @@ mod tests {
         );
         assert_eq!(oracle_fold("ALICE%2540X.EXAMPLE"), "alice@x.example");
         assert_eq!(oracle_skeleton("José Niño"), "josenino");
+        assert_eq!(
+            oracle_skeleton("IŞIK STRAUSS ΟΔΥΣΣΕΥΣ"),
+            oracle_skeleton("Işık Strauß Οδυσσεύς")
+        );
         let doc = json!({"a": ["x 4111-1111-1111-1111"], "203.0.113.7": 1});
         let canons = [
             Canon::Skeleton("4111111111111111".into()),
