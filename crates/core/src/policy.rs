@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use crate::enrich::{AgentInfo, Enrichment, GeoInfo, TimeInfo};
 use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
-use crate::scrub::{self, Known, Level, Needle, NeedleKind};
+use crate::scrub::{self, Known, Level};
 use crate::scrubbed_json::ScrubbedOut;
 use crate::settings::{LocationPrecision, PolicyConfig};
 use crate::state::{Consent, Profile, State};
@@ -341,7 +341,7 @@ impl Policy {
 /// event's own identifiers are needles made per event; the profile's were made once,
 /// when it was loaded.
 fn known_values<'a>(ev: &'a RawEvent<'a>, profile: Option<&'a Profile>) -> Known<'a> {
-    let own = [
+    let ids = [
         Some(&ev.event_id),
         ev.user_id.as_ref(),
         ev.anonymous_id.as_ref(),
@@ -350,11 +350,10 @@ fn known_values<'a>(ev: &'a RawEvent<'a>, profile: Option<&'a Profile>) -> Known
     ]
     .into_iter()
     .flatten()
-    .filter_map(|id| Needle::new(id.as_ref(), NeedleKind::Token))
-    .collect();
+    .map(|id| id.as_ref());
     match profile {
-        Some(p) => Known::new(own, &p.redact_anonymous, &p.redact_always),
-        None => Known::new(own, &[], &[]),
+        Some(p) => Known::with_ids(ids, &p.redact_anonymous, &p.redact_always),
+        None => Known::with_ids(ids, &[], &[]),
     }
 }
 

@@ -96,17 +96,20 @@ fn clean_host(host: &str, known: &Known) -> Option<String> {
     // Browsers map a host through UTS #46 before reading it: compatibility forms
     // (full-width digits and dots), case, the ideographic full stops. So does this, so
     // `１２７．０．０．１` is an address here too, and `Bücher.de` is `bücher.de`.
-    let lower: String = host
-        .nfkc()
-        .flat_map(char::to_lowercase)
-        .map(|c| {
-            if matches!(c, '\u{3002}' | '\u{ff61}') {
-                '.'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let lower: String = if host.is_ascii() {
+        host.to_ascii_lowercase()
+    } else {
+        host.nfkc()
+            .flat_map(char::to_lowercase)
+            .map(|c| {
+                if matches!(c, '\u{3002}' | '\u{ff61}') {
+                    '.'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
     let ok = !lower.is_empty()
         && lower.split('.').all(|l| {
             l.chars()

@@ -21,12 +21,12 @@ const MAX_SEPS: usize = 5;
 const CARD_ONLY_SEPS: [u8; 4] = [b'+', b'_', b',', b':'];
 
 /// One run of digit groups.
-struct Run<'t> {
+struct Run<'t, 'g> {
     /// Start of the run in the text, including a leading `+` or `(`.
     start: usize,
     end: usize,
     /// The groups' byte ranges.
-    groups: Vec<(usize, usize)>,
+    groups: &'g [(usize, usize)],
     plus: bool,
     paren: bool,
     glued_left: bool,
@@ -34,7 +34,7 @@ struct Run<'t> {
     text: &'t [u8],
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     fn digits(&self, from: usize, to: usize) -> Vec<u8> {
         self.groups[from..to]
             .iter()
@@ -82,6 +82,8 @@ fn is_word(b: u8) -> bool {
 /// Appends card spans (both levels) and, when `phones`, phone spans to `out`.
 pub(super) fn find(t: &str, phones: bool, windows: bool, out: &mut Vec<Span>) {
     let b = t.as_bytes();
+    // One buffer for every run's groups.
+    let mut groups = Vec::new();
     let mut i = 0;
     while i < b.len() {
         if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_digit()) {
@@ -92,7 +94,7 @@ pub(super) fn find(t: &str, phones: bool, windows: bool, out: &mut Vec<Span>) {
             i = end;
             continue;
         }
-        let run = scan(b, i);
+        let run = scan(b, i, &mut groups);
         let next = run.end;
         let found_card = cards(&run, windows, out);
         if phones && !found_card && is_phone(&run) {
@@ -107,13 +109,15 @@ pub(super) fn find(t: &str, phones: bool, windows: bool, out: &mut Vec<Span>) {
 
 /// Cards whose groups are joined by one of [`CARD_ONLY_SEPS`], the same one throughout.
 fn cards_joined_by_other_separators(b: &[u8], out: &mut Vec<Span>) {
+    let mut groups = Vec::new();
     let mut i = 0;
     while i < b.len() {
         if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_digit()) {
             i += 1;
             continue;
         }
-        let mut groups = vec![(i, i)];
+        groups.clear();
+        groups.push((i, i));
         let mut sep = None;
         let mut j = i;
         loop {
@@ -134,11 +138,12 @@ fn cards_joined_by_other_separators(b: &[u8], out: &mut Vec<Span>) {
             }
             break;
         }
-        if groups.len() > 1 {
+        let digits: usize = groups.iter().map(|(s, e)| e - s).sum();
+        if groups.len() > 1 && digits >= 13 {
             let run = Run {
                 start: i,
                 end: j,
-                groups,
+                groups: &groups,
                 plus: false,
                 paren: false,
                 glued_left: false,
@@ -155,7 +160,7 @@ fn cards_joined_by_other_separators(b: &[u8], out: &mut Vec<Span>) {
 /// no numbers: the end of the hex token (24 or more hex digits with a letter among them,
 /// or a UUID) that the digit at `i` is part of, if it is one.
 fn hex_token_end(b: &[u8], i: usize) -> Option<usize> {
-    let is_hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+    let is_hex = |c: u8| c.is_ascii_hexdigit();
     let word = |k: Option<usize>| {
         k.and_then(|k| b.get(k))
             .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
@@ -186,11 +191,11 @@ fn hex_token_end(b: &[u8], i: usize) -> Option<usize> {
     (uuid && !word(start.checked_sub(1)) && !word(Some(end))).then_some(end)
 }
 
-fn scan(b: &[u8], first: usize) -> Run<'_> {
+fn scan<'t, 'g>(b: &'t [u8], first: usize, groups: &'g mut Vec<(usize, usize)>) -> Run<'t, 'g> {
     let plus = first > 0 && b[first - 1] == b'+';
     let paren = first > 0 && b[first - 1] == b'(';
     let start = if plus || paren { first - 1 } else { first };
-    let mut groups = Vec::new();
+    groups.clear();
     let mut j = first;
     loop {
         let g = j;
@@ -347,6 +352,10 @@ fn is_phone(run: &Run) -> bool {
         return (9..=17).contains(&n);
     }
     if run.groups.len() == 1 {
+        // Bare numbers are phones only with a trunk or international `0` in front.
+        if run.text[run.groups[0].0] != b'0' || !(9..=15).contains(&n) {
+            return false;
+        }
         let d = run.digits(0, 1);
         return bare_national(&d) || bare_international(&d);
     }

@@ -116,17 +116,13 @@ fn valid_domain(d: &str) -> bool {
     }
     // `logo@2x.png`: a high-density image's file name, not an address.
     let retina = head
-        .strip_suffix('x')
+        .strip_suffix(['x', 'X'])
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
-    if retina
-        && matches!(
-            tld,
-            "png" | "jpg" | "jpeg" | "gif" | "webp" | "svg" | "avif"
-        )
-    {
+    const IMAGES: [&str; 7] = ["png", "jpg", "jpeg", "gif", "webp", "svg", "avif"];
+    if retina && IMAGES.iter().any(|e| tld.eq_ignore_ascii_case(e)) {
         return false;
     }
-    let punycode = tld.len() > 4 && tld.starts_with("xn--");
+    let punycode = tld.len() > 4 && tld.as_bytes()[..4].eq_ignore_ascii_case(b"xn--");
     punycode || (tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic))
 }
 

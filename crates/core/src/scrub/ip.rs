@@ -49,9 +49,22 @@ fn has_ipv6(run: &str) -> bool {
     if !run.bytes().any(|b| b.is_ascii_digit()) || run.matches(':').count() < 2 {
         return false;
     }
+    // After the last colon comes a hex group or, mapped, a dotted quad: `00:00:28.356`
+    // of a timestamp is neither, and the parses below are the detector's dearest part.
+    if let Some((_, tail)) = run.rsplit_once(':')
+        && tail.contains('.')
+        && tail.matches('.').count() != 3
+    {
+        return false;
+    }
     // A trailing "::" is part of the address (`2001:db8::`); other trailing colons are not.
     let trimmed = run.trim_end_matches(':');
-    [run, trimmed].iter().any(|run| {
+    let forms: &[&str] = if run.ends_with("::") {
+        &[run, trimmed]
+    } else {
+        &[trimmed]
+    };
+    forms.iter().any(|run| {
         (0..=MAX_GLUED.min(run.len().saturating_sub(2)))
             .any(|start| run.is_char_boundary(start) && run[start..].parse::<Ipv6Addr>().is_ok())
     })
@@ -84,6 +97,9 @@ fn is_octet(g: &str) -> bool {
 
 /// A host label holding a dashed IPv4 address (`ip-10-0-0-1`, `203-0-113-7-static`).
 pub(crate) fn label_has_dashed_ipv4(label: &str) -> bool {
+    if label.bytes().filter(|b| *b == b'-').count() < 3 {
+        return false;
+    }
     let parts: Vec<&str> = label.split('-').collect();
     parts.windows(4).any(|w| w.iter().all(|g| is_octet(g)))
 }
@@ -158,7 +174,10 @@ fn parse_part(p: &str) -> Option<u64> {
 /// A host label holding a dashed IPv6 address (`2001-db8--1`, as wildcard-DNS services
 /// write them).
 pub(crate) fn label_has_dashed_ipv6(label: &str) -> bool {
-    label.contains('-') && label.replace('-', ":").parse::<Ipv6Addr>().is_ok()
+    let dashes = label.bytes().filter(|b| *b == b'-').count();
+    dashes >= 2
+        && label.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && label.replace('-', ":").parse::<Ipv6Addr>().is_ok()
 }
 
 #[cfg(test)]

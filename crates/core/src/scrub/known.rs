@@ -31,6 +31,9 @@ pub enum NeedleKind {
 pub struct Needle {
     skel: Box<str>,
     edges: Edges,
+    /// [`mask`] of `skel`: a text whose mask lacks one of its bits cannot hold it.
+    mask: u64,
+    digits_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +55,20 @@ impl std::fmt::Debug for Needle {
     }
 }
 
-impl Needle {
-    /// The needle for `value`, or `None` when its skeleton is too short to search for.
-    pub fn new(value: &str, kind: NeedleKind) -> Option<Needle> {
-        let skel = skeleton(value);
-        if skel.chars().count() < MIN_KNOWN_LEN {
+/// What a needle is besides its skeleton (how it matches, and its quick-test summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Traits {
+    edges: Edges,
+    mask: u64,
+    digits_only: bool,
+}
+
+impl Traits {
+    /// The traits of skeleton `skel` for a value of `kind`; `None` when it is too short
+    /// to search for.
+    fn of(skel: &str, kind: NeedleKind) -> Option<Traits> {
+        if skel.len() < MIN_KNOWN_LEN || (!skel.is_ascii() && skel.chars().count() < MIN_KNOWN_LEN)
+        {
             return None;
         }
         let digits_only = skel.bytes().all(|b| b.is_ascii_digit());
@@ -65,91 +77,226 @@ impl Needle {
             NeedleKind::Token => Edges::Free,
             NeedleKind::Word => Edges::Word,
         };
-        Some(Needle {
-            skel: skel.into(),
+        Some(Traits {
             edges,
+            mask: mask(skel),
+            digits_only,
+        })
+    }
+}
+
+impl Needle {
+    /// The needle for `value`, or `None` when its skeleton is too short to search for.
+    pub fn new(value: &str, kind: NeedleKind) -> Option<Needle> {
+        let skel = skeleton(value);
+        let t = Traits::of(&skel, kind)?;
+        Some(Needle {
+            skel: skel.into_boxed_str(),
+            edges: t.edges,
+            mask: t.mask,
+            digits_only: t.digits_only,
         })
     }
 
+    /// The skeleton's length in bytes.
+    pub fn skeleton_len(&self) -> usize {
+        self.skel.len()
+    }
+
+    pub(super) fn view(&self) -> NeedleRef<'_> {
+        NeedleRef {
+            skel: &self.skel,
+            edges: self.edges,
+            mask: self.mask,
+            digits_only: self.digits_only,
+        }
+    }
+}
+
+/// A needle as the matchers see it, wherever its skeleton is kept (a profile's own
+/// [`Needle`], or the event's ids, which share one buffer per event).
+#[derive(Clone, Copy)]
+pub(super) struct NeedleRef<'n> {
+    skel: &'n str,
+    edges: Edges,
+    mask: u64,
+    digits_only: bool,
+}
+
+impl NeedleRef<'_> {
     /// The skeleton's digits, when it has nothing else (numbers are matched on these).
-    fn digits(&self) -> Option<&str> {
-        self.skel
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then_some(&*self.skel)
+    pub(super) fn digits(&self) -> Option<&str> {
+        self.digits_only.then_some(self.skel)
+    }
+
+    /// Whether the needle could occur in a text of `len` bytes whose mask is `m`.
+    pub(super) fn could_be_in(&self, m: u64, len: usize) -> bool {
+        self.mask & !m == 0 && self.skel.len() <= len
     }
 
     /// Whether the decimal digits of a JSON number hold this value.
     pub(super) fn in_number(&self, digits: &str) -> bool {
         match (self.digits(), self.edges) {
             (Some(d), Edges::WholeNumber) => digits == d,
-            (Some(d), _) => digits.contains(d),
+            (Some(d), _) => occurrences(digits.as_bytes(), d.as_bytes())
+                .next()
+                .is_some(),
             (None, _) => false,
         }
     }
 }
 
+/// The event's own identifiers as needles, their skeletons in one buffer: made for
+/// every event, so one allocation rather than one per id.
+#[derive(Debug, Clone, Default)]
+pub(super) struct IdNeedles {
+    buf: String,
+    spans: Vec<(usize, usize, Traits)>,
+}
+
+impl IdNeedles {
+    /// No ids.
+    pub(super) const EMPTY: IdNeedles = IdNeedles {
+        buf: String::new(),
+        spans: Vec::new(),
+    };
+
+    /// Needles for `ids` (identifiers: matched anywhere), shortest first.
+    pub(super) fn new<'i>(ids: impl Iterator<Item = &'i str> + Clone) -> IdNeedles {
+        let cap = ids.clone().map(str::len).sum();
+        let mut out = IdNeedles {
+            buf: String::with_capacity(cap),
+            spans: Vec::new(),
+        };
+        for id in ids {
+            let start = out.buf.len();
+            if id.is_ascii() && !id.contains('%') {
+                out.buf.extend(
+                    id.bytes()
+                        .filter(u8::is_ascii_alphanumeric)
+                        .map(|b| char::from(b.to_ascii_lowercase())),
+                );
+            } else {
+                out.buf.push_str(&skeleton(id));
+            }
+            match Traits::of(&out.buf[start..], NeedleKind::Token) {
+                Some(t) => out.spans.push((start, out.buf.len(), t)),
+                None => out.buf.truncate(start),
+            }
+        }
+        out.spans.sort_by_key(|(s, e, _)| e - s);
+        out
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = NeedleRef<'_>> + Clone {
+        self.spans.iter().map(|(s, e, t)| NeedleRef {
+            skel: &self.buf[*s..*e],
+            edges: t.edges,
+            mask: t.mask,
+            digits_only: t.digits_only,
+        })
+    }
+}
+
 /// `value` folded, letters and digits only.
 pub fn skeleton(value: &str) -> String {
+    if value.is_ascii() && !value.contains('%') {
+        // The common case (ids, once per event): one exact allocation, no fold.
+        let mut out = Vec::with_capacity(value.len());
+        out.extend(
+            value
+                .bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| b.to_ascii_lowercase()),
+        );
+        // ASCII in, ASCII out: the conversion cannot fail.
+        return String::from_utf8(out).unwrap_or_default();
+    }
     Folded::new(value, FoldOptions::default())
         .text
         .chars()
         .filter(|c| c.is_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
         .collect()
 }
 
-/// The set of bytes occurring in a string: a needle with a byte the text lacks cannot
-/// occur in it, which is most needles for most strings.
-pub(super) struct ByteSet([u64; 4]);
-
-impl ByteSet {
-    pub(super) fn of(s: &str) -> ByteSet {
-        let mut set = [0u64; 4];
-        for b in s.bytes() {
-            let b = b.to_ascii_lowercase();
-            set[usize::from(b >> 6)] |= 1 << (b & 63);
-        }
-        ByteSet(set)
-    }
-    fn has_all(&self, needle: &str) -> bool {
-        needle
-            .bytes()
-            .all(|b| self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
-    }
+/// One bit per letter and digit a text holds (either case), non-ASCII bytes hashed into
+/// the rest: a 64-bit summary that rules most needles out of most strings at once.
+pub(super) fn mask_bit(b: u8) -> u64 {
+    MASK_BITS[usize::from(b)]
 }
 
-/// Whether any needle could occur in ASCII `text` (its bytes are all there).
-pub(super) fn possible<'n>(text: &str, mut needles: impl Iterator<Item = &'n Needle>) -> bool {
-    let set = ByteSet::of(text);
-    needles.any(|n| n.skel.len() <= text.len() && set.has_all(&n.skel))
+const MASK_BITS: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'a'..=b'z' => 1 << (c - b'a'),
+            b'A'..=b'Z' => 1 << (c - b'A'),
+            b'0'..=b'9' => 1 << (26 + c - b'0'),
+            0x80.. => 1 << (36 + c % 28),
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// [`mask_bit`] of every byte of `s`.
+pub(super) fn mask(s: &str) -> u64 {
+    s.bytes().fold(0, |m, b| m | mask_bit(b))
 }
 
 /// Appends a span for every occurrence of every needle in folded text `t`.
-pub(super) fn find<'n>(t: &str, needles: impl Iterator<Item = &'n Needle>, out: &mut Vec<Span>) {
+pub(super) fn find<'n>(t: &str, needles: impl Iterator<Item = NeedleRef<'n>>, out: &mut Vec<Span>) {
+    let m = mask(t);
+    // The text's skeleton, built on the first needle that could match, and where each
+    // of its bytes starts in `t`.
     let mut skel = String::new();
-    let mut at: Vec<(u32, u32)> = Vec::new();
-    let set = ByteSet::of(t);
+    let mut at: Vec<u32> = Vec::new();
     for n in needles {
-        if !set.has_all(&n.skel) {
+        if n.mask & !m != 0 || n.skel.len() > t.len() {
             continue;
         }
         if skel.is_empty() {
+            skel.reserve(t.len());
+            at.reserve(t.len());
             for (i, c) in t.char_indices() {
                 if c.is_alphanumeric() {
-                    skel.push(c);
-                    let r = (i as u32, (i + c.len_utf8()) as u32);
-                    at.extend(std::iter::repeat_n(r, c.len_utf8()));
+                    skel.push(c.to_ascii_lowercase());
+                    at.extend(std::iter::repeat_n(i as u32, c.len_utf8()));
                 }
             }
         }
-        for (pos, m) in skel.match_indices(&*n.skel) {
-            let start = at[pos].0 as usize;
-            let end = at[pos + m.len() - 1].1 as usize;
+        for pos in occurrences(skel.as_bytes(), n.skel.as_bytes()) {
+            let start = at[pos] as usize;
+            let last = at[pos + n.skel.len() - 1] as usize;
+            let end = last + t[last..].chars().next().map_or(1, char::len_utf8);
             if edges_ok(t, start, end, n.edges) {
                 out.push(Span::new(start, end, Tag::Known));
             }
         }
     }
+}
+
+/// Where `needle` (non-empty) starts in `hay`, without overlaps. The texts are short
+/// and most candidate positions fail at the first byte, so a first-byte scan beats
+/// building a two-way searcher per needle and string.
+fn occurrences<'h>(hay: &'h [u8], needle: &'h [u8]) -> impl Iterator<Item = usize> + 'h {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let first = *needle.first()?;
+        while from + needle.len() <= hay.len() {
+            let at = from;
+            from += 1;
+            if hay[at] == first && hay[at..].starts_with(needle) {
+                from = at + needle.len();
+                return Some(at);
+            }
+        }
+        None
+    })
 }
 
 fn edges_ok(t: &str, start: usize, end: usize, edges: Edges) -> bool {
@@ -179,7 +326,7 @@ mod tests {
     fn spans(t: &str, needles: &[Needle]) -> Vec<String> {
         let f = Folded::new(t, FoldOptions::default());
         let mut out = Vec::new();
-        find(&f.text, needles.iter(), &mut out);
+        find(&f.text, needles.iter().map(Needle::view), &mut out);
         out.iter()
             .map(|s| t[f.source(s.start, s.end)].to_string())
             .collect()

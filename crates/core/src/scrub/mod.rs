@@ -87,26 +87,87 @@ impl Span {
 /// prepared once when the profile was loaded).
 #[derive(Debug, Clone, Default)]
 pub struct Known<'a> {
+    ids: known::IdNeedles,
     own: Vec<Needle>,
     shared: &'a [Needle],
     more: &'a [Needle],
+    /// Whether some needle is digits only (numbers need looking at only then).
+    digit_needles: bool,
+    /// Whether every slice is ordered by needle length, so a scan may stop at the first
+    /// needle longer than the text (profiles' needles are stored so).
+    by_length: bool,
 }
 
 impl<'a> Known<'a> {
     /// No known values.
     pub const NONE: Known<'static> = Known {
+        ids: known::IdNeedles::EMPTY,
         own: Vec::new(),
         shared: &[],
         more: &[],
+        digit_needles: false,
+        by_length: true,
     };
 
     /// `own` plus the two shared slices.
-    pub fn new(own: Vec<Needle>, shared: &'a [Needle], more: &'a [Needle]) -> Known<'a> {
-        Known { own, shared, more }
+    pub fn new(mut own: Vec<Needle>, shared: &'a [Needle], more: &'a [Needle]) -> Known<'a> {
+        own.sort_by_key(Needle::skeleton_len);
+        let by_length = shared.is_sorted_by_key(Needle::skeleton_len)
+            && more.is_sorted_by_key(Needle::skeleton_len);
+        let mut k = Known {
+            ids: known::IdNeedles::default(),
+            own,
+            shared,
+            more,
+            digit_needles: false,
+            by_length,
+        };
+        let digit_needles = k.iter().any(|n| n.digits().is_some());
+        k.digit_needles = digit_needles;
+        k
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Needle> + Clone {
-        self.own.iter().chain(self.shared).chain(self.more)
+    /// The event's identifiers `ids` (matched anywhere, in any layout) plus the two
+    /// shared slices (a profile's needles, prepared when it was loaded).
+    pub fn with_ids<'i>(
+        ids: impl Iterator<Item = &'i str> + Clone,
+        shared: &'a [Needle],
+        more: &'a [Needle],
+    ) -> Known<'a> {
+        let mut k = Known::new(Vec::new(), shared, more);
+        k.ids = known::IdNeedles::new(ids);
+        k.digit_needles |= k.ids.iter().any(|n| n.digits().is_some());
+        k
+    }
+
+    /// Whether any needle could occur in a text of `len` bytes whose mask is `m`.
+    fn possible(&self, m: u64, len: usize) -> bool {
+        if self.ids.iter().any(|n| n.could_be_in(m, len)) {
+            return true;
+        }
+        // Slice by slice (a chained iterator costs more than the test itself), shortest
+        // first, stopping at the first needle longer than the text: most strings are
+        // short keys and values.
+        let any = |s: &[Needle]| {
+            if self.by_length {
+                s.iter()
+                    .take_while(|n| n.skeleton_len() <= len)
+                    .any(|n| n.view().could_be_in(m, len))
+            } else {
+                s.iter().any(|n| n.view().could_be_in(m, len))
+            }
+        };
+        any(&self.own) || any(self.shared) || any(self.more)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = known::NeedleRef<'_>> + Clone {
+        self.ids.iter().chain(
+            self.own
+                .iter()
+                .chain(self.shared)
+                .chain(self.more)
+                .map(Needle::view),
+        )
     }
 }
 
@@ -183,52 +244,114 @@ pub(crate) fn find(
         .collect()
 }
 
+const DIGIT: u8 = 1;
+const DOT: u8 = 2;
+const COLON: u8 = 3;
+const AT: u8 = 8;
+const SLOW: u8 = 16;
+
+/// What each byte counts as for [`nothing_to_find`]: the low three bits say which count
+/// it adds to, the others flag `@` and what needs the full fold (`%`, non-ASCII).
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b'0'..=b'9' => DIGIT,
+            b'.' => DOT,
+            b':' => COLON,
+            b'@' => AT,
+            b'%' | 0x80.. => SLOW,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The increment of the packed counts for each class (digits in bits 0–23, dots in
+/// 24–47, colons from 48; strings are far shorter than 2^24 bytes).
+const COUNT: [u64; 8] = [0, 1, 1 << 24, 1 << 48, 0, 0, 0, 0];
+
 /// The cheap test most strings stop at: ASCII, no escape, and too few of the characters
 /// every detector needs (digits for cards and phones, `@`, dots and colons for
 /// addresses), and no needle whose bytes all occur.
 fn nothing_to_find(text: &str, level: Level, known: &Known) -> bool {
-    let (mut digits, mut dots, mut colons, mut at) = (0, 0, 0, false);
+    // Branch-free: every byte adds its class to the counts (digits, dots and colons
+    // in separate bit fields of one word) and its bit to the mask.
+    let (mut counts, mut flags, mut mask) = (0u64, 0u8, 0u64);
     for b in text.bytes() {
-        match b {
-            b'0'..=b'9' => digits += 1,
-            b'.' => dots += 1,
-            b':' => colons += 1,
-            b'@' => at = true,
-            b'%' | 0x80.. => return false,
-            _ => {}
-        }
+        let c = CLASS[usize::from(b)];
+        counts += COUNT[usize::from(c & 7)];
+        flags |= c;
+        mask |= known::mask_bit(b);
     }
+    if flags & SLOW != 0 {
+        return false;
+    }
+    let digits = counts & 0xFF_FFFF;
+    let dots = (counts >> 24) & 0xFF_FFFF;
+    let colons = counts >> 48;
+    let at = flags & AT != 0;
     let detectors = match level {
         Level::All => digits >= 7 || at || colons >= 2 || (dots >= 3 && digits >= 4),
         Level::CardsOnly => digits >= 13,
     };
-    !detectors && !known::possible(text, known.iter())
+    !detectors && !known.possible(mask, text.len())
 }
 
-/// The decimal digits of a JSON number's integral part (sign dropped), when it has one
-/// that is exact: a card or a phone sent as a number is read from these.
-fn number_digits(n: &serde_json::Number) -> Option<String> {
-    if let Some(u) = n.as_u64() {
-        return Some(u.to_string());
+/// The decimal digits of a JSON number's integral part (sign dropped), written into
+/// `buf`, when it has one that is exact: a card or a phone sent as a number is read from
+/// these. Below 2^64 a float's integral part is exact; above, its digits are already lost.
+fn number_digits<'b>(n: &serde_json::Number, buf: &'b mut [u8; 20]) -> Option<&'b [u8]> {
+    let mut v = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => u,
+        (None, Some(i), _) => i.unsigned_abs(),
+        (None, None, Some(f)) => {
+            let f = f.abs().trunc();
+            if !(f.is_finite() && f < 1.8e19) {
+                return None;
+            }
+            // Integral and in range: the conversion is exact.
+            f as u64
+        }
+        _ => return None,
+    };
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return Some(&buf[at..]);
+        }
     }
-    if let Some(i) = n.as_i64() {
-        return Some(i.unsigned_abs().to_string());
-    }
-    let f = n.as_f64()?.abs().trunc();
-    // Below 2^64 the integral part prints exactly; above, digits are already lost.
-    (f.is_finite() && f < 1.8e19).then(|| format!("{f:.0}"))
 }
 
 /// The placeholder a JSON number becomes, if any: a card number (negative and
 /// floating-point forms included) or one of `known` in digits. Other numbers pass
 /// unchanged (a phone number is not recognisable as a bare number).
 pub fn scrub_number(n: &serde_json::Number, known: &Known) -> Option<&'static str> {
-    let digits = number_digits(n)?;
-    let d: Vec<u8> = digits.bytes().map(|b| b - b'0').collect();
-    if digits::is_card(&d) {
+    // Below 10^12 a number is too short for a card; with no digit needle, done.
+    let short = n.as_u64().is_some_and(|u| u < 1_000_000_000_000)
+        || n.as_i64()
+            .is_some_and(|i| i.unsigned_abs() < 1_000_000_000_000)
+        || n.as_f64().is_some_and(|f| f.abs() < 1e12);
+    if short && !known.digit_needles {
+        return None;
+    }
+    let mut buf = [0u8; 20];
+    let text = number_digits(n, &mut buf)?;
+    let mut values = [0u8; 20];
+    for (v, b) in values.iter_mut().zip(text) {
+        *v = b - b'0';
+    }
+    if digits::is_card(&values[..text.len()]) {
         return Some(CARD);
     }
-    known.iter().any(|k| k.in_number(&digits)).then_some(KNOWN)
+    // ASCII digits: always a str.
+    let digits = std::str::from_utf8(text).ok()?;
+    known.iter().any(|k| k.in_number(digits)).then_some(KNOWN)
 }
 
 #[cfg(test)]

@@ -222,3 +222,15 @@ fn documented_limits_behave_as_documented() {
     assert_eq!(scrub("Smith, Alice", Level::All, &name), "Smith, Alice");
     assert!(Needle::new("Bo", NeedleKind::Word).is_none());
 }
+
+#[test]
+fn event_ids_match_in_any_layout() {
+    let k = Known::with_ids(["evt-01HX", "u_8f3k2", "ab", "123456"].into_iter(), &[], &[]);
+    assert_eq!(
+        scrub("x EVT 01hx y u%5F8F3K2 ab", Level::All, &k),
+        "x [id] y [id] ab"
+    );
+    let n = |s: &str| -> serde_json::Number { serde_json::from_str(s).unwrap() };
+    assert_eq!(scrub_number(&n("123456"), &k), Some(KNOWN));
+    assert_eq!(scrub_number(&n("1234567"), &k), None);
+}

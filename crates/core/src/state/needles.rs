@@ -33,7 +33,7 @@ pub(super) fn identifying(fields: &PropMap<'_>, names: &[&str]) -> Box<[Needle]>
             }
         }
     }
-    out.into_boxed_slice()
+    by_length(out)
 }
 
 /// Needles for the digit-bearing values under `names` (bank card, government id).
@@ -50,7 +50,7 @@ pub(super) fn forbidden(fields: &PropMap<'_>, names: &[&str]) -> Box<[Needle]> {
             }
         }
     }
-    out.into_boxed_slice()
+    by_length(out)
 }
 
 fn email(v: &str, out: &mut Vec<Needle>) {
@@ -82,6 +82,12 @@ fn address(v: &str, out: &mut Vec<Needle>) {
     for part in v.split([',', '\n', ';']) {
         push(out, Needle::new(part.trim(), NeedleKind::Word));
     }
+}
+
+/// Shortest first: `Known` stops scanning at the first needle longer than the text.
+fn by_length(mut v: Vec<Needle>) -> Box<[Needle]> {
+    v.sort_by_key(Needle::skeleton_len);
+    v.into_boxed_slice()
 }
 
 fn push(out: &mut Vec<Needle>, n: Option<Needle>) {
