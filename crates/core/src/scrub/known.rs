@@ -150,9 +150,26 @@ impl NeedleRef<'_> {
 /// every event, so one allocation rather than one per id.
 #[derive(Debug, Clone, Default)]
 pub(super) struct IdNeedles {
+    /// The skeletons back to back (a non-ASCII id is folded first).
     buf: String,
     spans: Vec<(usize, usize, Traits)>,
 }
+
+/// The skeleton byte of an ASCII byte: letters lower-cased, digits kept, the rest 0.
+const SKELETON_BYTE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
 
 impl IdNeedles {
     /// No ids.
@@ -164,26 +181,34 @@ impl IdNeedles {
     /// Needles for `ids` (identifiers: matched anywhere), shortest first.
     pub(super) fn new<'i>(ids: impl Iterator<Item = &'i str> + Clone) -> IdNeedles {
         let cap = ids.clone().map(str::len).sum();
-        let mut out = IdNeedles {
-            buf: String::with_capacity(cap),
-            spans: Vec::new(),
-        };
+        let mut buf: Vec<u8> = Vec::with_capacity(cap);
+        let mut spans = Vec::new();
         for id in ids {
-            let start = out.buf.len();
+            let start = buf.len();
             if id.is_ascii() && !id.contains('%') {
-                out.buf.extend(
-                    id.bytes()
-                        .filter(u8::is_ascii_alphanumeric)
-                        .map(|b| char::from(b.to_ascii_lowercase())),
-                );
+                // One table lookup per byte: made for every event, this is hot.
+                for b in id.bytes() {
+                    let s = SKELETON_BYTE[usize::from(b & 0x7f)];
+                    if s != 0 {
+                        buf.push(s);
+                    }
+                }
             } else {
-                out.buf.push_str(&skeleton(id));
+                buf.extend_from_slice(skeleton(id).as_bytes());
             }
-            match Traits::of(&out.buf[start..], NeedleKind::Token) {
-                Some(t) => out.spans.push((start, out.buf.len(), t)),
-                None => out.buf.truncate(start),
+            let traits = std::str::from_utf8(&buf[start..])
+                .ok()
+                .and_then(|skel| Traits::of(skel, NeedleKind::Token));
+            match traits {
+                Some(t) => spans.push((start, buf.len(), t)),
+                None => buf.truncate(start),
             }
         }
+        // Whole skeletons of valid UTF-8, back to back: valid UTF-8.
+        let mut out = IdNeedles {
+            buf: String::from_utf8(buf).unwrap_or_default(),
+            spans,
+        };
         out.spans.sort_by_key(|(s, e, _)| e - s);
         out
     }

@@ -93,6 +93,9 @@ pub struct Known<'a> {
     more: &'a [Needle],
     /// Whether some needle is digits only (numbers need looking at only then).
     digit_needles: bool,
+    /// The fewest digits a digit-only needle has (`usize::MAX` when there is none): a
+    /// shorter number holds none of them.
+    min_digit_needle: usize,
     /// Whether every slice is ordered by needle length, so a scan may stop at the first
     /// needle longer than the text (profiles' needles are stored so).
     by_length: bool,
@@ -106,6 +109,7 @@ impl<'a> Known<'a> {
         shared: &[],
         more: &[],
         digit_needles: false,
+        min_digit_needle: usize::MAX,
         by_length: true,
     };
 
@@ -120,10 +124,10 @@ impl<'a> Known<'a> {
             shared,
             more,
             digit_needles: false,
+            min_digit_needle: usize::MAX,
             by_length,
         };
-        let digit_needles = k.iter().any(|n| n.digits().is_some());
-        k.digit_needles = digit_needles;
+        k.note_digit_needles();
         k
     }
 
@@ -136,8 +140,14 @@ impl<'a> Known<'a> {
     ) -> Known<'a> {
         let mut k = Known::new(Vec::new(), shared, more);
         k.ids = known::IdNeedles::new(ids);
-        k.digit_needles |= k.ids.iter().any(|n| n.digits().is_some());
+        k.note_digit_needles();
         k
+    }
+
+    fn note_digit_needles(&mut self) {
+        let min = self.iter().filter_map(|n| n.digits().map(str::len)).min();
+        self.digit_needles = min.is_some();
+        self.min_digit_needle = min.unwrap_or(usize::MAX);
     }
 
     /// Whether any needle could occur in a text of `len` bytes whose mask is `m`.
@@ -337,7 +347,12 @@ pub fn scrub_number(n: &serde_json::Number, known: &Known) -> Option<&'static st
         || n.as_i64()
             .is_some_and(|i| i.unsigned_abs() < 1_000_000_000_000)
         || n.as_f64().is_some_and(|f| f.abs() < 1e12);
-    if short && !known.digit_needles {
+    // Most numbers in events are counts and sizes, shorter than every digit needle.
+    let too_short =
+        |d: u64| d < 10u64.saturating_pow(known.min_digit_needle.saturating_sub(1) as u32);
+    let below_needles = n.as_u64().is_some_and(too_short)
+        || n.as_i64().is_some_and(|i| too_short(i.unsigned_abs()));
+    if short && (!known.digit_needles || below_needles) {
         return None;
     }
     let mut buf = [0u8; 20];

@@ -225,7 +225,11 @@ fn documented_limits_behave_as_documented() {
 
 #[test]
 fn event_ids_match_in_any_layout() {
-    let k = Known::with_ids(["evt-01HX", "u_8f3k2", "ab", "123456"].into_iter(), &[], &[]);
+    let k = Known::with_ids(
+        ["evt-01HX", "u_8f3k2", "ab", "123456"].into_iter(),
+        &[],
+        &[],
+    );
     assert_eq!(
         scrub("x EVT 01hx y u%5F8F3K2 ab", Level::All, &k),
         "x [id] y [id] ab"
