@@ -286,11 +286,7 @@ impl Policy {
         }
         let consent = verdict.consent?;
         let user_id = ev.user_id.as_deref()?;
-        let never = Known::new(
-            Vec::new(),
-            verdict.profile.as_deref().map_or(&[], |p| &p.redact_always),
-            &[],
-        );
+        let never = Known::of([verdict.profile.as_deref().map(|p| &p.redact_always), None]);
         let cards = |s: &'a str| scrub::scrub(s, Level::CardsOnly, &never);
         let url_cards = |s: &'a str| url::scrub_cards(s, &never);
         Some(Personal {
@@ -352,8 +348,8 @@ fn known_values<'a>(ev: &'a RawEvent<'a>, profile: Option<&'a Profile>) -> Known
     .flatten()
     .map(|id| id.as_ref());
     match profile {
-        Some(p) => Known::with_ids(ids, &p.redact_anonymous, &p.redact_always),
-        None => Known::with_ids(ids, &[], &[]),
+        Some(p) => Known::with_ids(ids, [Some(&p.redact_anonymous), Some(&p.redact_always)]),
+        None => Known::with_ids(ids, [None, None]),
     }
 }
 

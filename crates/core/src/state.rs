@@ -18,7 +18,7 @@ use dashmap::DashMap;
 use serde_json::value::RawValue;
 
 use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, Purpose, RequestId};
-use crate::scrub::{Known, Level, Needle};
+use crate::scrub::{Known, Level, NeedleSet};
 use crate::scrubbed_json::scrubbed_object_json;
 
 mod arrival;
@@ -183,9 +183,9 @@ pub struct Profile {
     pub allowed: Box<RawValue>,
     /// Values to remove from the anonymous record (name, e-mail, phone, mailing
     /// address and its parts), in every layout.
-    pub redact_anonymous: Box<[Needle]>,
+    pub redact_anonymous: NeedleSet,
     /// Values to remove from every output (card and government-id numbers).
-    pub redact_always: Box<[Needle]>,
+    pub redact_always: NeedleSet,
 }
 
 /// Profile fields that are never copied, whatever the configuration says.
@@ -373,7 +373,7 @@ impl State {
             Admit::Newest => {}
         }
         let redact_always = needles::forbidden(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
-        let never = Known::new(Vec::new(), &redact_always, &[]);
+        let never = Known::of([Some(&redact_always), None]);
         let allowed =
             scrubbed_object_json(&r.fields, &self.profile_fields, Level::CardsOnly, &never)
                 .unwrap_or_else(|_| empty_object());

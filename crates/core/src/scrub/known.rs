@@ -115,7 +115,7 @@ impl Needle {
 
 /// A needle as the matchers see it, wherever its skeleton is kept (a profile's own
 /// [`Needle`], or the event's ids, which share one buffer per event).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) struct NeedleRef<'n> {
     skel: &'n str,
     edges: Edges,
@@ -146,13 +146,14 @@ impl NeedleRef<'_> {
     }
 }
 
-/// The event's own identifiers as needles, their skeletons in one buffer: made for
-/// every event, so one allocation rather than one per id.
-#[derive(Debug, Clone, Default)]
-pub(super) struct IdNeedles {
-    /// The skeletons back to back (a non-ASCII id is folded first).
+/// Needles with their skeletons in one buffer, shortest first: the event's ids (made
+/// for every event, so one allocation rather than one per id) and a profile's values
+/// (held for every user, so one allocation and 24 bytes per needle).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NeedleSet {
+    /// The skeletons back to back.
     buf: String,
-    spans: Vec<(usize, usize, Traits)>,
+    spans: Vec<(u32, u32, Traits)>,
 }
 
 /// The skeleton byte of an ASCII byte: letters lower-cased, digits kept, the rest 0.
@@ -171,55 +172,87 @@ const SKELETON_BYTE: [u8; 128] = {
     t
 };
 
-impl IdNeedles {
-    /// No ids.
-    pub(super) const EMPTY: IdNeedles = IdNeedles {
+impl NeedleSet {
+    /// No needles.
+    pub const EMPTY: NeedleSet = NeedleSet {
         buf: String::new(),
         spans: Vec::new(),
     };
 
-    /// Needles for `ids` (identifiers: matched anywhere), shortest first.
-    pub(super) fn new<'i>(ids: impl Iterator<Item = &'i str> + Clone) -> IdNeedles {
-        let cap = ids.clone().map(str::len).sum();
+    /// Needles for `ids` (identifiers: matched anywhere).
+    pub fn of_ids<'i>(ids: impl Iterator<Item = &'i str> + Clone) -> NeedleSet {
+        NeedleSet::of(ids.map(|id| (id, NeedleKind::Token)))
+    }
+
+    /// Needles for `values`, each matched as its kind says; values too short to search
+    /// for are left out, and a value given twice is one needle.
+    pub fn of<'v>(values: impl Iterator<Item = (&'v str, NeedleKind)> + Clone) -> NeedleSet {
+        let cap = values.clone().map(|(v, _)| v.len()).sum();
         let mut buf: Vec<u8> = Vec::with_capacity(cap);
-        let mut spans = Vec::new();
-        for id in ids {
+        let mut spans: Vec<(u32, u32, Traits)> = Vec::new();
+        for (value, kind) in values {
             let start = buf.len();
-            if id.is_ascii() && !id.contains('%') {
-                // One table lookup per byte: made for every event, this is hot.
-                for b in id.bytes() {
+            if value.is_ascii() && !value.contains('%') {
+                // One table lookup per byte: the ids' needles are made for every event.
+                for b in value.bytes() {
                     let s = SKELETON_BYTE[usize::from(b & 0x7f)];
                     if s != 0 {
                         buf.push(s);
                     }
                 }
             } else {
-                buf.extend_from_slice(skeleton(id).as_bytes());
+                buf.extend_from_slice(skeleton(value).as_bytes());
             }
-            let traits = std::str::from_utf8(&buf[start..])
+            let skel = &buf[start..];
+            let traits = std::str::from_utf8(skel)
                 .ok()
-                .and_then(|skel| Traits::of(skel, NeedleKind::Token));
+                .and_then(|skel| Traits::of(skel, kind));
+            let twice = spans
+                .iter()
+                .any(|(s, e, t)| Some(*t) == traits && &buf[*s as usize..*e as usize] == skel);
             match traits {
-                Some(t) => spans.push((start, buf.len(), t)),
-                None => buf.truncate(start),
+                Some(t) if !twice => spans.push((start as u32, buf.len() as u32, t)),
+                _ => buf.truncate(start),
             }
         }
-        // Whole skeletons of valid UTF-8, back to back: valid UTF-8.
-        let mut out = IdNeedles {
+        spans.sort_by_key(|(s, e, _)| e - s);
+        spans.shrink_to_fit();
+        NeedleSet {
+            // Whole skeletons, each valid UTF-8, back to back: valid UTF-8.
             buf: String::from_utf8(buf).unwrap_or_default(),
             spans,
-        };
-        out.spans.sort_by_key(|(s, e, _)| e - s);
-        out
+        }
+    }
+
+    /// How many needles.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Whether `value` of `kind` is one of the needles.
+    pub fn holds(&self, value: &str, kind: NeedleKind) -> bool {
+        Needle::new(value, kind).is_some_and(|n| self.iter().any(|r| r == n.view()))
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = NeedleRef<'_>> + Clone {
         self.spans.iter().map(|(s, e, t)| NeedleRef {
-            skel: &self.buf[*s..*e],
+            skel: &self.buf[*s as usize..*e as usize],
             edges: t.edges,
             mask: t.mask,
             digits_only: t.digits_only,
         })
+    }
+
+    /// Whether a needle could occur in a text of `len` bytes whose mask is `m`.
+    pub(super) fn possible(&self, m: u64, len: usize) -> bool {
+        self.iter()
+            .take_while(|n| n.skel.len() <= len)
+            .any(|n| n.could_be_in(m, len))
     }
 }
 

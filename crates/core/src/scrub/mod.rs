@@ -24,7 +24,7 @@ use std::ops::Range;
 pub use digits::luhn_valid;
 pub use fold::FoldOptions;
 pub(crate) use ip::{HostKind, label_has_dashed_ipv4, label_has_dashed_ipv6, whatwg_host};
-pub use known::{MIN_KNOWN_LEN, Needle, NeedleKind, skeleton};
+pub use known::{MIN_KNOWN_LEN, Needle, NeedleKind, NeedleSet, skeleton};
 
 /// Placeholder for an e-mail address.
 pub const EMAIL: &str = "[email]";
@@ -83,101 +83,82 @@ impl Span {
     }
 }
 
-/// The known values to remove: the event's own needles and a shared slice (a profile's,
-/// prepared once when the profile was loaded).
+/// The known values to remove: the event's own identifiers, and the sets a profile
+/// brings (prepared once, when it was loaded).
 #[derive(Debug, Clone, Default)]
 pub struct Known<'a> {
-    ids: known::IdNeedles,
+    ids: NeedleSet,
     own: Vec<Needle>,
-    shared: &'a [Needle],
-    more: &'a [Needle],
-    /// Whether some needle is digits only (numbers need looking at only then).
-    digit_needles: bool,
+    sets: [Option<&'a NeedleSet>; 2],
     /// The fewest digits a digit-only needle has (`usize::MAX` when there is none): a
     /// shorter number holds none of them.
     min_digit_needle: usize,
-    /// Whether every slice is ordered by needle length, so a scan may stop at the first
-    /// needle longer than the text (profiles' needles are stored so).
-    by_length: bool,
 }
 
 impl<'a> Known<'a> {
     /// No known values.
     pub const NONE: Known<'static> = Known {
-        ids: known::IdNeedles::EMPTY,
+        ids: NeedleSet::EMPTY,
         own: Vec::new(),
-        shared: &[],
-        more: &[],
-        digit_needles: false,
+        sets: [None, None],
         min_digit_needle: usize::MAX,
-        by_length: true,
     };
 
-    /// `own` plus the two shared slices.
-    pub fn new(mut own: Vec<Needle>, shared: &'a [Needle], more: &'a [Needle]) -> Known<'a> {
-        own.sort_by_key(Needle::skeleton_len);
-        let by_length = shared.is_sorted_by_key(Needle::skeleton_len)
-            && more.is_sorted_by_key(Needle::skeleton_len);
+    /// The needles `own`.
+    pub fn new(own: Vec<Needle>) -> Known<'static> {
+        let mut k = Known { own, ..Known::NONE };
+        k.note_digit_needles();
+        k
+    }
+
+    /// The needles of `sets` (a profile's).
+    pub fn of(sets: [Option<&'a NeedleSet>; 2]) -> Known<'a> {
         let mut k = Known {
-            ids: known::IdNeedles::default(),
-            own,
-            shared,
-            more,
-            digit_needles: false,
-            min_digit_needle: usize::MAX,
-            by_length,
+            sets,
+            ..Known::NONE
         };
         k.note_digit_needles();
         k
     }
 
-    /// The event's identifiers `ids` (matched anywhere, in any layout) plus the two
-    /// shared slices (a profile's needles, prepared when it was loaded).
+    /// The event's identifiers `ids` (matched anywhere, in any layout) plus `sets`.
     pub fn with_ids<'i>(
         ids: impl Iterator<Item = &'i str> + Clone,
-        shared: &'a [Needle],
-        more: &'a [Needle],
+        sets: [Option<&'a NeedleSet>; 2],
     ) -> Known<'a> {
-        let mut k = Known::new(Vec::new(), shared, more);
-        k.ids = known::IdNeedles::new(ids);
+        let mut k = Known {
+            ids: NeedleSet::of_ids(ids),
+            sets,
+            ..Known::NONE
+        };
         k.note_digit_needles();
         k
     }
 
     fn note_digit_needles(&mut self) {
         let min = self.iter().filter_map(|n| n.digits().map(str::len)).min();
-        self.digit_needles = min.is_some();
         self.min_digit_needle = min.unwrap_or(usize::MAX);
     }
 
-    /// Whether any needle could occur in a text of `len` bytes whose mask is `m`.
+    /// Whether some needle is digits only (numbers need looking at only then).
+    fn digit_needles(&self) -> bool {
+        self.min_digit_needle != usize::MAX
+    }
+
+    /// Whether any needle could occur in a text of `len` bytes whose mask is `m`. Set
+    /// by set (a chained iterator costs more than the test itself), each shortest
+    /// first, stopping at the first needle longer than the text: most strings are short.
     fn possible(&self, m: u64, len: usize) -> bool {
-        if self.ids.iter().any(|n| n.could_be_in(m, len)) {
-            return true;
-        }
-        // Slice by slice (a chained iterator costs more than the test itself), shortest
-        // first, stopping at the first needle longer than the text: most strings are
-        // short keys and values.
-        let any = |s: &[Needle]| {
-            if self.by_length {
-                s.iter()
-                    .take_while(|n| n.skeleton_len() <= len)
-                    .any(|n| n.view().could_be_in(m, len))
-            } else {
-                s.iter().any(|n| n.view().could_be_in(m, len))
-            }
-        };
-        any(&self.own) || any(self.shared) || any(self.more)
+        self.ids.possible(m, len)
+            || self.own.iter().any(|n| n.view().could_be_in(m, len))
+            || self.sets.iter().flatten().any(|s| s.possible(m, len))
     }
 
     fn iter(&self) -> impl Iterator<Item = known::NeedleRef<'_>> + Clone {
-        self.ids.iter().chain(
-            self.own
-                .iter()
-                .chain(self.shared)
-                .chain(self.more)
-                .map(Needle::view),
-        )
+        self.ids
+            .iter()
+            .chain(self.own.iter().map(Needle::view))
+            .chain(self.sets.iter().flatten().flat_map(|s| s.iter()))
     }
 }
 
@@ -352,7 +333,7 @@ pub fn scrub_number(n: &serde_json::Number, known: &Known) -> Option<&'static st
         |d: u64| d < 10u64.saturating_pow(known.min_digit_needle.saturating_sub(1) as u32);
     let below_needles = n.as_u64().is_some_and(too_short)
         || n.as_i64().is_some_and(|i| too_short(i.unsigned_abs()));
-    if short && (!known.digit_needles || below_needles) {
+    if short && (!known.digit_needles() || below_needles) {
         return None;
     }
     let mut buf = [0u8; 20];

@@ -9,7 +9,7 @@ fn known(values: &[&str]) -> Known<'static> {
         .iter()
         .filter_map(|v| Needle::new(v, NeedleKind::Token))
         .collect();
-    Known::new(own, &[], &[])
+    Known::new(own)
 }
 
 #[test]
@@ -214,11 +214,7 @@ fn documented_limits_behave_as_documented() {
         scrub("ref 124111111111111111", Level::CardsOnly, &Known::NONE),
         "ref [card]"
     );
-    let name = Known::new(
-        vec![Needle::new("Alice Smith", NeedleKind::Word).unwrap()],
-        &[],
-        &[],
-    );
+    let name = Known::new(vec![Needle::new("Alice Smith", NeedleKind::Word).unwrap()]);
     assert_eq!(scrub("Smith, Alice", Level::All, &name), "Smith, Alice");
     assert!(Needle::new("Bo", NeedleKind::Word).is_none());
 }
@@ -227,8 +223,7 @@ fn documented_limits_behave_as_documented() {
 fn event_ids_match_in_any_layout() {
     let k = Known::with_ids(
         ["evt-01HX", "u_8f3k2", "ab", "123456"].into_iter(),
-        &[],
-        &[],
+        [None, None],
     );
     assert_eq!(
         scrub("x EVT 01hx y u%5F8F3K2 ab", Level::All, &k),

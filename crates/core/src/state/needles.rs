@@ -4,7 +4,7 @@
 //! which variants; matching them is `scrub`'s.
 
 use crate::model::{PropMap, PropValue};
-use crate::scrub::{Needle, NeedleKind, skeleton};
+use crate::scrub::{NeedleKind, NeedleSet, skeleton};
 
 /// Card and government-id values carry at least this many digits; the strings beside
 /// them (a card holder's name, a brand, an issuing country) are not numbers to remove,
@@ -19,83 +19,66 @@ const MIN_NATIONAL_DIGITS: usize = 7;
 const MIN_LOCAL_PART: usize = 6;
 
 /// Needles for the identifying fields `names` (name, e-mail, phone, mailing address).
-pub(super) fn identifying(fields: &PropMap<'_>, names: &[&str]) -> Box<[Needle]> {
-    let mut out = Vec::new();
+pub(super) fn identifying(fields: &PropMap<'_>, names: &[&str]) -> NeedleSet {
+    let mut out: Vec<(String, NeedleKind)> = Vec::new();
     for name in names {
         let mut values = Vec::new();
         collect(fields.get(name), &mut values);
         for v in values {
             match *name {
-                "email" => email(&v, &mut out),
-                "phone" => phone(&v, &mut out),
-                "mailing_address" => address(&v, &mut out),
-                _ => push(&mut out, Needle::new(&v, NeedleKind::Word)),
+                "email" => email(v, &mut out),
+                "phone" => phone(v, &mut out),
+                "mailing_address" => address(v, &mut out),
+                _ => out.push((v, NeedleKind::Word)),
             }
         }
     }
-    by_length(out)
+    NeedleSet::of(out.iter().map(|(v, k)| (v.as_str(), *k)))
 }
 
 /// Needles for the digit-bearing values under `names` (bank card, government id).
-pub(super) fn forbidden(fields: &PropMap<'_>, names: &[&str]) -> Box<[Needle]> {
-    let mut out = Vec::new();
+pub(super) fn forbidden(fields: &PropMap<'_>, names: &[&str]) -> NeedleSet {
+    let mut values = Vec::new();
     for name in names {
-        let mut values = Vec::new();
         collect(fields.get(name), &mut values);
-        for v in values {
-            let digits = v.chars().filter(char::is_ascii_digit).count();
-            let folded_digits = skeleton(&v).bytes().filter(u8::is_ascii_digit).count();
-            if digits.max(folded_digits) >= MIN_ID_DIGITS {
-                push(&mut out, Needle::new(&v, NeedleKind::Token));
-            }
-        }
     }
-    by_length(out)
+    let digit_bearing = values.iter().filter(|v| {
+        let digits = v.chars().filter(char::is_ascii_digit).count();
+        digits >= MIN_ID_DIGITS
+            || skeleton(v).bytes().filter(u8::is_ascii_digit).count() >= MIN_ID_DIGITS
+    });
+    NeedleSet::of(digit_bearing.map(|v| (v.as_str(), NeedleKind::Token)))
 }
 
-fn email(v: &str, out: &mut Vec<Needle>) {
-    push(out, Needle::new(v, NeedleKind::Token));
+fn email(v: String, out: &mut Vec<(String, NeedleKind)>) {
     if let Some((local, _)) = v.rsplit_once('@')
         && skeleton(local).chars().count() >= MIN_LOCAL_PART
     {
-        push(out, Needle::new(local, NeedleKind::Word));
+        out.push((local.to_string(), NeedleKind::Word));
     }
+    out.push((v, NeedleKind::Token));
 }
 
-fn phone(v: &str, out: &mut Vec<Needle>) {
-    push(out, Needle::new(v, NeedleKind::Token));
-    let skel = skeleton(v);
+fn phone(v: String, out: &mut Vec<(String, NeedleKind)>) {
+    let skel = skeleton(&v);
+    out.push((v, NeedleKind::Token));
     if !skel.bytes().all(|b| b.is_ascii_digit()) {
         return;
     }
     // Without a country code of one to three digits.
     for cut in 1..=3 {
         if skel.len() >= cut + MIN_NATIONAL_DIGITS {
-            push(out, Needle::new(&skel[cut..], NeedleKind::Token));
+            out.push((skel[cut..].to_string(), NeedleKind::Token));
         }
     }
 }
 
 /// The whole address and each of its comma- or line-separated parts.
-fn address(v: &str, out: &mut Vec<Needle>) {
-    push(out, Needle::new(v, NeedleKind::Word));
+fn address(v: String, out: &mut Vec<(String, NeedleKind)>) {
     for part in v.split([',', '\n', ';']) {
-        push(out, Needle::new(part.trim(), NeedleKind::Word));
+        out.push((part.trim().to_string(), NeedleKind::Word));
     }
-}
-
-/// Shortest first: `Known` stops scanning at the first needle longer than the text.
-fn by_length(mut v: Vec<Needle>) -> Box<[Needle]> {
-    v.sort_by_key(Needle::skeleton_len);
-    v.into_boxed_slice()
-}
-
-fn push(out: &mut Vec<Needle>, n: Option<Needle>) {
-    if let Some(n) = n
-        && !out.contains(&n)
-    {
-        out.push(n);
-    }
+    out.push((v, NeedleKind::Word));
 }
 
 /// Every string and number under `v`, as text.

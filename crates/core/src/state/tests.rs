@@ -157,16 +157,16 @@ fn forbidden_profile_fields_are_never_kept_for_copying() {
     let got = s.profile("u1").unwrap();
     let allowed: Map<String, Value> = serde_json::from_str(got.allowed.get()).unwrap();
     assert_eq!(allowed.keys().collect::<Vec<_>>(), ["email", "name"]);
-    let needle = |v: &str, kind| Needle::new(v, kind).unwrap();
     assert_eq!(
-        &*got.redact_always,
-        [needle("4111-1111-1111-1111", NeedleKind::Token)],
+        got.redact_always.len(),
+        1,
         "only the card's number: not its holder (the user's name) nor the short id"
     );
     assert!(
-        got.redact_anonymous
-            .contains(&needle("ada lovelace", NeedleKind::Word))
+        got.redact_always
+            .holds("4111-1111-1111-1111", NeedleKind::Token)
     );
+    assert!(got.redact_anonymous.holds("ada lovelace", NeedleKind::Word));
     assert!(
         got.allowed.get().contains("Ada Lovelace"),
         "the name is kept"
