@@ -124,6 +124,11 @@ pub(super) struct NeedleRef<'n> {
 }
 
 impl NeedleRef<'_> {
+    /// The skeleton's length in bytes.
+    pub(super) fn len(&self) -> usize {
+        self.skel.len()
+    }
+
     /// The skeleton's digits, when it has nothing else (numbers are matched on these).
     pub(super) fn digits(&self) -> Option<&str> {
         self.digits_only.then_some(self.skel)
@@ -154,6 +159,8 @@ pub struct NeedleSet {
     /// The skeletons back to back.
     buf: String,
     spans: Vec<(u32, u32, Traits)>,
+    /// The shortest digit-only needle's length (`u32::MAX`: none), for [`super::Known`].
+    min_digits: u32,
 }
 
 /// The skeleton byte of an ASCII byte: letters lower-cased, digits kept, the rest 0.
@@ -177,6 +184,7 @@ impl NeedleSet {
     pub const EMPTY: NeedleSet = NeedleSet {
         buf: String::new(),
         spans: Vec::new(),
+        min_digits: u32::MAX,
     };
 
     /// Needles for `ids` (identifiers: matched anywhere).
@@ -217,10 +225,17 @@ impl NeedleSet {
         }
         spans.sort_by_key(|(s, e, _)| e - s);
         spans.shrink_to_fit();
+        let min_digits = spans
+            .iter()
+            .filter(|(_, _, t)| t.digits_only)
+            .map(|(s, e, _)| e - s)
+            .min()
+            .unwrap_or(u32::MAX);
         NeedleSet {
             // Whole skeletons, each valid UTF-8, back to back: valid UTF-8.
             buf: String::from_utf8(buf).unwrap_or_default(),
             spans,
+            min_digits,
         }
     }
 
@@ -246,6 +261,21 @@ impl NeedleSet {
             mask: t.mask,
             digits_only: t.digits_only,
         })
+    }
+
+    /// The shortest needle's length, and the shortest digit-only one's (`usize::MAX`
+    /// for none).
+    pub(super) fn shortest(&self) -> (usize, usize) {
+        let first = self
+            .spans
+            .first()
+            .map_or(usize::MAX, |(s, e, _)| (e - s) as usize);
+        let digits = if self.min_digits == u32::MAX {
+            usize::MAX
+        } else {
+            self.min_digits as usize
+        };
+        (first, digits)
     }
 
     /// Whether a needle could occur in a text of `len` bytes whose mask is `m`.
@@ -306,9 +336,14 @@ pub(super) fn mask(s: &str) -> u64 {
     s.bytes().fold(0, |m, b| m | mask_bit(b))
 }
 
-/// Appends a span for every occurrence of every needle in folded text `t`.
-pub(super) fn find<'n>(t: &str, needles: impl Iterator<Item = NeedleRef<'n>>, out: &mut Vec<Span>) {
-    let m = mask(t);
+/// Appends a span for every occurrence of every needle in folded text `t`, whose
+/// [`mask`] is `m`.
+pub(super) fn find<'n>(
+    t: &str,
+    m: u64,
+    needles: impl Iterator<Item = NeedleRef<'n>>,
+    out: &mut Vec<Span>,
+) {
     // The text's skeleton, built on the first needle that could match, and where each
     // of its bytes starts in `t`.
     let mut skel = String::new();
@@ -384,7 +419,12 @@ mod tests {
     fn spans(t: &str, needles: &[Needle]) -> Vec<String> {
         let f = Folded::new(t, FoldOptions::default());
         let mut out = Vec::new();
-        find(&f.text, needles.iter().map(Needle::view), &mut out);
+        find(
+            &f.text,
+            mask(&f.text),
+            needles.iter().map(Needle::view),
+            &mut out,
+        );
         out.iter()
             .map(|s| t[f.source(s.start, s.end)].to_string())
             .collect()

@@ -93,6 +93,8 @@ pub struct Known<'a> {
     /// The fewest digits a digit-only needle has (`usize::MAX` when there is none): a
     /// shorter number holds none of them.
     min_digit_needle: usize,
+    /// The shortest needle's length in bytes: a shorter text holds no needle.
+    shortest: usize,
 }
 
 impl<'a> Known<'a> {
@@ -102,6 +104,7 @@ impl<'a> Known<'a> {
         own: Vec::new(),
         sets: [None, None],
         min_digit_needle: usize::MAX,
+        shortest: usize::MAX,
     };
 
     /// The needles `own`.
@@ -135,9 +138,23 @@ impl<'a> Known<'a> {
         k
     }
 
+    /// Notes the shortest needle and the shortest digit-only one, from what each set
+    /// noted when it was made.
     fn note_digit_needles(&mut self) {
-        let min = self.iter().filter_map(|n| n.digits().map(str::len)).min();
-        self.min_digit_needle = min.unwrap_or(usize::MAX);
+        let sets = std::iter::once(&self.ids).chain(self.sets.iter().flatten().copied());
+        let (mut shortest, mut digits) = sets
+            .map(NeedleSet::shortest)
+            .fold((usize::MAX, usize::MAX), |(a, b), (x, y)| {
+                (a.min(x), b.min(y))
+            });
+        for n in self.own.iter().map(Needle::view) {
+            shortest = shortest.min(n.len());
+            if let Some(d) = n.digits() {
+                digits = digits.min(d.len());
+            }
+        }
+        self.shortest = shortest;
+        self.min_digit_needle = digits;
     }
 
     /// Whether some needle is digits only (numbers need looking at only then).
@@ -197,23 +214,38 @@ pub(crate) fn find(
     known: &Known,
     opts: FoldOptions,
 ) -> Vec<(Range<usize>, &'static str)> {
-    if nothing_to_find(text, level, known) {
+    // Most strings stop here: ASCII, no escape, too few of the characters every
+    // detector needs, and no needle whose letters and digits all occur.
+    let masked = text.len() >= known.shortest;
+    let raw = Stats::of(text, masked);
+    let (e, i, d) = raw.detectors(level);
+    let could_know = masked && known.possible(raw.mask, text.len());
+    if !(raw.slow || e || i || d || could_know) {
         return Vec::new();
     }
     let folded = fold::Folded::new(text, opts);
     let t = &folded.text;
+    // A text that needed the fold is counted again as the detectors will read it.
+    let st = if raw.slow { Stats::of(t, true) } else { raw };
+    let (email, ip, digits) = st.detectors(level);
     let mut spans = Vec::new();
-    known::find(t, known.iter(), &mut spans);
-    if level == Level::All {
+    if !raw.slow && could_know || raw.slow && known.possible(st.mask, t.len()) {
+        known::find(t, st.mask, known.iter(), &mut spans);
+    }
+    if email {
         email::find(t, &mut spans);
+    }
+    if ip {
         ip::find(t, &mut spans);
     }
-    digits::find(
-        t,
-        level == Level::All,
-        level == Level::CardsOnly,
-        &mut spans,
-    );
+    if digits {
+        digits::find(
+            t,
+            level == Level::All,
+            level == Level::CardsOnly,
+            &mut spans,
+        );
+    }
     if spans.is_empty() {
         return Vec::new();
     }
@@ -241,7 +273,7 @@ const COLON: u8 = 3;
 const AT: u8 = 8;
 const SLOW: u8 = 16;
 
-/// What each byte counts as for [`nothing_to_find`]: the low three bits say which count
+/// What each byte counts as for [`Stats::of`]: the low three bits say which count
 /// it adds to, the others flag `@` and what needs the full fold (`%`, non-ASCII).
 const CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -264,31 +296,59 @@ const CLASS: [u8; 256] = {
 /// 24–47, colons from 48; strings are far shorter than 2^24 bytes).
 const COUNT: [u64; 8] = [0, 1, 1 << 24, 1 << 48, 0, 0, 0, 0];
 
-/// The cheap test most strings stop at: ASCII, no escape, and too few of the characters
-/// every detector needs (digits for cards and phones, `@`, dots and colons for
-/// addresses), and no needle whose bytes all occur.
-fn nothing_to_find(text: &str, level: Level, known: &Known) -> bool {
-    // Branch-free: every byte adds its class to the counts (digits, dots and colons
-    // in separate bit fields of one word) and its bit to the mask.
-    let (mut counts, mut flags, mut mask) = (0u64, 0u8, 0u64);
-    for b in text.bytes() {
-        let c = CLASS[usize::from(b)];
-        counts += COUNT[usize::from(c & 7)];
-        flags |= c;
-        mask |= known::mask_bit(b);
+/// What one pass over a text tells: the counts each detector needs before it can find
+/// anything, whether the text needs the full fold, and its letter/digit mask.
+#[derive(Clone, Copy)]
+struct Stats {
+    digits: u64,
+    dots: u64,
+    colons: u64,
+    at: bool,
+    slow: bool,
+    mask: u64,
+}
+
+impl Stats {
+    /// One branch-free pass: every byte adds its class to the counts (digits, dots and
+    /// colons in separate bit fields of one word) and, with `masked`, its bit to the mask
+    /// (skipped when the text is shorter than every needle: most keys and short values).
+    fn of(text: &str, masked: bool) -> Stats {
+        let (mut counts, mut flags, mut mask) = (0u64, 0u8, 0u64);
+        if masked {
+            for b in text.bytes() {
+                let c = CLASS[usize::from(b)];
+                counts += COUNT[usize::from(c & 7)];
+                flags |= c;
+                mask |= known::mask_bit(b);
+            }
+        } else {
+            for b in text.bytes() {
+                let c = CLASS[usize::from(b)];
+                counts += COUNT[usize::from(c & 7)];
+                flags |= c;
+            }
+        }
+        Stats {
+            digits: counts & 0xFF_FFFF,
+            dots: (counts >> 24) & 0xFF_FFFF,
+            colons: counts >> 48,
+            at: flags & AT != 0,
+            slow: flags & SLOW != 0,
+            mask,
+        }
     }
-    if flags & SLOW != 0 {
-        return false;
+
+    /// Which detectors could find something: (e-mail, IP, digits).
+    fn detectors(&self, level: Level) -> (bool, bool, bool) {
+        match level {
+            Level::All => (
+                self.at,
+                self.colons >= 2 || (self.dots >= 3 && self.digits >= 4),
+                self.digits >= 7,
+            ),
+            Level::CardsOnly => (false, false, self.digits >= 13),
+        }
     }
-    let digits = counts & 0xFF_FFFF;
-    let dots = (counts >> 24) & 0xFF_FFFF;
-    let colons = counts >> 48;
-    let at = flags & AT != 0;
-    let detectors = match level {
-        Level::All => digits >= 7 || at || colons >= 2 || (dots >= 3 && digits >= 4),
-        Level::CardsOnly => digits >= 13,
-    };
-    !detectors && !known.possible(mask, text.len())
 }
 
 /// The decimal digits of a JSON number's integral part (sign dropped), written into
