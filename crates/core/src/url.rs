@@ -96,8 +96,10 @@ fn clean_host(host: &str, known: &Known) -> Option<String> {
     // Browsers map a host through UTS #46 before reading it: compatibility forms
     // (full-width digits and dots), case, the ideographic full stops. So does this, so
     // `１２７．０．０．１` is an address here too, and `Bücher.de` is `bücher.de`.
-    let lower: String = if host.is_ascii() {
-        host.to_ascii_lowercase()
+    let lower: Cow<'_, str> = if !host.bytes().any(|b| b.is_ascii_uppercase()) && host.is_ascii() {
+        Cow::Borrowed(host)
+    } else if host.is_ascii() {
+        Cow::Owned(host.to_ascii_lowercase())
     } else {
         host.nfkc()
             .flat_map(char::to_lowercase)
@@ -108,7 +110,8 @@ fn clean_host(host: &str, known: &Known) -> Option<String> {
                     c
                 }
             })
-            .collect()
+            .collect::<String>()
+            .into()
     };
     let ok = !lower.is_empty()
         && lower.split('.').all(|l| {

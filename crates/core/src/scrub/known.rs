@@ -31,7 +31,7 @@ pub enum NeedleKind {
 pub struct Needle {
     skel: Box<str>,
     edges: Edges,
-    /// [`mask`] of `skel`: a text whose mask lacks one of its bits cannot hold it.
+    /// the mask (`mask_bit` of each byte) of `skel`: a text whose mask lacks one of its bits cannot hold it.
     mask: u64,
     digits_only: bool,
 }
@@ -71,7 +71,10 @@ impl Traits {
         {
             return None;
         }
-        let digits_only = skel.bytes().all(|b| b.is_ascii_digit());
+        let (mask, letters) = skel.bytes().fold((0, false), |(m, l), b| {
+            (m | mask_bit(b), l || !b.is_ascii_digit())
+        });
+        let digits_only = !letters;
         let edges = match kind {
             _ if digits_only && skel.len() < SHORT_NUMBER => Edges::WholeNumber,
             NeedleKind::Token => Edges::Free,
@@ -79,7 +82,7 @@ impl Traits {
         };
         Some(Traits {
             edges,
-            mask: mask(skel),
+            mask,
             digits_only,
         })
     }
@@ -197,7 +200,7 @@ impl NeedleSet {
     pub fn of<'v>(values: impl Iterator<Item = (&'v str, NeedleKind)> + Clone) -> NeedleSet {
         let cap = values.clone().map(|(v, _)| v.len()).sum();
         let mut buf: Vec<u8> = Vec::with_capacity(cap);
-        let mut spans: Vec<(u32, u32, Traits)> = Vec::new();
+        let mut spans: Vec<(u32, u32, Traits)> = Vec::with_capacity(values.clone().count());
         for (value, kind) in values {
             let start = buf.len();
             if value.is_ascii() && !value.contains('%') {
@@ -224,7 +227,6 @@ impl NeedleSet {
             }
         }
         spans.sort_by_key(|(s, e, _)| e - s);
-        spans.shrink_to_fit();
         let min_digits = spans
             .iter()
             .filter(|(_, _, t)| t.digits_only)
@@ -331,13 +333,14 @@ const MASK_BITS: [u64; 256] = {
     t
 };
 
-/// [`mask_bit`] of every byte of `s`.
-pub(super) fn mask(s: &str) -> u64 {
+/// [`mask_bit`] of every byte of `s` (the scrubber computes it in its counting pass).
+#[cfg(test)]
+fn mask(s: &str) -> u64 {
     s.bytes().fold(0, |m, b| m | mask_bit(b))
 }
 
 /// Appends a span for every occurrence of every needle in folded text `t`, whose
-/// [`mask`] is `m`.
+/// the mask (`mask_bit` of each byte) is `m`.
 pub(super) fn find<'n>(
     t: &str,
     m: u64,
