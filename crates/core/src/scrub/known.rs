@@ -64,19 +64,15 @@ struct Traits {
 }
 
 impl Traits {
-    /// The traits of skeleton `skel` for a value of `kind`; `None` when it is too short
-    /// to search for.
-    fn of(skel: &str, kind: NeedleKind) -> Option<Traits> {
-        if skel.len() < MIN_KNOWN_LEN || (!skel.is_ascii() && skel.chars().count() < MIN_KNOWN_LEN)
-        {
+    /// The traits of a skeleton of `len` characters whose mask and digit-only-ness the
+    /// caller computed (while writing it, for ASCII ids); `None` when it is too short to
+    /// search for.
+    fn from_counts(len: usize, mask: u64, digits_only: bool, kind: NeedleKind) -> Option<Traits> {
+        if len < MIN_KNOWN_LEN {
             return None;
         }
-        let (mask, letters) = skel.bytes().fold((0, false), |(m, l), b| {
-            (m | mask_bit(b), l || !b.is_ascii_digit())
-        });
-        let digits_only = !letters;
         let edges = match kind {
-            _ if digits_only && skel.len() < SHORT_NUMBER => Edges::WholeNumber,
+            _ if digits_only && len < SHORT_NUMBER => Edges::WholeNumber,
             NeedleKind::Token => Edges::Free,
             NeedleKind::Word => Edges::Word,
         };
@@ -85,6 +81,15 @@ impl Traits {
             mask,
             digits_only,
         })
+    }
+
+    /// The traits of skeleton `skel` for a value of `kind`; `None` when it is too short
+    /// to search for.
+    fn of(skel: &str, kind: NeedleKind) -> Option<Traits> {
+        let (mask, letters) = skel.bytes().fold((0, false), |(m, l), b| {
+            (m | mask_bit(b), l || !b.is_ascii_digit())
+        });
+        Traits::from_counts(skel.chars().count(), mask, !letters, kind)
     }
 }
 
@@ -203,21 +208,26 @@ impl NeedleSet {
         let mut spans: Vec<(u32, u32, Traits)> = Vec::with_capacity(values.clone().count());
         for (value, kind) in values {
             let start = buf.len();
-            if value.is_ascii() && !value.contains('%') {
-                // One table lookup per byte: the ids' needles are made for every event.
+            let traits = if value.is_ascii() && !value.contains('%') {
+                // One pass, one table lookup per byte, the traits on the way: the ids'
+                // needles are made for every event.
+                let (mut mask, mut letters) = (0u64, false);
                 for b in value.bytes() {
                     let s = SKELETON_BYTE[usize::from(b & 0x7f)];
                     if s != 0 {
                         buf.push(s);
+                        mask |= mask_bit(s);
+                        letters |= !s.is_ascii_digit();
                     }
                 }
+                Traits::from_counts(buf.len() - start, mask, !letters, kind)
             } else {
                 buf.extend_from_slice(skeleton(value).as_bytes());
-            }
+                std::str::from_utf8(&buf[start..])
+                    .ok()
+                    .and_then(|skel| Traits::of(skel, kind))
+            };
             let skel = &buf[start..];
-            let traits = std::str::from_utf8(skel)
-                .ok()
-                .and_then(|skel| Traits::of(skel, kind));
             let twice = spans
                 .iter()
                 .any(|(s, e, t)| Some(*t) == traits && &buf[*s as usize..*e as usize] == skel);
