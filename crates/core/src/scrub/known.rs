@@ -237,6 +237,11 @@ impl NeedleSet {
             }
         }
         spans.sort_by_key(|(s, e, _)| e - s);
+        // Profiles' sets live as long as the user: no slack kept (ids' sets, made per
+        // event, have none, so they skip the reallocation).
+        if spans.capacity() > spans.len() {
+            spans.shrink_to_fit();
+        }
         let min_digits = spans
             .iter()
             .filter(|(_, _, t)| t.digits_only)
