@@ -4,11 +4,13 @@
 //! detection rules and nothing else: it never decides *whether* a field is copied (that
 //! is `policy`'s job) and it never logs what it finds.
 //!
-//! One pass: the string is folded once (`fold`: percent-decoded, Unicode compatibility
-//! form, lower case, every digit, dash and space of every script in its ASCII form), the
-//! detectors report spans over the folded text, overlapping spans merge, and the source
-//! bytes behind them are replaced — so what is not an identifier comes through byte for
-//! byte. Detection is structural (`digits`: brand ranges and Luhn for cards, phone
+//! A cheap table pass first counts what each detector needs (digits, dots, colons, `@`)
+//! and sums the string's letters and digits into a mask the needles are tested against;
+//! most strings stop there. The rest are folded once (`fold`: percent-decoded, Unicode
+//! compatibility form, case folded, every digit, dash and space of every script in its
+//! ASCII form), the detectors that can match report spans over the folded text,
+//! overlapping spans merge, and the source bytes behind them are replaced — so what is
+//! not an identifier comes through byte for byte. Detection is structural (`digits`: brand ranges and Luhn for cards, phone
 //! layouts for phones; `email`; `ip`; `known`), so timestamps, barcodes, digests, sizes
 //! and versions are kept; README "What the scrubber cannot know" lists the limits.
 
