@@ -86,7 +86,7 @@ pub(super) fn find(t: &str, phones: bool, windows: bool, out: &mut Vec<Span>) {
     let mut groups = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_digit()) {
+        if !starts_run(b, i) {
             i += 1;
             continue;
         }
@@ -107,12 +107,17 @@ pub(super) fn find(t: &str, phones: bool, windows: bool, out: &mut Vec<Span>) {
     }
 }
 
+/// Whether a run of digits starts at `i`.
+fn starts_run(b: &[u8], i: usize) -> bool {
+    b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit())
+}
+
 /// Cards whose groups are joined by one of [`CARD_ONLY_SEPS`], the same one throughout.
 fn cards_joined_by_other_separators(b: &[u8], out: &mut Vec<Span>) {
     let mut groups = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_digit()) {
+        if !starts_run(b, i) {
             i += 1;
             continue;
         }

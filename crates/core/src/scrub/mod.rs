@@ -159,11 +159,6 @@ impl<'a> Known<'a> {
         self.min_digit_needle = digits;
     }
 
-    /// Whether some needle is digits only (numbers need looking at only then).
-    fn digit_needles(&self) -> bool {
-        self.min_digit_needle != usize::MAX
-    }
-
     /// Whether any needle could occur in a text of `len` bytes whose mask is `m`. Set
     /// by set (a chained iterator costs more than the test itself), each shortest
     /// first, stopping at the first needle longer than the text: most strings are short.
@@ -353,30 +348,31 @@ impl Stats {
     }
 }
 
-/// The decimal digits of a JSON number's integral part (sign dropped), written into
-/// `buf`, when it has one that is exact: a card or a phone sent as a number is read from
-/// these. Below 2^64 a float's integral part is exact; above, its digits are already lost.
-fn number_digits<'b>(n: &serde_json::Number, buf: &'b mut [u8; 20]) -> Option<&'b [u8]> {
-    let mut v = match (n.as_u64(), n.as_i64(), n.as_f64()) {
-        (Some(u), _, _) => u,
-        (None, Some(i), _) => i.unsigned_abs(),
+/// A JSON number's integral part, sign dropped, when it is exact: a card or a phone sent
+/// as a number is read from its digits. Below 2^64 a float's integral part is exact;
+/// above, its digits are already lost.
+fn integral(n: &serde_json::Number) -> Option<u64> {
+    match (n.as_u64(), n.as_i64(), n.as_f64()) {
+        (Some(u), _, _) => Some(u),
+        (None, Some(i), _) => Some(i.unsigned_abs()),
         (None, None, Some(f)) => {
             let f = f.abs().trunc();
-            if !(f.is_finite() && f < 1.8e19) {
-                return None;
-            }
             // Integral and in range: the conversion is exact.
-            f as u64
+            (f.is_finite() && f < 1.8e19).then_some(f as u64)
         }
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+/// The decimal digits of `v`, written into the end of `buf`.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut at = buf.len();
     loop {
         at -= 1;
         buf[at] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
-            return Some(&buf[at..]);
+            return &buf[at..];
         }
     }
 }
@@ -385,21 +381,15 @@ fn number_digits<'b>(n: &serde_json::Number, buf: &'b mut [u8; 20]) -> Option<&'
 /// floating-point forms included) or one of `known` in digits. Other numbers pass
 /// unchanged (a phone number is not recognisable as a bare number).
 pub fn scrub_number(n: &serde_json::Number, known: &Known) -> Option<&'static str> {
-    // Below 10^12 a number is too short for a card; with no digit needle, done.
-    let short = n.as_u64().is_some_and(|u| u < 1_000_000_000_000)
-        || n.as_i64()
-            .is_some_and(|i| i.unsigned_abs() < 1_000_000_000_000)
-        || n.as_f64().is_some_and(|f| f.abs() < 1e12);
-    // Most numbers in events are counts and sizes, shorter than every digit needle.
-    let too_short =
-        |d: u64| d < 10u64.saturating_pow(known.min_digit_needle.saturating_sub(1) as u32);
-    let below_needles = n.as_u64().is_some_and(too_short)
-        || n.as_i64().is_some_and(|i| too_short(i.unsigned_abs()));
-    if short && (!known.digit_needles() || below_needles) {
+    let v = integral(n)?;
+    // Below 10^12 a number is too short for a card, and most numbers in events (counts,
+    // sizes) are shorter than every digit needle too (`usize::MAX` digits when none).
+    let below_needles = v < 10u64.saturating_pow(known.min_digit_needle.saturating_sub(1) as u32);
+    if v < 1_000_000_000_000 && below_needles {
         return None;
     }
     let mut buf = [0u8; 20];
-    let text = number_digits(n, &mut buf)?;
+    let text = decimal(v, &mut buf);
     let mut values = [0u8; 20];
     for (v, b) in values.iter_mut().zip(text) {
         *v = b - b'0';
