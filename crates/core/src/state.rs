@@ -2,7 +2,7 @@
 //! concurrent maps and updated from the compacted `users.consent`, `users.profile` and the
 //! `users.erasure` topics. It owns the erasure/consent ordering rule (decided by the
 //! records' own timestamps, not by arrival order) and keeps memory per user small: a
-//! consent is a timestamp, an interned policy version and a purpose bitmap, never the raw
+//! consent is a timestamp, an interned policy version (`versions`) and a purpose bitmap, never the raw
 //! JSON. It keeps a bounded change log (`changes`): an epoch bumped whenever a consent
 //! is narrowed or a user erased, so the worker can tell, before it commits, whether a
 //! personal record it produced was decided under a consent that is gone since. A profile
@@ -10,8 +10,8 @@
 //! values to remove from outputs, prepared once at load). It does no I/O; the Kafka edge
 //! and the `process` command feed it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -26,6 +26,7 @@ mod arrival;
 pub use arrival::{Arrival, DEFAULT_MAX_CLOCK_SKEW_MS, ERASURE_TOMBSTONE_HEADER};
 
 mod changes;
+mod versions;
 pub use changes::{ChangeKey, ChangeWatch, Changed};
 
 /// A user id of at most 15 bytes stored inline (the length in the last byte), so the
@@ -268,7 +269,7 @@ pub struct State {
     consents: IdMap<Consent>,
     profiles: IdMap<Arc<Profile>>,
     erased: IdMap<i64>,
-    versions: RwLock<Vec<Arc<str>>>,
+    versions: versions::Versions,
     profile_fields: Vec<String>,
     max_clock_skew_ms: i64,
     /// Table records whose `updated_at` was too far ahead to be trusted.
@@ -529,11 +530,7 @@ impl State {
 
     /// The policy version text for an interned index.
     pub fn policy_version(&self, idx: u32) -> Arc<str> {
-        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
-        versions
-            .get(idx as usize)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(""))
+        self.versions.get(idx)
     }
 
     /// Table sizes.
@@ -574,20 +571,7 @@ impl State {
     }
 
     fn intern(&self, version: &str) -> u32 {
-        // Policy versions are few (one per policy change), so a linear scan under a read
-        // lock is cheaper than a second map; a poisoned lock still holds valid data.
-        {
-            let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(i) = versions.iter().position(|v| &**v == version) {
-                return i as u32;
-            }
-        }
-        let mut versions = self.versions.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = versions.iter().position(|v| &**v == version) {
-            return i as u32;
-        }
-        versions.push(Arc::from(version));
-        (versions.len() - 1) as u32
+        self.versions.intern(version)
     }
 }
 
