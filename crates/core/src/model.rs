@@ -35,17 +35,23 @@ pub enum DlqReason {
     /// (`limits.max_output_bytes`): a dead letter instead of its outputs, so the input
     /// cannot stop the partition.
     OutputTooLarge,
+    /// Valid, but the broker refused one of its outputs for a reason of that record's own
+    /// (a topic's `max.message.bytes` lowered below the start-up check, a broker-side
+    /// record policy) in two attempts in a row: a dead letter instead, so the input
+    /// cannot stop the partition.
+    OutputRejected,
 }
 
 impl DlqReason {
     /// Every reason, for metrics and summaries.
-    pub const ALL: [DlqReason; 6] = [
+    pub const ALL: [DlqReason; 7] = [
         DlqReason::InvalidUtf8,
         DlqReason::InvalidJson,
         DlqReason::SchemaViolation,
         DlqReason::TooLarge,
         DlqReason::TooDeep,
         DlqReason::OutputTooLarge,
+        DlqReason::OutputRejected,
     ];
 
     /// The stable code written to `dlq.reason`.
@@ -57,6 +63,7 @@ impl DlqReason {
             DlqReason::TooLarge => "too_large",
             DlqReason::TooDeep => "too_deep",
             DlqReason::OutputTooLarge => "output_too_large",
+            DlqReason::OutputRejected => "output_rejected",
         }
     }
 }

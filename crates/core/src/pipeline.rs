@@ -235,10 +235,23 @@ impl Core {
     /// limit, headers the edge adds), so one record can never stop the worker.
     /// `detail` says which output and how large, never its contents.
     pub fn output_too_large(&self, raw: &RawRecord<'_>, detail: String) -> Outputs {
-        let rej = Rejection {
-            reason: DlqReason::OutputTooLarge,
-            detail,
-        };
+        self.instead_of_outputs(raw, DlqReason::OutputTooLarge, detail)
+    }
+
+    /// The one `output_rejected` dead letter that replaces `raw`'s outputs after the
+    /// broker refused one of them, for a reason of that record's own, twice in a row.
+    /// `detail` names the output's topic and the broker's error, never its contents.
+    pub fn output_rejected(&self, raw: &RawRecord<'_>, detail: String) -> Outputs {
+        self.instead_of_outputs(raw, DlqReason::OutputRejected, detail)
+    }
+
+    fn instead_of_outputs(
+        &self,
+        raw: &RawRecord<'_>,
+        reason: DlqReason,
+        detail: String,
+    ) -> Outputs {
+        let rej = Rejection { reason, detail };
         Outputs::DeadLetter(dead_letter(raw, rej, self.max_output_bytes))
     }
 
@@ -323,8 +336,9 @@ struct Audit<'a> {
     completed_at: String,
 }
 
-/// The dead letter of `raw`. Its value is bounded for `too_large` and `output_too_large`
-/// inputs (forwarding them whole is what could not be done) and for any input whose dead
+/// The dead letter of `raw`. Its value is bounded for `too_large`, `output_too_large` and
+/// `output_rejected` inputs (forwarding them whole is what could not be done, or may be
+/// what the broker refused) and for any input whose dead
 /// letter would exceed `max_output`; its key only when even then it would not fit.
 fn dead_letter(raw: &RawRecord<'_>, rej: Rejection, max_output: usize) -> DeadLetter {
     let value = raw.value.unwrap_or_default();
@@ -338,8 +352,10 @@ fn dead_letter(raw: &RawRecord<'_>, rej: Rejection, max_output: usize) -> DeadLe
     ];
     let key_len = key.map_or(0, <[u8]>::len);
     let whole = key_len + value.len() + headers_len(&headers);
-    let bound =
-        matches!(rej.reason, DlqReason::TooLarge | DlqReason::OutputTooLarge) || whole > max_output;
+    let bound = matches!(
+        rej.reason,
+        DlqReason::TooLarge | DlqReason::OutputTooLarge | DlqReason::OutputRejected
+    ) || whole > max_output;
     let value = if bound {
         let cut = value.len().min(DLQ_VALUE_PREFIX_BYTES);
         headers.push(("dlq.value.size", value.len().to_string()));

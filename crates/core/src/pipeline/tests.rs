@@ -172,6 +172,31 @@ fn a_short_input_with_too_large_an_output_says_it_is_not_truncated() {
 }
 
 #[test]
+fn an_output_the_broker_refused_becomes_a_bounded_output_rejected_dead_letter() {
+    let core = core(1 << 20, MIN_OUTPUT_BYTES);
+    let value = vec![b'x'; 10_000];
+    let raw = RawRecord {
+        key: Some(b"k"),
+        value: Some(&value),
+        source: Source {
+            topic: "t",
+            partition: 2,
+            offset: 7,
+        },
+    };
+    let d = dead(core.output_rejected(&raw, "usage.personal: Broker: Invalid record".into()));
+    assert_eq!(header(&d, "dlq.reason"), Some("output_rejected"));
+    assert_eq!(
+        header(&d, "dlq.detail"),
+        Some("usage.personal: Broker: Invalid record")
+    );
+    // Bounded whatever its size: the broker may have refused the record for its size.
+    assert_eq!(d.value.len(), DLQ_VALUE_PREFIX_BYTES);
+    assert_eq!(header(&d, "dlq.value.size"), Some("10000"));
+    assert_eq!(header(&d, "dlq.value.truncated"), Some("true"));
+}
+
+#[test]
 fn a_key_too_long_to_forward_is_cut() {
     let core = core(1 << 20, MIN_OUTPUT_BYTES);
     let key = vec![b'k'; 50_000];
