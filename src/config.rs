@@ -101,6 +101,14 @@ pub struct DeliveryConfig {
     /// Stable name of this process for `transactional.id`s (`<group>.<id>.<slot>`);
     /// empty = the host name. Two live processes must not share it.
     pub instance_id: String,
+    /// With a `delivery.instance_id` set, each consumer joins as a static member
+    /// (`group.instance.id = <instance_id>.<slot>`), so a restarted process gets its
+    /// partitions back at once instead of after `session.timeout.ms`. Without an
+    /// explicit id (host names change between pods) membership stays dynamic.
+    pub static_membership: bool,
+    /// Transactions aborted in a row for Kafka errors (not consent replays) after which
+    /// the worker exits: 5 when authorization was denied, 6 otherwise.
+    pub max_consecutive_aborts: u32,
 }
 
 impl Default for DeliveryConfig {
@@ -112,6 +120,8 @@ impl Default for DeliveryConfig {
             max_consent_staleness_ms: 1000,
             instances: 1,
             instance_id: String::new(),
+            static_membership: true,
+            max_consecutive_aborts: 10,
         }
     }
 }
@@ -354,10 +364,14 @@ impl Config {
             });
         }
         let d = &self.delivery;
-        if d.batch_max_records == 0 || d.batch_max_ms == 0 || d.instances == 0 {
+        if d.batch_max_records == 0
+            || d.batch_max_ms == 0
+            || d.instances == 0
+            || d.max_consecutive_aborts == 0
+        {
             return Err(ConfigError::Value {
                 key: "delivery",
-                why: "batch_max_records, batch_max_ms and instances must be at least 1".into(),
+                why: "batch_max_records, batch_max_ms, instances and max_consecutive_aborts must be at least 1".into(),
             });
         }
         if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {

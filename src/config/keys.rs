@@ -189,7 +189,17 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "delivery.instance_id",
         default: "\"\"",
-        meaning: "Stable name of this process in transactional.ids (<group_id>.<instance_id>.<slot>); empty = host name. Two live processes must not share it.",
+        meaning: "Stable name of this process in transactional.ids (<group_id>.<instance_id>.<slot>) and static group membership; empty = host name. Two live processes must not share it.",
+    },
+    ConfigKey {
+        key: "delivery.static_membership",
+        default: "true",
+        meaning: "With delivery.instance_id set, each consumer is a static group member (group.instance.id = <instance_id>.<slot>): a restarted process gets its partitions back at once, not after session.timeout.ms; a stopped one keeps them until then. Dynamic without an explicit instance_id.",
+    },
+    ConfigKey {
+        key: "delivery.max_consecutive_aborts",
+        default: "10",
+        meaning: "Transactions aborted in a row for Kafka errors (not consent replays; each retry waits twice as long, 200 ms up to 10 s) after which the worker exits: code 5 when authorization was denied, 6 otherwise.",
     },
     ConfigKey {
         key: "telemetry.http_port",

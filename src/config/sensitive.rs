@@ -43,6 +43,10 @@ pub const PROTECTED: &[(&str, &str)] = &[
         "transactional.id",
         "exactly-once derives one per instance from kafka.group_id and delivery.instance_id",
     ),
+    (
+        "group.instance.id",
+        "static membership derives one per consumer from delivery.instance_id (delivery.static_membership)",
+    ),
 ];
 
 pub(super) fn is_secret(key: &str) -> bool {

@@ -80,6 +80,10 @@ pub enum EdgeError {
     /// over: this instance must stop (the orchestrator restarts it).
     #[error("fenced: {0}")]
     Fenced(String),
+    /// The same batch's transaction aborted `delivery.max_consecutive_aborts` times in a
+    /// row for a reason that is not authorization (which is `AuthorizationFailed`).
+    #[error("aborts_exhausted: {0}")]
+    AbortsExhausted(String),
     /// A topic exists with settings that break the contract.
     #[error("topic_misconfigured: {0}")]
     TopicMisconfigured(String),
@@ -92,7 +96,9 @@ impl EdgeError {
             EdgeError::BrokerUnreachable { .. } => 3,
             EdgeError::TopicMissing(_) | EdgeError::TopicMisconfigured(_) => 4,
             EdgeError::AuthorizationFailed(_) => 5,
-            EdgeError::Fatal { .. } | EdgeError::DeliveryFailed(_) => 6,
+            EdgeError::Fatal { .. }
+            | EdgeError::DeliveryFailed(_)
+            | EdgeError::AbortsExhausted(_) => 6,
             EdgeError::Fenced(_) => 7,
         }
     }

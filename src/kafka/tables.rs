@@ -31,6 +31,8 @@ const POLL: Duration = Duration::from_millis(100);
 const LIVE_DRAIN: Duration = Duration::from_millis(50);
 /// How often start-up loading compares positions with the end offsets while records flow.
 const CATCH_UP_CHECK_EVERY: Duration = Duration::from_millis(50);
+/// How often start-up loading logs how far it got.
+const LOAD_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Which table a record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,13 +105,16 @@ impl rdkafka::producer::ProducerContext for DeadLetterDeliveries {
     }
 }
 
-/// Loads every table to its end offsets (blocking), then keeps them current in a thread.
+/// Loads every table to its end offsets (blocking, logging progress), then keeps them
+/// current in a thread. `None` when `stop` was set while loading (SIGTERM during a long
+/// load ends the process cleanly, without waiting for the load to finish).
 pub fn load(
     config: &Config,
     state: Arc<State>,
     core: Arc<Core>,
     metrics: Arc<Metrics>,
-) -> Result<Tables, EdgeError> {
+    stop: &AtomicBool,
+) -> Result<Option<Tables>, EdgeError> {
     let started = Instant::now();
     let t = &config.topics;
     let mut cc = client_config(&config.kafka, Role::Consumer);
@@ -189,6 +194,8 @@ pub fn load(
     // round per record (about 12k records/s here): ask when the queue runs dry or every
     // 50 ms.
     let mut asked = Instant::now();
+    let mut reported = Instant::now();
+    let to_read: i64 = ends.values().map(|(lo, hi)| hi - lo).sum();
     loop {
         let got = reader.poll_once(POLL);
         if got && asked.elapsed() < CATCH_UP_CHECK_EVERY {
@@ -197,6 +204,18 @@ pub fn load(
         asked = Instant::now();
         if reader.caught_up(&ends) {
             break;
+        }
+        if stop.load(Ordering::SeqCst) {
+            log::info("stop requested while loading the tables: stopping");
+            return Ok(None);
+        }
+        if reported.elapsed() >= LOAD_PROGRESS_EVERY {
+            reported = Instant::now();
+            log::info(&format!(
+                "loading tables: {} records applied in {} s (at most {to_read} to read)",
+                reader.applied.iter().sum::<u64>(),
+                started.elapsed().as_secs()
+            ));
         }
     }
     let s = reader.state.sizes();
@@ -222,11 +241,11 @@ pub fn load(
             .spawn(move || live(probe, reader, audit, &consent_topic, &fresh, &stop))
             .map_err(|e| EdgeError::DeliveryFailed(format!("cannot start the table thread: {e}")))?
     };
-    Ok(Tables {
+    Ok(Some(Tables {
         handle: Some(handle),
         stop,
         consent_fresh: fresh,
-    })
+    }))
 }
 
 type Ends = HashMap<(String, i32), (i64, i64)>;
@@ -481,6 +500,8 @@ fn live(
     fresh: &FreshStamp,
     stop: &AtomicBool,
 ) {
+    // Readiness says whether this thread runs; the guard clears it however it ends.
+    let _running = Running::start(Arc::clone(&reader.metrics));
     let mut last_check = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         reader.drain();
@@ -500,6 +521,22 @@ fn live(
         }
     }
     audit.close();
+}
+
+/// Marks the table reader running in the metrics until dropped.
+struct Running(Arc<Metrics>);
+
+impl Running {
+    fn start(metrics: Arc<Metrics>) -> Running {
+        metrics.tables_running.store(true, Ordering::SeqCst);
+        Running(metrics)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.tables_running.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Compares the consumer's position with the consent topic's high watermarks, asked

@@ -1,15 +1,18 @@
 //! The telemetry HTTP server: `/health/live` (200 while the process runs),
 //! `/health/ready` (200 when [`Metrics::is_ready`], else 503) and `/metrics` (Prometheus
-//! text). A single `std::net` thread answers one short request at a time: requests are
-//! bounded ([`MAX_REQUEST`] bytes, [`IO_TIMEOUT`] per connection), only `GET`/`HEAD` are
-//! served, and garbage gets a 4xx — it never panics and never echoes the request. It owns
+//! text). One `std::net` thread accepts; each connection is served on a thread of its
+//! own, at most [`MAX_CONNECTIONS`] at once (more get an immediate 503), so idle or slow
+//! clients cannot hold up the kubelet's probe. Requests are bounded ([`MAX_REQUEST`]
+//! bytes, [`IO_TIMEOUT`] to read the head, [`CONNECTION_DEADLINE`] for the whole
+//! connection), only `GET`/`HEAD` are served, and garbage gets a 4xx — it never panics
+//! and never echoes the request. It owns
 //! the socket and the routing; it renders nothing itself (the metrics come from
 //! `prometheus::render`).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,8 +21,12 @@ use crate::log;
 
 /// Largest request head read (request line and headers).
 pub const MAX_REQUEST: usize = 8 * 1024;
-/// Deadline to read a request and write its response.
+/// Deadline to read a request head.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Deadline of a whole connection: head, response and the drain before closing.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(4);
+/// Connections served at once; each holds a thread for at most the deadline.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// Liveness path.
 pub const LIVE_PATH: &str = "/health/live";
@@ -102,18 +109,15 @@ pub fn serve_on(
     Ok(HttpServer { addr, stop, handle })
 }
 
-fn accept_loop(listener: &TcpListener, metrics: &Metrics, stop: &AtomicBool) {
+fn accept_loop(listener: &TcpListener, metrics: &Arc<Metrics>, stop: &AtomicBool) {
     let mut last_error: Option<Instant> = None;
+    let active = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
         }
         match conn {
-            Ok(s) => {
-                if let Err(e) = handle(s, metrics) {
-                    log::debug(&format!("http: connection ended: {}", e.kind()));
-                }
-            }
+            Ok(s) => dispatch(s, metrics, &active),
             Err(e) => {
                 // Out of file descriptors and the like: say so at most once a minute.
                 if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
@@ -122,6 +126,33 @@ fn accept_loop(listener: &TcpListener, metrics: &Metrics, stop: &AtomicBool) {
                 }
             }
         }
+    }
+}
+
+/// Serves `s` on a thread of its own, or answers 503 at once when [`MAX_CONNECTIONS`] are
+/// being served already.
+fn dispatch(mut s: TcpStream, metrics: &Arc<Metrics>, active: &Arc<AtomicUsize>) {
+    if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+        active.fetch_sub(1, Ordering::SeqCst);
+        let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = s.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n",
+        );
+        return;
+    }
+    let (metrics, held) = (Arc::clone(metrics), Arc::clone(active));
+    let spawned = std::thread::Builder::new()
+        .name("telemetry-conn".into())
+        .spawn(move || {
+            if let Err(e) = handle(s, &metrics) {
+                log::debug(&format!("http: connection ended: {}", e.kind()));
+            }
+            held.fetch_sub(1, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        // The closure (and its count) went with the failed spawn: give the slot back.
+        active.fetch_sub(1, Ordering::SeqCst);
+        log::warn(&format!("http: no thread for a connection: {}", e.kind()));
     }
 }
 
@@ -201,7 +232,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn handle(mut s: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    let deadline = Instant::now() + CONNECTION_DEADLINE;
     let head = read_head(&mut s)?;
     if head.as_ref().is_some_and(Vec::is_empty) {
         return Ok(()); // connected and closed (a TCP probe, or our own shutdown wake-up)
@@ -216,22 +247,45 @@ fn handle(mut s: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
         resp.push_str("Allow: GET, HEAD\r\n");
     }
     resp.push_str("\r\n");
-    s.write_all(resp.as_bytes())?;
+    write_until(&mut s, resp.as_bytes(), deadline)?;
     if !head_only {
-        s.write_all(body.as_bytes())?;
+        write_until(&mut s, body.as_bytes(), deadline)?;
     }
-    s.flush()?;
     let _ = s.shutdown(std::net::Shutdown::Write);
-    // Read what the client may still be sending (bounded), so closing does not reset the
-    // connection before it has read the response.
-    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    // Read what the client may still be sending (bounded in bytes and time), so closing
+    // does not reset the connection before it has read the response.
     let mut sink = [0u8; 4096];
     let mut left = 16 * MAX_REQUEST;
     while left > 0 {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(200));
+        if wait.is_zero() {
+            break;
+        }
+        s.set_read_timeout(Some(wait))?;
         match s.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => left = left.saturating_sub(n),
         }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` unless `deadline` passes first: a client reading one byte at a
+/// time cannot hold the connection longer than that.
+fn write_until(s: &mut TcpStream, mut buf: &[u8], deadline: Instant) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        s.set_write_timeout(Some(left))?;
+        let n = s.write(buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
     }
     Ok(())
 }
@@ -260,6 +314,7 @@ mod tests {
         );
         assert!(ask(a, b"GET /health/ready HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 503 "));
         m.ready.store(true, Ordering::SeqCst);
+        m.tables_running.store(true, Ordering::SeqCst);
         assert!(ask(a, b"GET /health/ready?x=1 HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200 "));
         m.fenced.store(true, Ordering::SeqCst);
         assert!(ask(a, b"GET /health/ready HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 503 "));
@@ -285,5 +340,55 @@ mod tests {
             TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_err(),
             "closed after shutdown"
         );
+    }
+
+    #[test]
+    fn fifty_slow_clients_do_not_hold_up_the_readiness_probe() {
+        let m = Arc::new(Metrics::default());
+        m.ready.store(true, Ordering::SeqCst);
+        m.tables_running.store(true, Ordering::SeqCst);
+        let srv = serve("127.0.0.1", 0, Arc::clone(&m)).unwrap();
+        let a = srv.local_addr();
+        // Half of them idle after connecting, half send part of a head and stall.
+        let slow: Vec<TcpStream> = (0..50)
+            .map(|i| {
+                let mut s = TcpStream::connect(a).unwrap();
+                if i % 2 == 1 {
+                    s.write_all(b"GET /metr").unwrap();
+                }
+                s
+            })
+            .collect();
+        // Accepted in order after the 50, each of which already holds its own thread.
+        let mut probe = TcpStream::connect(a).unwrap();
+        // The kubelet's default probe timeout: the answer must come well inside it, while
+        // every slow connection is still open (their head deadline is 2 s).
+        probe
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        probe
+            .write_all(b"GET /health/ready HTTP/1.1\r\n\r\n")
+            .unwrap();
+        let mut out = [0u8; 64];
+        let n = probe.read(&mut out).unwrap();
+        assert!(out[..n].starts_with(b"HTTP/1.1 200 "), "{:?}", &out[..n]);
+        drop(slow);
+        srv.shutdown();
+    }
+
+    #[test]
+    fn connections_over_the_bound_get_a_quick_503() {
+        let m = Arc::new(Metrics::default());
+        let srv = serve("127.0.0.1", 0, Arc::clone(&m)).unwrap();
+        let a = srv.local_addr();
+        let held: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| TcpStream::connect(a).unwrap())
+            .collect();
+        // The accept thread takes connections in order: once it answered the one after
+        // the bound, all the held ones are counted.
+        let over = ask(a, b"GET /health/live HTTP/1.1\r\n\r\n");
+        assert!(over.starts_with("HTTP/1.1 503 "), "{over}");
+        drop(held);
+        srv.shutdown();
     }
 }

@@ -221,6 +221,13 @@ impl Histogram {
 /// How long `/health/ready` stays 503 after the last batch that could not be decoded.
 pub const UNREADABLE_HOLD: Duration = Duration::from_secs(30);
 
+/// From this many transactions aborted in a row `/health/ready` says 503: one abort (a
+/// broker restarting, a coordinator moving) is routine, a third one is not.
+pub const ABORTS_NOT_READY: u32 = 3;
+/// How long an instance's staleness fence may stay shut before `/health/ready` says 503:
+/// a burst of consent changes shuts it for well under this.
+pub const FENCE_NOT_READY_AFTER: Duration = Duration::from_secs(5);
+
 /// Every metric of one process. Shared by all worker instances behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
@@ -242,6 +249,9 @@ pub struct Metrics {
     pub txn_commits: AtomicU64,
     /// Aborted transactions.
     pub txn_aborts: AtomicU64,
+    /// Transactions aborted in a row (Kafka errors, not consent replays), per instance
+    /// slot; an entry goes when its instance commits.
+    pub abort_streaks: Mutex<BTreeMap<usize, u32>>,
     /// Consumer lag per raw partition.
     pub lag: Mutex<BTreeMap<i32, i64>>,
     /// Time spent paused by the consent-staleness fence, microseconds.
@@ -256,6 +266,10 @@ pub struct Metrics {
     pub ready: AtomicBool,
     /// A producer was fenced (another instance took over).
     pub fenced: AtomicBool,
+    /// Since when each instance's staleness fence has been shut, per instance slot.
+    pub fence_shut: Mutex<BTreeMap<usize, Instant>>,
+    /// The table reader's thread is running (it keeps the consent view fresh).
+    pub tables_running: AtomicBool,
     /// Consume errors about raw-topic batches that cannot be decoded (each stalls its
     /// partition, see `kafka::worker::unreadable`).
     pub unreadable: AtomicU64,
@@ -283,6 +297,7 @@ impl Default for Metrics {
             txn_duration: Histogram::new(LATENCY_BOUNDS),
             txn_commits: AtomicU64::new(0),
             txn_aborts: AtomicU64::new(0),
+            abort_streaks: Mutex::default(),
             lag: Mutex::default(),
             paused_us: AtomicU64::new(0),
             consent_replays: Mutex::default(),
@@ -290,6 +305,8 @@ impl Default for Metrics {
             state: Mutex::default(),
             ready: AtomicBool::new(false),
             fenced: AtomicBool::new(false),
+            fence_shut: Mutex::default(),
+            tables_running: AtomicBool::new(false),
             unreadable: AtomicU64::new(0),
             unreadable_at_ms: AtomicU64::new(0),
             kafka: Mutex::default(),
@@ -353,6 +370,25 @@ impl Metrics {
         } else {
             self.txn_aborts.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Instance `slot`'s transactions aborted in a row (0 after a commit).
+    pub fn abort_streak(&self, slot: usize, n: u32) {
+        let mut m = locked(&self.abort_streaks);
+        if n == 0 {
+            m.remove(&slot);
+        } else {
+            m.insert(slot, n);
+        }
+    }
+
+    /// The longest run of aborts in a row of any instance now.
+    pub fn longest_abort_streak(&self) -> u32 {
+        locked(&self.abort_streaks)
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
     /// Lag of one raw partition.
@@ -438,11 +474,28 @@ impl Metrics {
         locked(&self.lag).clone()
     }
 
-    /// Ready for traffic: tables loaded, partitions assigned, not fenced, and no raw
-    /// partition stalled behind a batch that cannot be decoded.
+    /// Instance `slot`'s staleness fence shut (`true`) or opened again.
+    pub fn fence_shut(&self, slot: usize, shut: bool) {
+        let mut m = locked(&self.fence_shut);
+        if shut {
+            m.entry(slot).or_insert_with(Instant::now);
+        } else {
+            m.remove(&slot);
+        }
+    }
+
+    /// Ready for traffic: tables loaded and their reader running, every instance
+    /// subscribed, not fenced, no staleness fence shut for longer than
+    /// [`FENCE_NOT_READY_AFTER`], no instance at [`ABORTS_NOT_READY`] aborts in a row,
+    /// and no raw partition stalled behind a batch that cannot be decoded.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+            && self.tables_running.load(Ordering::SeqCst)
             && !self.fenced.load(Ordering::SeqCst)
+            && self.longest_abort_streak() < ABORTS_NOT_READY
+            && !locked(&self.fence_shut)
+                .values()
+                .any(|since| since.elapsed() > FENCE_NOT_READY_AFTER)
             && !self.unreadable_now()
     }
 }
@@ -485,5 +538,50 @@ impl Telemetry {
         if let Some(h) = self.http {
             h.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod readiness_tests {
+    use super::*;
+
+    fn ready() -> Metrics {
+        let m = Metrics::default();
+        m.ready.store(true, Ordering::SeqCst);
+        m.tables_running.store(true, Ordering::SeqCst);
+        m
+    }
+
+    #[test]
+    fn ready_needs_the_table_reader_running() {
+        let m = ready();
+        assert!(m.is_ready());
+        m.tables_running.store(false, Ordering::SeqCst);
+        assert!(!m.is_ready());
+    }
+
+    #[test]
+    fn a_third_abort_in_a_row_makes_it_not_ready_until_a_commit() {
+        let m = ready();
+        m.abort_streak(0, ABORTS_NOT_READY - 1);
+        assert!(m.is_ready(), "one or two aborts are routine");
+        m.abort_streak(1, ABORTS_NOT_READY);
+        assert!(!m.is_ready());
+        m.abort_streak(0, 0);
+        assert!(!m.is_ready(), "another instance is still stuck");
+        m.abort_streak(1, 0);
+        assert!(m.is_ready());
+    }
+
+    #[test]
+    fn a_fence_shut_for_long_makes_it_not_ready() {
+        let m = ready();
+        m.fence_shut(0, true);
+        assert!(m.is_ready(), "a fence shut briefly is routine");
+        // As if it had been shut since before the allowance.
+        locked(&m.fence_shut).insert(0, Instant::now() - FENCE_NOT_READY_AFTER * 2);
+        assert!(!m.is_ready());
+        m.fence_shut(0, false);
+        assert!(m.is_ready());
     }
 }

@@ -167,7 +167,14 @@ metric!(
     "ready",
     Gauge,
     [],
-    "1 when tables are loaded, partitions assigned and the producer not fenced (as /health/ready)."
+    "1 when /health/ready answers 200: tables loaded and their reader running, partitions assigned, no producer fenced, no staleness fence shut for over 5 s, fewer than 3 transactions aborted in a row, no undecodable raw batch in the last 30 s."
+);
+metric!(
+    ABORT_STREAK,
+    "txn_abort_streak",
+    Gauge,
+    [],
+    "Transactions aborted in a row for Kafka errors (the longest run of any instance; 0 after a commit). At delivery.max_consecutive_aborts the worker exits."
 );
 metric!(
     FENCED,
@@ -250,6 +257,7 @@ pub const CATALOGUE: &[&MetricDoc] = &[
     &LATENCY,
     &TXNS,
     &TXN_DURATION,
+    &ABORT_STREAK,
     &LAG,
     &PAUSED,
     &REPLAYS,
@@ -392,6 +400,10 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
         ],
     );
     fam(&TXN_DURATION, hist(&m.txn_duration));
+    fam(
+        &ABORT_STREAK,
+        vec![value(Vec::new(), f64::from(m.longest_abort_streak()))],
+    );
     fam(
         &LAG,
         locked(&m.lag)

@@ -164,6 +164,20 @@ impl TestWorker {
         );
     }
 
+    /// True once the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_some_and(JoinHandle::is_finished)
+    }
+
+    /// Waits up to `timeout` for the worker to end on its own and returns its result.
+    pub fn exited(mut self, timeout: Duration) -> Result<Report, EdgeError> {
+        wait_for("the worker to stop on its own", timeout, || {
+            self.handle.as_ref().is_some_and(JoinHandle::is_finished)
+        });
+        let h = self.handle.take().expect("running");
+        h.join().expect("worker thread")
+    }
+
     /// Stops the worker (as SIGTERM would) and returns its report.
     pub fn stop(mut self) -> Report {
         self.stop.store(true, Ordering::SeqCst);

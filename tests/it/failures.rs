@@ -322,6 +322,56 @@ fn an_abortable_transaction_is_aborted_and_nothing_is_lost() {
     Tally::of(&reader, &config).check_nothing_lost("abortable_transaction", &summary);
 }
 
+/// A permanent broker-side refusal (here: writes to the output topics denied, injected on
+/// the in-process cluster; the secured-broker tests stage the real ACL) makes every
+/// attempt of the batch abort. The worker must not loop: it backs off, stops after
+/// `delivery.max_consecutive_aborts` with the authorization error (exit code 5) naming the
+/// topic, and says not ready on the way.
+#[test]
+fn a_permanent_refusal_ends_in_a_bounded_clear_exit() {
+    let mock = MockCluster::new(1).unwrap();
+    let mut config = support::config();
+    config.kafka.bootstrap_servers = mock.bootstrap_servers();
+    config.kafka.group_id = "mock-denied".into();
+    config.topics.partitions = 1;
+    config.delivery.max_consecutive_aborts = 3;
+    for spec in admin::contract_topics(&config) {
+        mock.create_topic(&spec.name, 1, 1).unwrap();
+    }
+    let cfg = GenConfig {
+        users: 20,
+        events: 200,
+        seed: 23,
+        erased: 0.0,
+        ..GenConfig::default()
+    };
+    load(&config, &cfg);
+    // Every produce request from here on is refused (more than the worker will send).
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 500],
+    );
+    let w = TestWorker::start(&config);
+    let metrics = std::sync::Arc::clone(&w.metrics);
+    wait_for("a run of aborts", T, || {
+        metrics.longest_abort_streak() >= 2 || w.is_finished()
+    });
+    let err = w.exited(T).expect_err("the worker went on");
+    mock.clear_request_errors(RDKafkaApiKey::Produce);
+    println!("permanent_refusal: {err}");
+    assert_eq!(err.exit_code(), 5, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("3 transactions in a row"), "{text}");
+    let t = &config.topics;
+    assert!(
+        [&t.anonymous, &t.personal, &t.dead_letter]
+            .iter()
+            .any(|topic| text.contains(&format!("topic {topic}"))),
+        "the error names the refused topic: {text}"
+    );
+    assert!(!metrics.is_ready());
+}
+
 /// Sets LogAppendTime on `topics`, so record timestamps are the broker's append time.
 fn append_time(config: &Config, topics: &[&str]) {
     let admin: AdminClient<DefaultClientContext> = client_config(&config.kafka, Role::Producer)

@@ -117,7 +117,7 @@ impl Instance<'_, Acknowledged> {
                 // The poll may have waited long enough for the view to go stale.
                 Some(Ok(msg)) if !self.view_fresh() => self.not_admitted(msg)?,
                 Some(Ok(msg)) => {
-                    let out = self.process(&msg);
+                    let out = self.process(&msg, None);
                     self.report.add(&out);
                     let n = output_count(&out);
                     lock(&self.mode.tracker).begin(msg.partition(), msg.offset(), n);

@@ -12,6 +12,10 @@
 //! under the current consent. Replays for changed users are bounded (see [`Replays`]):
 //! a user whose consent flaps cannot keep a partition from committing.
 //!
+//! Aborts for Kafka errors are bounded too (`streak`): counted, retried with a growing
+//! wait, an input whose output the broker keeps refusing dead-lettered, and the worker
+//! stopped after `delivery.max_consecutive_aborts` in a row.
+//!
 //! It owns the open transaction, its batch and the replay bound; it must not store or
 //! auto-commit consumer offsets (only the transaction moves them) nor count an output
 //! before its transaction commits.
@@ -32,6 +36,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::context::{Context, OutProducer};
 use super::produce::Tag;
 use super::retry::{abortable_send, is_fatal, retrying, txn_fatal};
+use super::streak::{Refusal, Streak, Verdict};
 use super::{CALL_TIMEOUT, Instance, Mode, POLL, REPORT_EVERY, Report, lock};
 use crate::config::Config;
 use crate::kafka::{EdgeError, set_default, settle};
@@ -53,6 +58,8 @@ const WITHHOLD_ALL_AFTER: u32 = 6;
 #[derive(Debug, Default)]
 pub(super) struct Transactions {
     txn: Mutex<TxnState>,
+    /// Aborts in a row; only the loop's thread uses it.
+    streak: Mutex<Streak>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +70,8 @@ struct TxnState {
     aborted: bool,
     /// Set when the callback could not abort: the producer is unusable, the loop stops.
     failed: Option<String>,
+    /// The first output delivery the broker refused in this transaction.
+    refused: Option<Refusal>,
 }
 
 impl Mode for Transactions {
@@ -93,9 +102,29 @@ impl Mode for Transactions {
             .map_err(|e| txn_fatal(metrics, "initialising transactions", e))
     }
 
-    fn delivered(&self, _: &Metrics, _: Tag, _: &DeliveryResult<'_>) {
+    fn delivered(&self, _: &Metrics, tag: Tag, result: &DeliveryResult<'_>) {
         // An acknowledged output may still be aborted, so the commit counts outputs;
-        // a failed one fails the commit, which aborts and rewinds.
+        // a failed one fails the commit, which aborts and rewinds. The first refusal is
+        // kept for the abort bound: which topic, which input, the broker's code.
+        let Err((e, msg)) = result else {
+            return;
+        };
+        let code = e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+        if matches!(
+            code,
+            RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight
+        ) {
+            // Purged by an abort: a consequence, not the cause.
+            return;
+        }
+        let mut txn = lock(&self.txn);
+        if txn.refused.is_none() {
+            txn.refused = Some(Refusal {
+                topic: msg.topic().to_string(),
+                input: (tag.partition, tag.offset),
+                code,
+            });
+        }
     }
 
     fn revoking(&self, _: &BaseConsumer<Context<Self>>, producer: &OutProducer<Self>, _: &[i32]) {
@@ -343,7 +372,8 @@ impl Instance<'_, Transactions> {
         // been seen by it, and is what the commit checks for.
         let state = self.shared.state;
         let epoch = state.epoch();
-        let mut out = self.process(&msg);
+        let rejected = lock(&self.mode.streak).rejected(msg.partition(), msg.offset());
+        let mut out = self.process(&msg, rejected);
         if batch.watch_or_withhold(&mut out, epoch, |u| state.change_key(u)) {
             self.shared.metrics.withheld();
         }
@@ -358,7 +388,11 @@ impl Instance<'_, Transactions> {
         self.producer
             .begin_transaction()
             .map_err(|e| txn_fatal(self.shared.metrics, "beginning a transaction", e))?;
-        lock(&self.mode.txn).open = true;
+        {
+            let mut txn = lock(&self.mode.txn);
+            txn.open = true;
+            txn.refused = None;
+        }
         batch.open = true;
         batch.started = Some(Instant::now());
         Ok(())
@@ -382,7 +416,10 @@ impl Instance<'_, Transactions> {
             Err(Refused::Consent(why, changed)) => return self.replay(batch, why, changed),
         }
         lock(&self.mode.txn).open = false;
+        let next: Vec<(i32, i64)> = batch.next.iter().map(|(p, o)| (*p, *o)).collect();
+        lock(&self.mode.streak).committed(&next);
         let m = self.shared.metrics;
+        m.abort_streak(self.slot, 0);
         m.txn(true, started.elapsed());
         for at in &batch.consumed_at {
             m.delivered(at.elapsed());
@@ -467,11 +504,42 @@ impl Instance<'_, Transactions> {
                 e,
             ));
         }
-        log::warn(&format!(
-            "transaction of {} inputs aborted ({e}); rewinding to the committed offsets",
-            batch.inputs
-        ));
-        self.abort_and_rewind(batch)
+        let inputs = batch.inputs;
+        self.abort_and_rewind(batch)?;
+        // Taken after the abort: a refused delivery's report can come after the send or
+        // commit that failed because of it, and aborting serves every pending report.
+        let refused = lock(&self.mode.txn).refused.take();
+        let max = self.shared.config.delivery.max_consecutive_aborts;
+        let mut streak = lock(&self.mode.streak);
+        let verdict = streak.aborted(&e, refused, max);
+        let n = streak.aborts();
+        drop(streak);
+        self.shared.metrics.abort_streak(self.slot, n);
+        match verdict {
+            Verdict::Stop(stop) => {
+                log::error(&format!(
+                    "transaction of {inputs} inputs aborted ({e}); {n} in a row, the bound: stopping"
+                ));
+                Err(stop)
+            }
+            Verdict::Retry(wait) => {
+                log::warn(&format!(
+                    "transaction of {inputs} inputs aborted ({e}); {n} in a row: rewound to the committed offsets, retrying in {} ms",
+                    wait.as_millis()
+                ));
+                self.back_off(wait);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits `wait` before the retry, in short steps so a stop is not held up. The
+    /// consumer is not polled meanwhile; librdkafka's own thread keeps the membership.
+    fn back_off(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !self.shared.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+        }
     }
 
     /// The consent check refused the commit: abort, rewind, and let the inputs be

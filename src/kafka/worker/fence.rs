@@ -23,6 +23,8 @@ use crate::telemetry::Metrics;
 
 #[derive(Debug, Default)]
 pub(super) struct Fence {
+    /// The instance's slot, for the readiness it reports.
+    slot: usize,
     /// Since when the raw partitions are paused.
     since: Option<Instant>,
     /// `since.is_some()`, for the rebalance callback, which runs inside `poll` and
@@ -31,6 +33,13 @@ pub(super) struct Fence {
 }
 
 impl Fence {
+    pub(super) fn new(slot: usize) -> Fence {
+        Fence {
+            slot,
+            ..Fence::default()
+        }
+    }
+
     /// The flag the consumer's rebalance callback passes to `on_assign`.
     pub(super) fn held(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.held)
@@ -50,11 +59,13 @@ impl Fence {
         match (stale, self.since) {
             (true, None) => {
                 self.pause(consumer, age, bound);
+                metrics.fence_shut(self.slot, true);
                 false
             }
             (true, Some(_)) => false,
             (false, Some(since)) => {
                 self.resume(consumer, since, metrics);
+                metrics.fence_shut(self.slot, false);
                 true
             }
             (false, None) => true,

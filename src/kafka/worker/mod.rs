@@ -22,6 +22,7 @@ mod exactly_once;
 mod fence;
 mod produce;
 mod retry;
+mod streak;
 mod unreadable;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -141,12 +142,16 @@ pub fn run(
     metrics: Arc<Metrics>,
     on_ready: impl FnOnce(),
 ) -> Result<Report, EdgeError> {
-    let tables = super::tables::load(
+    let Some(tables) = super::tables::load(
         config,
         Arc::clone(&state),
         Arc::clone(&core),
         Arc::clone(&metrics),
-    )?;
+        &stop,
+    )?
+    else {
+        return Ok(Report::default());
+    };
     let subscribed = AtomicUsize::new(0);
     let shared = Shared {
         config,
@@ -245,6 +250,8 @@ fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError
 /// One consumer with its own producer.
 struct Instance<'a, M: Mode> {
     shared: &'a Shared<'a>,
+    /// This instance's index in the process (`delivery.instances`).
+    slot: usize,
     consumer: BaseConsumer<Context<M>>,
     /// Shared with the consumer's context: a revocation drains or aborts through it,
     /// also while the consumer closes on drop.
@@ -271,7 +278,7 @@ impl<'a, M: Mode> Instance<'a, M> {
         let t = &config.topics;
         let fatal = |context| move |source| EdgeError::Fatal { context, source };
         let mode = Arc::new(M::new(config));
-        let fence = Fence::default();
+        let fence = Fence::new(slot);
 
         let mut pc = client_config(&config.kafka, Role::Producer);
         with_statistics(&mut pc);
@@ -291,6 +298,12 @@ impl<'a, M: Mode> Instance<'a, M> {
         let mut cc = client_config(&config.kafka, Role::Consumer);
         cc.set("group.id", &config.kafka.group_id);
         cc.set("enable.auto.offset.store", "false");
+        let d = &config.delivery;
+        if d.static_membership && !d.instance_id.is_empty() {
+            // A restarted process with the same name takes its partitions straight back
+            // (KIP-345); the killed member's session need not expire first.
+            cc.set("group.instance.id", format!("{}.{slot}", d.instance_id));
+        }
         with_statistics(&mut cc);
         with_size_limits(&mut cc, &config.limits, Role::Consumer);
         M::consumer_config(&mut cc);
@@ -320,6 +333,7 @@ impl<'a, M: Mode> Instance<'a, M> {
             .map_err(fatal("subscribing to the raw topic"))?;
         Ok(Instance {
             shared,
+            slot,
             consumer,
             producer,
             mode,
@@ -381,7 +395,10 @@ impl<'a, M: Mode> Instance<'a, M> {
         fence::seek_back(&self.consumer, msg).map(|_| ())
     }
 
-    fn process(&self, msg: &BorrowedMessage<'_>) -> Outputs {
+    /// Runs the core on `msg`, or — when `rejected` holds why the broker kept refusing
+    /// this input's outputs (exactly-once's abort bound) — makes its `output_rejected`
+    /// dead letter instead.
+    fn process(&self, msg: &BorrowedMessage<'_>, rejected: Option<String>) -> Outputs {
         let raw = RawRecord {
             key: msg.key(),
             value: msg.payload(),
@@ -396,11 +413,14 @@ impl<'a, M: Mode> Instance<'a, M> {
         // Span times and headers are read only when tracing is on: the hot loop does
         // not pay for what is not exported.
         let start = metrics.tracer.is_enabled().then(std::time::SystemTime::now);
-        let out = self
-            .shared
-            .core
-            .process(&raw, self.shared.state, chrono::Utc::now());
-        let out = self.fit(msg, &raw, out);
+        let core = self.shared.core;
+        let out = match rejected {
+            Some(detail) => core.output_rejected(&raw, detail),
+            None => {
+                let out = core.process(&raw, self.shared.state, chrono::Utc::now());
+                self.fit(msg, &raw, out)
+            }
+        };
         metrics.outputs(&out);
         if let Some(start) = start {
             record_process_span(metrics, msg, &out, start);

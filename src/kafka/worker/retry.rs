@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::streak::is_authorization;
 use crate::kafka::EdgeError;
 use crate::log;
 use crate::telemetry::Metrics;
@@ -39,7 +40,11 @@ pub(super) fn retrying(
 /// retried from the committed offsets.
 pub(super) fn is_fatal(e: &KafkaError) -> bool {
     match e {
-        KafkaError::Transaction(re) => re.is_fatal() || is_fenced(re.code()),
+        KafkaError::Transaction(re) => {
+            re.is_fatal()
+                || is_fenced(re.code())
+                || re.code() == RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+        }
         _ => false,
     }
 }
@@ -50,18 +55,22 @@ fn is_fenced(code: RDKafkaErrorCode) -> bool {
         RDKafkaErrorCode::Fenced
             | RDKafkaErrorCode::ProducerFenced
             | RDKafkaErrorCode::InvalidProducerEpoch
-            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
     )
 }
 
 /// A transactional error that leaves the producer unusable: the worker must exit and be
 /// restarted (another instance may have taken over this slot).
+/// A principal denied its transactional id is an authorization failure (exit 5), not a
+/// fencing (7): no other instance took over, the ACL is missing.
 pub(super) fn txn_fatal(metrics: &Metrics, context: &'static str, source: KafkaError) -> EdgeError {
-    if let KafkaError::Transaction(re) = &source
-        && is_fenced(re.code())
-    {
-        metrics.fenced.store(true, Ordering::SeqCst);
-        return EdgeError::Fenced(format!("{context}: {source}"));
+    if let KafkaError::Transaction(re) = &source {
+        if is_fenced(re.code()) {
+            metrics.fenced.store(true, Ordering::SeqCst);
+            return EdgeError::Fenced(format!("{context}: {source}"));
+        }
+        if is_authorization(re.code()) {
+            return EdgeError::AuthorizationFailed(format!("{context}: {source}"));
+        }
     }
     EdgeError::Fatal { context, source }
 }

@@ -74,7 +74,15 @@ fn renders_counters_gauges_and_cumulative_histograms() {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
     m.ready.store(true, Ordering::SeqCst);
+    m.tables_running.store(true, Ordering::SeqCst);
     assert!(render(&m).lines().any(|l| l == "consent_enricher_ready 1"));
+    m.abort_streak(1, 4);
+    let text = render(&m);
+    assert!(
+        text.lines()
+            .any(|l| l == "consent_enricher_txn_abort_streak 4")
+    );
+    assert!(text.lines().any(|l| l == "consent_enricher_ready 0"));
 }
 
 #[test]
