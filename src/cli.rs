@@ -138,6 +138,7 @@ pub fn main() -> ExitCode {
 
 fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
     consent_enricher::log::init(config.telemetry.log_format, &config.telemetry.log_level);
+    consent_enricher::log::bridge();
     let (core, geoip_files) = build_core(config)?;
     let core = Arc::new(core);
     let state = Arc::new(

@@ -157,9 +157,61 @@ pub fn kafka(level: i32, facility: &str, msg: &str) {
     }
 }
 
+/// Receives what rust-rdkafka itself logs through the `log` crate (a rebalance error, an
+/// event it ignored, a statistics document it could not parse): warnings and errors only,
+/// written as `rdkafka: …` lines under the same level filter. Those lines carry error
+/// codes and event names, never message contents; its `info` and below (`Client stats`
+/// dumps, and anything a future version might print of a message) are not taken.
+/// librdkafka's own lines do not come this way: every client context forwards them to
+/// [`kafka`].
+struct Bridge;
+
+impl ::log::Log for Bridge {
+    fn enabled(&self, meta: &::log::Metadata<'_>) -> bool {
+        meta.level() <= ::log::Level::Warn && meta.target().starts_with("rdkafka")
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            ::log::Level::Error => Level::Error,
+            _ => Level::Warn,
+        };
+        log(level, &format!("rdkafka: {}", record.args()));
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs [`Bridge`] as the `log` crate's logger (once per process; a second call, or a
+/// logger set by someone else, is left as it is).
+pub fn bridge() {
+    static BRIDGE: Bridge = Bridge;
+    if ::log::set_logger(&BRIDGE).is_ok() {
+        ::log::set_max_level(::log::LevelFilter::Warn);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bridge_takes_rdkafka_warnings_only() {
+        use ::log::Log;
+        let meta = |level, target| {
+            ::log::Metadata::builder()
+                .level(level)
+                .target(target)
+                .build()
+        };
+        assert!(Bridge.enabled(&meta(::log::Level::Warn, "rdkafka::consumer")));
+        assert!(Bridge.enabled(&meta(::log::Level::Error, "rdkafka::client")));
+        assert!(!Bridge.enabled(&meta(::log::Level::Info, "rdkafka::client")));
+        assert!(!Bridge.enabled(&meta(::log::Level::Warn, "some_other_crate")));
+    }
 
     #[test]
     fn levels_order_and_parse() {
