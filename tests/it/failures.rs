@@ -174,12 +174,24 @@ fn kill_9_at_random_points_loses_and_duplicates_nothing() {
     let summary = load(&config, &cfg);
     let mut rng = Lcg(20261129);
     let mut reader = Reader::new(&config);
+    let anonymous = config.topics.anonymous.clone();
     for round in 0..5 {
         let w = ChildWorker::start(&config, "kill9", &[], &[]);
-        let ms = rng.next_ms(500, 3000);
+        // Kill a worker that holds partitions and has committed output of its own (the
+        // one before it was killed: its open transaction is aborted, never shown).
+        wait_for("the worker to hold partitions", T, || {
+            w.assert_running();
+            w.logged_count("partitions assigned") > 0
+        });
+        let seen = reader.count(&anonymous);
+        reader.read_until("committed output of this worker", T, |r| {
+            w.assert_running();
+            r.count(&anonymous) > seen
+        });
+        let ms = rng.next_ms(100, 1500);
         std::thread::sleep(Duration::from_millis(ms));
         w.kill9();
-        println!("kill9: round {round} killed after {ms} ms");
+        println!("kill9: round {round} killed {ms} ms after its first committed output");
     }
     let w = ChildWorker::start(&config, "kill9", &[], &[]);
     all_outputs(&mut reader, &config, &summary, || w.assert_running());
