@@ -15,6 +15,9 @@
 //! * `latency` — a paced producer of fresh `gen` events at a fixed rate, matched to the
 //!   outputs by event id (raw for passthrough, the HMAC pseudonym for the worker's
 //!   anonymous records); prints p50/p99 of output append time − input append time.
+//! * `first-after` — waits for the first committed record on a topic whose append time
+//!   is after `--after-ms` (read_committed, from the end offsets at its start) and prints
+//!   that time: the kill → first new committed output figure of `scripts/bench-recovery`.
 //! * `delete` — deletes the bench topics.
 //!
 //! It owns only measurement plumbing: no policy, no assertions on timings, and it never
@@ -102,6 +105,12 @@ fn main() {
         ),
         "scan" => scan(&brokers, &a.list("topics")),
         "latency" => latency(&a, &brokers),
+        "first-after" => first_after(
+            &brokers,
+            a.req("topic"),
+            a.num("after-ms", 0.0) as i64,
+            a.num("timeout", 300.0),
+        ),
         "delete" => delete(&brokers, &a.list("topics")),
         other => panic!("unknown subcommand {other}"),
     }
@@ -271,6 +280,43 @@ fn scan(brokers: &str, topics: &[String]) {
     println!("BYTES={bytes}");
     println!("FIRST_MS={}", if records > 0 { first } else { 0 });
     println!("LAST_MS={}", if records > 0 { last } else { 0 });
+}
+
+// ---------------------------------------------------------------------------------------
+// first-after: the first committed record appended after a moment
+// ---------------------------------------------------------------------------------------
+
+fn first_after(brokers: &str, topic: &str, after_ms: i64, timeout_s: f64) {
+    let c: BaseConsumer = client(brokers)
+        .set("group.id", format!("bench-first-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    // From the high watermarks now: records of a transaction still open at the kill are
+    // aborted by the restarted producer, so whatever read_committed shows past them with
+    // a later append time was committed by the new process.
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions(&c, topic) {
+        let (_, hi) = c.fetch_watermarks(topic, p, T).expect("watermarks");
+        tpl.add_partition_offset(topic, p, Offset::Offset(hi))
+            .expect("tpl");
+    }
+    c.assign(&tpl).expect("assign");
+    let started = Instant::now();
+    loop {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100))
+            && let Some(ts) = m.timestamp().to_millis()
+            && ts > after_ms
+        {
+            println!("FIRST_AFTER_MS={ts}");
+            return;
+        }
+        if started.elapsed().as_secs_f64() > timeout_s {
+            eprintln!("e2e: no record on {topic} appended after {after_ms} within {timeout_s} s");
+            std::process::exit(1);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
