@@ -2,8 +2,9 @@
 //! `url::percent_decode`) with known values taken from the input. Invariants: no panic;
 //! an anonymized URL is `scheme://host/path[?query]` with a lower-case scheme, no
 //! fragment, user-info or port, and anonymizing it again changes nothing (it is already
-//! what the anonymous record may keep; except after `x@[ip]`, see FUZZING.md); a referrer host is a reduced host that reduces
-//! to itself. Test code: panics are how it reports.
+//! what the anonymous record may keep; except after `x@[ip]`, see FUZZING.md); a
+//! referrer host is a reduced host that reduces to itself. Test code: panics are how it
+//! reports.
 #![no_main]
 
 use consent_enricher_core::scrub::Known;
