@@ -131,9 +131,9 @@ pub struct Personal<'a> {
     occurred_at: String,
     processed_at: &'a str,
     user_id: &'a str,
-    anonymous_id: Option<&'a str>,
-    device_id: Option<&'a str>,
-    session_id: Option<&'a str>,
+    anonymous_id: Option<Cow<'a, str>>,
+    device_id: Option<Cow<'a, str>>,
+    session_id: Option<Cow<'a, str>>,
     consent: ConsentOut,
     profile: Option<&'a serde_json::value::RawValue>,
     context: Context<'a>,
@@ -295,9 +295,11 @@ impl Policy {
             occurred_at: format_time(&ev.occurred_at),
             processed_at,
             user_id,
-            anonymous_id: ev.anonymous_id.as_deref(),
-            device_id: ev.device_id.as_deref(),
-            session_id: ev.session_id.as_deref(),
+            // Identifiers are copied, but a card or the user's government id written into
+            // one is not (fuzzing found a card in `anonymous_id`; FUZZING.md).
+            anonymous_id: ev.anonymous_id.as_deref().map(cards),
+            device_id: ev.device_id.as_deref().map(cards),
+            session_id: ev.session_id.as_deref().map(cards),
             consent: ConsentOut {
                 policy_version: state.policy_version(consent.policy_version),
                 purposes: PurposesOut {
@@ -453,6 +455,36 @@ mod tests {
             rfc.pseudonym("what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    /// Found by fuzzing (FUZZING.md): a card number in `anonymous_id`, `device_id` or
+    /// `session_id` reached the personal record unchanged.
+    #[test]
+    fn cards_in_identifier_fields_never_reach_the_personal_record() {
+        let state = State::new(&[]);
+        let grant: crate::model::ConsentRecord = serde_json::from_str(
+            r#"{"user_id":"u1","updated_at":"2026-11-01T00:00:00Z","policy_version":"v1","purposes":{"analytics":true}}"#,
+        )
+        .unwrap();
+        state.apply_consent("u1", Some(&grant));
+        let policy = Policy::new(PolicyConfig::default(), b"k");
+        let raw = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1","anonymous_id":"a paid with 4539 1488 0343 6467","device_id":"4539148803436467","session_id":"s-1"}"#;
+        let ev = RawEvent::parse(raw, 1 << 20).unwrap();
+        let verdict = policy.decide(&ev, &state);
+        let enrichment = Enrichment::default();
+        let p = policy
+            .personal(
+                &ev,
+                &verdict,
+                &state,
+                &enrichment,
+                "2026-11-29T12:00:00.000Z",
+            )
+            .unwrap();
+        let doc = serde_json::to_value(&p).unwrap();
+        assert_eq!(doc["anonymous_id"], "a paid with [card]");
+        assert_eq!(doc["device_id"], "[card]");
+        assert_eq!(doc["session_id"], "s-1");
     }
 
     #[test]

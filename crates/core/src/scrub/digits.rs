@@ -424,11 +424,14 @@ fn is_thousands(lens: &[usize]) -> bool {
     lens[0] <= 3 && lens[1..].iter().all(|l| *l == 3)
 }
 
-fn value(run: &Run, g: usize) -> u32 {
+/// Group `g`'s number, saturating: a group can be any length (fuzzing found a ten-digit
+/// one overflowing the `u32` this used to be), and every caller compares it with small
+/// bounds.
+fn value(run: &Run, g: usize) -> u64 {
     let (s, e) = run.groups[g];
-    run.text[s..e]
-        .iter()
-        .fold(0, |a, b| a * 10 + u32::from(b - b'0'))
+    run.text[s..e].iter().fold(0u64, |a, b| {
+        a.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    })
 }
 
 /// A run that starts with a date — `2026-11-29`, `29.11.2026`, `11/29/2026`,
@@ -483,6 +486,21 @@ mod tests {
 
     fn card(t: &str) -> bool {
         spans(t, true).iter().any(|(_, tag)| *tag == Tag::Card)
+    }
+
+    /// Found by fuzzing (FUZZING.md): a group of ten or more digits in a date, year or
+    /// range test overflowed (a panic with overflow checks, a wrapped value without).
+    #[test]
+    fn long_groups_do_not_overflow() {
+        for t in [
+            "6666666666-6000",
+            "66666666666666666666-10",
+            "99999999999.11.2026",
+            "2026-11-99999999999",
+        ] {
+            let _ = spans(t, true);
+        }
+        assert!(!phone("6666666660-7000000000"));
     }
 
     #[test]

@@ -92,7 +92,17 @@ fn domain_end(t: &str, from: usize) -> Option<usize> {
     {
         end -= c.len_utf8();
     }
-    valid_domain(&t[from..end]).then_some(end)
+    if valid_domain(&t[from..end]) {
+        return Some(end);
+    }
+    // A domain glued to what follows (`bob@example.com-5550123`, `a@b.co4111…`): the
+    // address ends where its last label's letters do. Found by fuzzing (FUZZING.md).
+    let last = t[from..end].rfind('.').map_or(from, |i| from + i + 1);
+    let letters = t[last..end]
+        .char_indices()
+        .find(|(_, c)| !c.is_alphabetic())
+        .map_or(end, |(i, _)| last + i);
+    (letters < end && valid_domain(&t[from..letters])).then_some(letters)
 }
 
 /// Non-ASCII characters an address may hold (RFC 6531 allows any): letters and digits of
@@ -149,6 +159,13 @@ mod tests {
             ["\"john doe\"@example.com"]
         );
         assert_eq!(spans("root@[192.0.2.1] x"), ["root@[192.0.2.1]"]);
+        // Fuzzing found these: a domain glued to a number was not an address at all.
+        assert_eq!(spans("mail bob@example.com-5550123"), ["bob@example.com"]);
+        assert_eq!(
+            spans("utm_source=tiktjones39@axample.oamplrgb-4155550123"),
+            ["tiktjones39@axample.oamplrgb"]
+        );
+        assert_eq!(spans("a@b.co4111111111111111"), ["a@b.co"]);
         assert_eq!(spans("a@xn--p1ai.xn--p1ai"), ["a@xn--p1ai.xn--p1ai"]);
         assert!(spans("not an address a@b").is_empty());
         assert!(spans("pkg@1.2.3 @types/node").is_empty());
