@@ -8,44 +8,10 @@
 #![no_main]
 
 use consent_enricher_fuzz::{EXAMPLE_EVENTS, Fixture, check_all};
+use consent_enricher_testkit::corpus::written_form;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-
-/// `v` in written form `f` (as `tests/it/privacy.rs` plants them).
-fn form(v: &str, f: u8) -> String {
-    match f % 7 {
-        0 => v.to_string(),
-        1 => v.to_uppercase(),
-        2 => v
-            .chars()
-            .map(|c| match c {
-                '!'..='~' => char::from_u32(u32::from(c) + 0xFEE0).unwrap_or(c),
-                ' ' => '\u{3000}',
-                _ => c,
-            })
-            .collect(),
-        3 => v.chars().flat_map(|c| [c, '\u{200b}']).collect(),
-        4 => v
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect(),
-        5 => v.replace(' ', "\u{a0}").replace('-', "\u{2013}"),
-        _ => v
-            .chars()
-            .map(|c| match c.to_digit(10) {
-                Some(d) => char::from_u32(0x660 + d).unwrap_or(c),
-                None => c,
-            })
-            .collect(),
-    }
-}
 
 const SEPS: [&str; 7] = [" ", ", ", "\n", "(", "/", "=", "\""];
 const IPS: [&str; 4] = [
@@ -66,7 +32,7 @@ impl Planter<'_> {
         let v = self.u.choose(&self.values)?.clone();
         let f: u8 = self.u.arbitrary()?;
         let sep = *self.u.choose(&SEPS)?;
-        Ok(format!("{sep}{}{sep}", form(&v, f)))
+        Ok(format!("{sep}{}{sep}", written_form(&v, f)))
     }
 
     fn string(&mut self, s: &str) -> Result<String> {

@@ -355,21 +355,6 @@ fn found(text: &str, canon: &Canon) -> bool {
     }
 }
 
-fn texts(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Number(n) => out.push(n.to_string()),
-        Value::Array(a) => a.iter().for_each(|x| texts(x, out)),
-        Value::Object(m) => {
-            for (k, x) in m {
-                out.push(k.clone());
-                texts(x, out);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// The canons present in `doc`'s strings (keys included) and numbers. In an anonymous
 /// record only the fields copied from the input are read: the pseudonym, the times, the
 /// agent, geo and time-zone enrichment come from closed vocabularies or keyed hashes.
@@ -398,7 +383,7 @@ pub fn leaks<'c>(doc: &Value, canons: &'c [Canon], anonymous: bool) -> Vec<&'c C
             }
         }
     }
-    texts(&doc, &mut all);
+    consent_enricher_testkit::corpus::strings(&doc, &mut all);
     let all: Vec<String> = all
         .into_iter()
         .map(|t| {

@@ -290,6 +290,26 @@ fn broker_restart_is_survived_exactly_once() {
     Tally::of(&reader, &config).check("broker_restart", &summary);
 }
 
+/// librdkafka's in-process cluster with every contract topic (`partitions` each) and a
+/// configuration pointing at it as group `group`.
+fn on_mock_cluster(
+    group: &str,
+    partitions: i32,
+) -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    Config,
+) {
+    let mock = MockCluster::new(1).unwrap();
+    let mut config = support::config();
+    config.kafka.bootstrap_servers = mock.bootstrap_servers();
+    config.kafka.group_id = group.into();
+    config.topics.partitions = partitions;
+    for spec in admin::contract_topics(&config) {
+        mock.create_topic(&spec.name, partitions, 1).unwrap();
+    }
+    (mock, config)
+}
+
 /// Fault injection a real broker cannot stage on demand, on librdkafka's in-process
 /// cluster: a produce request fails for good mid-run, which leaves the open transaction
 /// abortable, so further sends fail with `Erroneous state` (seen on the real broker after a
@@ -299,15 +319,8 @@ fn broker_restart_is_survived_exactly_once() {
 /// exactly-once itself is asserted by the real-broker tests above, not here.
 #[test]
 fn an_abortable_transaction_is_aborted_and_nothing_is_lost() {
-    let mock = MockCluster::new(1).unwrap();
-    let mut config = support::config();
-    config.kafka.bootstrap_servers = mock.bootstrap_servers();
-    config.kafka.group_id = "mock-abortable".into();
-    config.topics.partitions = 3;
+    let (mock, mut config) = on_mock_cluster("mock-abortable", 3);
     config.delivery.batch_max_records = 200;
-    for spec in admin::contract_topics(&config) {
-        mock.create_topic(&spec.name, 3, 1).unwrap();
-    }
     // No erasures: their audit records would be the first produce requests to fail.
     let cfg = GenConfig {
         users: 200,
@@ -335,21 +348,14 @@ fn an_abortable_transaction_is_aborted_and_nothing_is_lost() {
 }
 
 /// A permanent broker-side refusal (here: writes to the output topics denied, injected on
-/// the in-process cluster; the secured-broker tests stage the real ACL) makes every
+/// the in-process cluster; a real ACL needs the secured broker, not built yet) makes every
 /// attempt of the batch abort. The worker must not loop: it backs off, stops after
 /// `delivery.max_consecutive_aborts` with the authorization error (exit code 5) naming the
 /// topic, and says not ready on the way.
 #[test]
 fn a_permanent_refusal_ends_in_a_bounded_clear_exit() {
-    let mock = MockCluster::new(1).unwrap();
-    let mut config = support::config();
-    config.kafka.bootstrap_servers = mock.bootstrap_servers();
-    config.kafka.group_id = "mock-denied".into();
-    config.topics.partitions = 1;
+    let (mock, mut config) = on_mock_cluster("mock-denied", 1);
     config.delivery.max_consecutive_aborts = 3;
-    for spec in admin::contract_topics(&config) {
-        mock.create_topic(&spec.name, 1, 1).unwrap();
-    }
     let cfg = GenConfig {
         users: 20,
         events: 200,

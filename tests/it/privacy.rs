@@ -88,43 +88,8 @@ impl Planted {
         self.all()
             .iter()
             .zip(&self.forms)
-            .map(|(v, f)| form(v, *f))
+            .map(|(v, f)| corpus::written_form(v, *f))
             .collect()
-    }
-}
-
-/// `v` written in one of the forms producers (and attackers) use.
-fn form(v: &str, f: u8) -> String {
-    match f % 7 {
-        0 => v.to_string(),
-        1 => v.to_uppercase(),
-        2 => v
-            .chars()
-            .map(|c| match c {
-                '!'..='~' => char::from_u32(u32::from(c) + 0xFEE0).unwrap_or(c),
-                ' ' => '\u{3000}',
-                _ => c,
-            })
-            .collect(),
-        3 => v.chars().flat_map(|c| [c, '\u{200b}']).collect(),
-        4 => v
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect(),
-        5 => v.replace(' ', "\u{a0}").replace('-', "\u{2013}"),
-        _ => v
-            .chars()
-            .map(|c| match c.to_digit(10) {
-                Some(d) => char::from_u32(0x660 + d).unwrap_or(c),
-                None => c,
-            })
-            .collect(),
     }
 }
 

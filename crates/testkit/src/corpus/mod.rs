@@ -374,6 +374,44 @@ pub fn oracle_skeleton(s: &str) -> String {
         .collect()
 }
 
+/// `v` written in form `f` (mod 7), one of those producers and attackers use: as is,
+/// upper case, full width, zero-width spaces between characters, percent-encoded,
+/// Unicode separators, Arabic-Indic digits. The privacy property test and the structured
+/// fuzz target plant values this way.
+pub fn written_form(v: &str, f: u8) -> String {
+    match f % 7 {
+        0 => v.to_string(),
+        1 => v.to_uppercase(),
+        2 => v
+            .chars()
+            .map(|c| match c {
+                '!'..='~' => char::from_u32(u32::from(c) + 0xFEE0).unwrap_or(c),
+                ' ' => '\u{3000}',
+                _ => c,
+            })
+            .collect(),
+        3 => v.chars().flat_map(|c| [c, '\u{200b}']).collect(),
+        4 => v
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect(),
+        5 => v.replace(' ', "\u{a0}").replace('-', "\u{2013}"),
+        _ => v
+            .chars()
+            .map(|c| match c.to_digit(10) {
+                Some(d) => char::from_u32(0x660 + d).unwrap_or(c),
+                None => c,
+            })
+            .collect(),
+    }
+}
+
 /// Every string of a JSON document (keys included) and every number's text.
 pub fn strings(v: &Value, out: &mut Vec<String>) {
     match v {
