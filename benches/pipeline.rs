@@ -38,7 +38,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CORPUS: u64 = 2_000;
 /// Users whose consents and profiles are loaded.
 const USERS: u64 = 100_000;
-const KEY: &str = "bench-pseudonym-key-0123456789";
+const KEY: &str = "bench-pseudonym-key-0123456789abcdef";
 
 fn gen_config() -> GenConfig {
     GenConfig {

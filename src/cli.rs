@@ -53,7 +53,7 @@ impl ConfigArgs {
         let mut config = Config::load(self.config.as_deref(), std::env::vars())
             .context("loading configuration")?;
         if let Some(k) = &self.pseudonym_key {
-            config.pseudonym.key = k.clone();
+            config.pseudonym.key = k.as_str().into();
             config.validate().context("checking --pseudonym-key")?;
         }
         if !self.geoip.is_empty() {

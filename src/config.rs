@@ -21,9 +21,6 @@ pub use crate::settings::{LocationPrecision, PolicyConfig};
 
 /// Prefix of environment overrides: `CONSENT_ENRICHER__POLICY__PERSONAL_PURPOSE=marketing`.
 pub const ENV_PREFIX: &str = "CONSENT_ENRICHER__";
-/// The pseudonym key must be at least this long (bytes): HMAC keys shorter than the hash
-/// are guessable.
-pub const MIN_KEY_LEN: usize = 16;
 
 /// Configuration errors.
 #[derive(Debug, thiserror::Error)]
@@ -226,9 +223,13 @@ impl Default for ErasureConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PseudonymConfig {
-    /// HMAC-SHA256 key for the anonymous `event_id` (required, ≥ 16 bytes). Prefer
-    /// the environment: `CONSENT_ENRICHER__PSEUDONYM__KEY`.
-    pub key: String,
+    /// HMAC-SHA256 key for the anonymous `event_id` (required unless `key_file` is set:
+    /// ≥ 32 bytes, no placeholder, enough variety). Prefer the environment
+    /// (`CONSENT_ENRICHER__PSEUDONYM__KEY`) or `key_file`; never a command line.
+    pub key: Secret,
+    /// A file holding the key (one trailing newline ignored), e.g. a Kubernetes secret
+    /// mounted as a file; empty = use `key`. Setting both is an error.
+    pub key_file: String,
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -300,6 +301,10 @@ pub struct KafkaConfig {
     pub producer: BTreeMap<String, String>,
     /// How long start-up waits for the cluster before giving up (milliseconds).
     pub startup_timeout_ms: u64,
+    /// Allow an unencrypted connection (`security.protocol` PLAINTEXT or SASL_PLAINTEXT)
+    /// to brokers that are not on a loopback address. Off: personal data in transit is
+    /// encrypted unless an operator says otherwise (a warning is logged when on).
+    pub allow_plaintext: bool,
 }
 
 impl Default for KafkaConfig {
@@ -311,6 +316,7 @@ impl Default for KafkaConfig {
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),
             startup_timeout_ms: 30_000,
+            allow_plaintext: false,
         }
     }
 }
@@ -340,8 +346,9 @@ impl Config {
                 apply_env(&mut table, &defaults, rest, &value)?;
             }
         }
-        let config = Config::deserialize(toml::Value::Table(table))
+        let mut config = Config::deserialize(toml::Value::Table(table))
             .map_err(|e| ConfigError::Invalid(toml_error(&e, None)))?;
+        config.read_key_file()?;
         config.validate()?;
         Ok(config)
     }
@@ -427,12 +434,48 @@ impl Config {
                 ),
             });
         }
-        if !self.pseudonym.key.is_empty() && self.pseudonym.key.len() < MIN_KEY_LEN {
+        if let Some(why) = (!self.pseudonym.key.is_empty())
+            .then(|| key_problem(self.pseudonym.key.expose()))
+            .flatten()
+        {
             return Err(ConfigError::Value {
                 key: "pseudonym.key",
-                why: format!("must be at least {MIN_KEY_LEN} bytes"),
+                why,
             });
         }
+        transport::check(&self.kafka)?;
+        Ok(())
+    }
+
+    /// True when `kafka.allow_plaintext` is what lets a client reach a remote broker
+    /// unencrypted (the worker warns at start-up).
+    pub fn sends_plaintext_off_host(&self) -> bool {
+        transport::plaintext_off_host(&self.kafka)
+    }
+
+    /// Replaces an empty `pseudonym.key` by the contents of `pseudonym.key_file`.
+    fn read_key_file(&mut self) -> Result<(), ConfigError> {
+        let path = &self.pseudonym.key_file;
+        if path.is_empty() {
+            return Ok(());
+        }
+        if !self.pseudonym.key.is_empty() {
+            return Err(ConfigError::Value {
+                key: "pseudonym.key_file",
+                why: "set either pseudonym.key or pseudonym.key_file, not both".into(),
+            });
+        }
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::Value {
+                key: "pseudonym.key_file",
+                why: format!("cannot read it: {}", e.kind()),
+            }
+        })?);
+        let key = text
+            .strip_suffix('\n')
+            .map(|k| k.strip_suffix('\r').unwrap_or(k))
+            .unwrap_or(&text);
+        self.pseudonym.key = Secret::from(key);
         Ok(())
     }
 
@@ -496,10 +539,18 @@ impl Config {
         if self.pseudonym.key.is_empty() {
             return Err(ConfigError::Value {
                 key: "pseudonym.key",
-                why: "required: set CONSENT_ENRICHER__PSEUDONYM__KEY (or pseudonym.key, or --pseudonym-key) to a secret of at least 16 bytes".into(),
+                why: format!(
+                    "required: set CONSENT_ENRICHER__PSEUDONYM__KEY or pseudonym.key_file (a file, e.g. a mounted secret) to a secret of at least {MIN_KEY_LEN} bytes, e.g. `openssl rand -hex 32`"
+                ),
             });
         }
-        Ok(self.pseudonym.key.as_bytes())
+        if let Some(why) = key_problem(self.pseudonym.key.expose()) {
+            return Err(ConfigError::Value {
+                key: "pseudonym.key",
+                why,
+            });
+        }
+        Ok(self.pseudonym.key.expose().as_bytes())
     }
 
     /// The allowed clock skew for the tables, in the signed milliseconds `State` uses
@@ -514,7 +565,7 @@ impl Config {
             policy: self.policy.clone(),
             max_event_bytes: self.limits.max_event_bytes,
             max_output_bytes: self.limits.max_output_bytes,
-            pseudonym_key: self.require_key()?.to_vec(),
+            pseudonym_key: zeroize::Zeroizing::new(self.require_key()?.to_vec()),
         })
     }
 
@@ -522,7 +573,7 @@ impl Config {
     pub fn masked(&self) -> String {
         let mut c = self.clone();
         if !c.pseudonym.key.is_empty() {
-            c.pseudonym.key = "***".into();
+            c.pseudonym.key = Secret::from("***");
         }
         for map in [
             &mut c.kafka.client,
@@ -541,12 +592,15 @@ impl Config {
 
 mod env;
 mod keys;
+mod secret;
 mod sensitive;
+mod transport;
 
 #[cfg(test)]
 use env::redact;
 use env::{apply_env, toml_error};
 pub use keys::{ConfigKey, KEYS, markdown_table};
+pub use secret::{MIN_KEY_LEN, Secret, key_problem};
 use sensitive::is_secret;
 pub use sensitive::{PROTECTED, SENSITIVE};
 

@@ -21,7 +21,7 @@ use consent_enricher::policy::Pseudonymizer;
 use consent_enricher::state::State;
 use consent_enricher_gen::GenConfig;
 
-const DEMO_KEY: &str = "demo-pseudonym-key-not-a-secret";
+const DEMO_KEY: &str = "demo-pseudonym-key-public-0123456789abcdef";
 
 /// Runs the demo.
 pub fn run(users: u64, events: u64) -> Result<()> {

@@ -112,7 +112,7 @@ impl Fixture {
                 policy,
                 max_event_bytes: MAX_EVENT_BYTES,
                 max_output_bytes: MAX_OUTPUT_BYTES,
-                pseudonym_key: b"fuzz-pseudonym-key-0123456789".to_vec(),
+                pseudonym_key: b"fuzz-pseudonym-key-0123456789".to_vec().into(),
             },
             Arc::new(enricher),
         );

@@ -64,7 +64,12 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "pseudonym.key",
         default: "(required)",
-        meaning: "HMAC-SHA256 key (≥ 16 bytes) for the anonymous event_id; set it through CONSENT_ENRICHER__PSEUDONYM__KEY.",
+        meaning: "HMAC-SHA256 key for the anonymous event_id: at least 32 bytes, no placeholder, enough variety (`openssl rand -hex 32`). Set it through CONSENT_ENRICHER__PSEUDONYM__KEY or pseudonym.key_file, never on a command line.",
+    },
+    ConfigKey {
+        key: "pseudonym.key_file",
+        default: "\"\"",
+        meaning: "A file holding the pseudonym key (one trailing newline ignored), e.g. a Kubernetes secret mounted as a file; empty = pseudonym.key. Setting both is an error.",
     },
     ConfigKey {
         key: "topics.raw",
@@ -154,7 +159,12 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "kafka.startup_timeout_ms",
         default: "30000",
-        meaning: "How long start-up waits for the cluster before exiting with broker_unreachable.",
+        meaning: "How long start-up waits for the cluster before exiting with broker_unreachable (a refused SASL or TLS handshake exits at once with authentication_failed).",
+    },
+    ConfigKey {
+        key: "kafka.allow_plaintext",
+        default: "false",
+        meaning: "Allow an unencrypted security.protocol (PLAINTEXT, librdkafka's default, or SASL_PLAINTEXT) to brokers not on a loopback address; off, such a configuration is refused (exit 2). On, the worker warns at start-up.",
     },
     ConfigKey {
         key: "enrich.geoip",

@@ -87,9 +87,66 @@ fn forbidden_profile_fields_and_short_keys_are_refused() {
 }
 
 #[test]
+fn placeholder_keys_from_our_own_examples_are_refused() {
+    // The values README, deploy/ and compose ship must never pass as keys.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (file, placeholder) in [
+        ("README.md", "change-me-to-a-long-secret"),
+        (
+            "deploy/kubernetes/secret.yaml",
+            "REPLACE-with-at-least-32-random-bytes",
+        ),
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(
+            text.contains(placeholder),
+            "{file} still ships {placeholder}"
+        );
+        let e = Config::load(None, env(&[("PSEUDONYM__KEY", placeholder)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pseudonym.key") && !e.contains(placeholder),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn the_key_can_come_from_a_file_and_not_with_a_key_as_well() {
+    let dir = std::env::temp_dir().join(format!("ce-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pseudonym-key");
+    let key = "5b0e6f3d9a27c4e18f7a62d0c93b1e45aa07f2c8d61e9b34";
+    std::fs::write(&path, format!("{key}\n")).unwrap();
+    let file = path.to_str().unwrap();
+    let c = Config::load(None, env(&[("PSEUDONYM__KEY_FILE", file)])).unwrap();
+    assert_eq!(
+        c.require_key().unwrap(),
+        key.as_bytes(),
+        "one newline dropped"
+    );
+    assert!(!format!("{c:?}").contains(key), "Debug masks the key");
+    assert!(!c.masked().contains(key));
+    let both = Config::load(
+        None,
+        env(&[("PSEUDONYM__KEY_FILE", file), ("PSEUDONYM__KEY", key)]),
+    );
+    assert!(both.unwrap_err().to_string().contains("not both"));
+    let missing = Config::load(None, env(&[("PSEUDONYM__KEY_FILE", "/nonexistent/k")]));
+    let e = missing.unwrap_err().to_string();
+    assert!(
+        e.contains("pseudonym.key_file") && !e.contains("/nonexistent"),
+        "{e}"
+    );
+    std::fs::write(&path, "short\n").unwrap();
+    assert!(Config::load(None, env(&[("PSEUDONYM__KEY_FILE", file)])).is_err());
+}
+
+#[test]
 fn secrets_are_masked() {
     let mut c = Config::default();
-    c.pseudonym.key = "a-very-secret-key-123".into();
+    c.pseudonym.key = "a-very-secret-key-0123456789abcdef".into();
     c.kafka
         .client
         .insert("sasl.password".into(), "hunter2".into());
@@ -119,7 +176,7 @@ fn string_keys_take_environment_values_verbatim() {
         None,
         env(&[
             ("KAFKA__GROUP_ID", "12345"),
-            ("PSEUDONYM__KEY", "\"quoted-secret-0123456789\""),
+            ("PSEUDONYM__KEY", "\"quoted-secret-0123456789abcdef\""),
             ("KAFKA__CLIENT__SASL.PASSWORD", "007"),
             ("KAFKA__CLIENT__SASL.USERNAME", "true"),
             ("DELIVERY__INSTANCE_ID", "[a]"),
@@ -128,7 +185,10 @@ fn string_keys_take_environment_values_verbatim() {
     )
     .unwrap();
     assert_eq!(c.kafka.group_id, "12345");
-    assert_eq!(c.pseudonym.key, "\"quoted-secret-0123456789\"");
+    assert_eq!(
+        c.pseudonym.key.expose(),
+        "\"quoted-secret-0123456789abcdef\""
+    );
     assert_eq!(c.kafka.client["sasl.password"], "007");
     assert_eq!(c.kafka.client["sasl.username"], "true");
     assert_eq!(c.delivery.instance_id, "[a]");

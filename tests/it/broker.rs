@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard}
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use consent_enricher::config::Config;
+use consent_enricher::config::{Config, KafkaConfig};
 use consent_enricher::kafka::worker::{self, Report};
 use consent_enricher::kafka::{EdgeError, Role, admin, client_config};
 use consent_enricher::state::State;
@@ -57,6 +57,14 @@ pub fn config(test: &str) -> Config {
 
 /// As [`config`], with `partitions` partitions per topic.
 pub fn config_with_partitions(test: &str, partitions: i32) -> Config {
+    let mut kafka = support::config().kafka;
+    kafka.bootstrap_servers = bootstrap().to_string();
+    config_on(kafka, test, partitions)
+}
+
+/// A configuration with unique names on the cluster `kafka` reaches, its topics made
+/// (as `kafka`'s principal).
+pub fn config_on(kafka: KafkaConfig, test: &str, partitions: i32) -> Config {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let id = format!(
@@ -65,7 +73,7 @@ pub fn config_with_partitions(test: &str, partitions: i32) -> Config {
         chrono::Utc::now().timestamp_millis()
     );
     let mut c = support::config();
-    c.kafka.bootstrap_servers = bootstrap().to_string();
+    c.kafka = kafka;
     c.kafka.group_id = format!("{id}.group");
     let t = &mut c.topics;
     t.partitions = partitions;
@@ -377,7 +385,7 @@ impl ChildWorker {
             .arg("--ready-file")
             .arg(&ready_file)
             .args(extra_args);
-        cmd.env("CONSENT_ENRICHER__PSEUDONYM__KEY", key)
+        cmd.env("CONSENT_ENRICHER__PSEUDONYM__KEY", key.expose())
             .stderr(Stdio::piped())
             .stdout(Stdio::null());
         for (k, v) in env {

@@ -40,6 +40,11 @@ fn strings(y: &Yaml) -> Vec<String> {
 }
 
 /// A compose service with YAML merge keys (`<<: *anchor`) applied.
+/// A Deployment's selector labels.
+fn labels_of(deploy: &Yaml) -> &Yaml {
+    &deploy["spec"]["selector"]["matchLabels"]
+}
+
 fn merged(y: &Yaml) -> yaml_rust2::yaml::Hash {
     let mut out = yaml_rust2::yaml::Hash::new();
     let Some(h) = y.as_hash() else { return out };
@@ -64,10 +69,16 @@ fn interpolate(v: &str) -> String {
     while let Some(i) = out.find("${") {
         let end = out[i..].find('}').map(|e| i + e).expect("closed ${");
         let inner = &out[i + 2..end];
-        let default = inner
-            .split_once(":-")
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_default();
+        // `${VAR:?message}` is a variable the operator must set: the test sets it to
+        // its own key; `${VAR:-default}` takes the default.
+        let default = if inner.contains(":?") {
+            support::KEY.to_string()
+        } else {
+            inner
+                .split_once(":-")
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default()
+        };
         out.replace_range(i..=end, &default);
     }
     out
@@ -329,11 +340,11 @@ fn kubernetes_manifests_parse_and_match_the_worker() {
                 assert_eq!(s(&r["name"]), s(&secret["metadata"]["name"]));
                 let k = s(&r["key"]);
                 assert!(secret_keys.contains(&k), "secret key {k}");
-                if k == "pseudonym-key" {
-                    "k".repeat(32)
-                } else {
-                    format!("placeholder-{k}")
-                }
+                assert_ne!(
+                    k, "pseudonym-key",
+                    "the key comes as a file, not in the environment"
+                );
+                format!("placeholder-{k}")
             }
         };
         env.push((name, value));
@@ -360,8 +371,60 @@ fn kubernetes_manifests_parse_and_match_the_worker() {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let config = load_config(&s(&cm["data"][file.as_str()]), &env);
+    // The key file is the Secret's pseudonym-key item, mounted read-only for the owner.
+    let cm_text = s(&cm["data"][file.as_str()]);
+    // Read as TOML: loading the configuration would read the file, absent here.
+    let table: toml::Table = cm_text.parse().unwrap();
+    let key_file = table["pseudonym"]["key_file"].as_str().unwrap().to_string();
+    let key_mount = c["volumeMounts"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|m| key_file.starts_with(&format!("{}/", s(&m["mountPath"]))))
+        .expect("a mount holds pseudonym.key_file");
+    assert_eq!(key_mount["readOnly"].as_bool(), Some(true));
+    let key_volume = pod["volumes"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|v| s(&v["name"]) == s(&key_mount["name"]))
+        .unwrap();
+    assert_eq!(
+        s(&key_volume["secret"]["secretName"]),
+        s(&secret["metadata"]["name"])
+    );
+    assert_eq!(
+        key_volume["secret"]["defaultMode"].as_i64(),
+        Some(0o400),
+        "written in decimal: YAML 1.2 reads 0400 as 400"
+    );
+    let item = &key_volume["secret"]["items"][0];
+    assert_eq!(s(&item["key"]), "pseudonym-key");
+    assert!(key_file.ends_with(&format!("/{}", s(&item["path"]))));
+    // With that file present (here: a temporary copy), the configuration is complete.
+    let tmp = std::env::temp_dir().join(format!("ce-it-{}-key", std::process::id()));
+    std::fs::write(&tmp, support::KEY).unwrap();
+    let local = cm_text.replace(&key_file, tmp.to_str().unwrap());
+    let config = load_config(&local, &env);
     config.require_key().unwrap();
+    let _ = std::fs::remove_file(&tmp);
+
+    // Only the scraper reaches the pods, and only on the HTTP port.
+    let np = one("NetworkPolicy");
+    assert_eq!(
+        &np["spec"]["podSelector"]["matchLabels"],
+        labels_of(&deploy)
+    );
+    assert_eq!(strings(&np["spec"]["policyTypes"]), ["Ingress"]);
+    let rules = np["spec"]["ingress"].as_vec().unwrap();
+    assert_eq!(rules.len(), 1, "one way in");
+    let ports = rules[0]["ports"].as_vec().unwrap();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["port"].as_i64(), Some(container_port));
+    assert!(
+        !rules[0]["from"].as_vec().unwrap().is_empty(),
+        "from the scraper only"
+    );
     assert_eq!(
         i64::from(config.telemetry.http_port),
         container_port,

@@ -10,7 +10,7 @@ use consent_enricher::pipeline::{Core, Outputs, RawRecord, Source};
 use consent_enricher::state::State;
 use serde_json::Value;
 
-pub const KEY: &str = "test-pseudonym-key-0123456789";
+pub const KEY: &str = "test-pseudonym-key-0123456789abcdef";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -245,7 +245,7 @@ impl BinWorker {
         let mut cmd = Command::new(BIN);
         cmd.args(["run", "--config"])
             .arg(&path)
-            .env("CONSENT_ENRICHER__PSEUDONYM__KEY", key)
+            .env("CONSENT_ENRICHER__PSEUDONYM__KEY", key.expose())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);

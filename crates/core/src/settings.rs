@@ -5,6 +5,7 @@
 //! validation of the file are the worker's. Nothing here reads anything.
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::model::Purpose;
 
@@ -75,8 +76,9 @@ pub struct CoreSettings {
     /// letters are cut to fit. The edge sets its producer's limit from it, with headroom
     /// for the headers it adds and the record framing.
     pub max_output_bytes: usize,
-    /// HMAC-SHA256 key for the anonymous `event_id`.
-    pub pseudonym_key: Vec<u8>,
+    /// HMAC-SHA256 key for the anonymous `event_id`, wiped from memory when the settings
+    /// are dropped (the keyed HMAC state the policy derives from it lives on).
+    pub pseudonym_key: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for CoreSettings {

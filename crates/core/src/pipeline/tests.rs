@@ -11,7 +11,7 @@ fn core(max_event_bytes: usize, max_output_bytes: usize) -> Core {
         policy: PolicyConfig::default(),
         max_event_bytes,
         max_output_bytes,
-        pseudonym_key: b"unit-test-key-0123456789".to_vec(),
+        pseudonym_key: b"unit-test-key-0123456789".to_vec().into(),
     };
     Core::new(
         settings,
