@@ -15,8 +15,9 @@ use std::sync::atomic::AtomicBool;
 
 use consent_enricher::config::{self, Config};
 use consent_enricher::enrichment::{self, GeoIpFiles};
+use consent_enricher::kafka::acls::{AclRole, Principals};
 use consent_enricher::kafka::admin::{self, TopicOutcome};
-use consent_enricher::kafka::{EdgeError, load, worker};
+use consent_enricher::kafka::{self, EdgeError, load, worker};
 use consent_enricher::offline::{self, Summary};
 use consent_enricher::pipeline::Core;
 use consent_enricher::state::State;
@@ -80,6 +81,20 @@ enum Command {
     Topics {
         #[command(subcommand)]
         action: TopicsAction,
+    },
+    /// Print the least-privilege ACLs this configuration needs, per role, as kafka-acls
+    /// command lines; with --apply, create them through the Admin API (as the configured
+    /// principal, which needs ALTER on the cluster).
+    Acls {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// A role's principal, ROLE=User:NAME (roles: worker, producer, analytics,
+        /// personal, dead-letter, admin; default User:<role>). Repeatable.
+        #[arg(long = "principal", value_name = "ROLE=PRINCIPAL")]
+        principals: Vec<String>,
+        /// Create the ACLs instead of printing them.
+        #[arg(long)]
+        apply: bool,
     },
     /// Generate realistic users, consents, profiles and events, to Kafka or to JSONL files.
     Gen(GenArgs),
@@ -199,6 +214,48 @@ fn topics_create(config: &Config) -> Result<()> {
         ))
         .into());
     }
+    Ok(())
+}
+
+fn acls(config: &Config, given: &[String], apply: bool) -> Result<()> {
+    let mut principals = Principals::default();
+    for g in given {
+        let (role, principal) = g
+            .split_once('=')
+            .context("--principal takes ROLE=PRINCIPAL, e.g. analytics=User:bi")?;
+        let role = AclRole::parse(role).with_context(|| {
+            format!(
+                "unknown role in --principal (roles: {})",
+                AclRole::ALL.map(AclRole::name).join(", ")
+            )
+        })?;
+        if !principal.contains(':') {
+            anyhow::bail!("a principal has a type, e.g. User:{principal}");
+        }
+        principals.set(role, principal);
+    }
+    let needed = kafka::acls::needed(config, &principals);
+    if !apply {
+        print!(
+            "{}",
+            kafka::acls::kafka_acls_lines(&needed, &config.kafka.bootstrap_servers)
+        );
+        return Ok(());
+    }
+    kafka::connect(&config.kafka)?;
+    let failed = kafka::acls::apply(&config.kafka, &needed)?;
+    for f in &failed {
+        eprintln!("failed: {f}");
+    }
+    if !failed.is_empty() {
+        return Err(EdgeError::AdminFailed(format!(
+            "{} of {} ACLs not created",
+            failed.len(),
+            needed.len()
+        ))
+        .into());
+    }
+    println!("{} ACLs created (or already present)", needed.len());
     Ok(())
 }
 
@@ -339,6 +396,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Topics {
             action: TopicsAction::Create { config },
         } => topics_create(&config.load()?),
+        Command::Acls {
+            config,
+            principals,
+            apply,
+        } => acls(&config.load()?, &principals, apply),
         Command::Gen(args) => generate(&args),
         Command::Demo { events, users } => crate::demo::run(users, events),
         Command::Process {

@@ -85,9 +85,7 @@ pub fn create_topics(config: &Config) -> Result<Vec<(String, TopicOutcome)>, Edg
     let probe: BaseConsumer = client_config(&config.kafka, Role::Consumer)
         .create()
         .map_err(fatal("creating a metadata client"))?;
-    probe
-        .fetch_metadata(None, super::startup_timeout(&config.kafka))
-        .map_err(|source| super::unreachable(&config.kafka, source))?;
+    super::connect(&config.kafka)?;
     let topics = contract_topics(config);
     let new: Vec<NewTopic<'_>> = topics
         .iter()

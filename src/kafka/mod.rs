@@ -5,11 +5,13 @@
 //! generated data) and `clock`, the monotonic clock the staleness fence runs on.
 //! Nothing here decides policy: records go through `pipeline::Core`.
 
+pub mod acls;
 pub mod admin;
 pub mod audit;
 pub mod clock;
 pub mod headers;
 pub mod load;
+mod native;
 pub mod tables;
 pub mod worker;
 
@@ -65,6 +67,13 @@ pub enum EdgeError {
     /// The principal may not use a topic or group.
     #[error("authorization_failed: not authorized for {0}")]
     AuthorizationFailed(String),
+    /// The cluster refused this client's credentials, or its certificate was not
+    /// trusted (SASL or TLS handshake failed).
+    #[error("authentication_failed: {0}")]
+    AuthenticationFailed(String),
+    /// An admin request (creating ACLs) failed as a whole.
+    #[error("admin_failed: {0}")]
+    AdminFailed(String),
     /// A producer or consumer failed in a way retrying cannot fix.
     #[error("kafka_fatal: {context}: {source}")]
     Fatal {
@@ -95,8 +104,9 @@ impl EdgeError {
         match self {
             EdgeError::BrokerUnreachable { .. } => 3,
             EdgeError::TopicMissing(_) | EdgeError::TopicMisconfigured(_) => 4,
-            EdgeError::AuthorizationFailed(_) => 5,
+            EdgeError::AuthorizationFailed(_) | EdgeError::AuthenticationFailed(_) => 5,
             EdgeError::Fatal { .. }
+            | EdgeError::AdminFailed(_)
             | EdgeError::DeliveryFailed(_)
             | EdgeError::AbortsExhausted(_) => 6,
             EdgeError::Fenced(_) => 7,
@@ -288,6 +298,92 @@ impl ClientContext for LogContext {
 
 impl rdkafka::consumer::ConsumerContext for LogContext {}
 
+/// How often [`connect`] looks for an answer or a refused handshake.
+const CONNECT_SLICE: Duration = Duration::from_millis(500);
+
+/// Records the first handshake librdkafka reports refused (SASL credentials, an
+/// untrusted certificate), which it otherwise only retries until the start-up timeout.
+#[derive(Debug, Default)]
+struct ProbeContext(std::sync::Mutex<Option<(RDKafkaErrorCode, String)>>);
+
+impl ProbeContext {
+    fn refused(&self, code: RDKafkaErrorCode, reason: &str) {
+        if let Ok(mut first) = self.0.lock() {
+            first.get_or_insert((code, reason.to_string()));
+        }
+    }
+}
+
+impl ClientContext for ProbeContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // librdkafka raises no error event for a failed TLS handshake, only this log line
+        // (on its own thread, so it is seen without polling).
+        if fac == "FAIL" && log_message.contains("SSL handshake failed") {
+            self.refused(RDKafkaErrorCode::SSL, log_message);
+        }
+        crate::log::kafka(level as i32, fac, log_message);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(
+                code @ (RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::SSL),
+            ) => self.refused(code, reason),
+            _ => crate::log::warn(&format!("kafka: {error} ({reason})")),
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ProbeContext {}
+
+/// The first thing every command that talks to Kafka does: waits up to
+/// `kafka.startup_timeout_ms` for the cluster to answer a metadata request, and stops
+/// early with `authentication_failed` (exit 5) when the SASL or TLS handshake is refused,
+/// naming the principal and librdkafka's reason (which never holds the password).
+pub fn connect(k: &KafkaConfig) -> Result<(), EdgeError> {
+    let probe: BaseConsumer<ProbeContext> = client_config(k, Role::Consumer)
+        .create_with_context(ProbeContext::default())
+        .map_err(|source| EdgeError::Fatal {
+            context: "creating the connection probe",
+            source,
+        })?;
+    let until = Instant::now() + startup_timeout(k);
+    loop {
+        let last = match probe.fetch_metadata(None, CONNECT_SLICE) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        // Error events reach the context only when the client is polled.
+        let _ = probe.poll(Duration::ZERO);
+        let refused = probe.context().0.lock().ok().and_then(|mut f| f.take());
+        if let Some((code, reason)) = refused {
+            return Err(EdgeError::AuthenticationFailed(refused_message(
+                k, code, &reason,
+            )));
+        }
+        if Instant::now() >= until {
+            return Err(unreachable(k, last));
+        }
+    }
+}
+
+fn refused_message(k: &KafkaConfig, code: RDKafkaErrorCode, reason: &str) -> String {
+    if code == RDKafkaErrorCode::SSL {
+        return format!(
+            "the TLS handshake with the brokers at {} failed ({reason}); check ssl.ca.location: \
+             it must name the CA that signed the brokers' certificates",
+            k.bootstrap_servers
+        );
+    }
+    format!(
+        "the brokers at {} refused the credentials of {} ({reason}); check sasl.username, \
+         sasl.password and sasl.mechanisms",
+        k.bootstrap_servers,
+        acls::principal(k)
+    )
+}
+
 /// Checks that the cluster answers and every topic in `topics` exists and is readable,
 /// so a wrong address, a missing topic or a missing ACL stops start-up with its code.
 pub fn check_topics<C: rdkafka::consumer::ConsumerContext>(
@@ -299,13 +395,26 @@ pub fn check_topics<C: rdkafka::consumer::ConsumerContext>(
         .fetch_metadata(None, startup_timeout(k))
         .map_err(|source| unreachable(k, source))?;
     for t in topics {
-        let Some(found) = md.topics().iter().find(|m| m.name() == *t) else {
-            return Err(EdgeError::TopicMissing((*t).to_string()));
+        // A listing of all topics leaves out those the principal may not describe; asked
+        // by name, the broker says which it is (missing, or not authorized).
+        let error = match md.topics().iter().find(|m| m.name() == *t) {
+            Some(found) => found.error().map(RDKafkaErrorCode::from),
+            None => consumer
+                .fetch_metadata(Some(t), startup_timeout(k))
+                .map_err(|source| unreachable(k, source))?
+                .topics()
+                .first()
+                .map_or(Some(RDKafkaErrorCode::UnknownTopicOrPartition), |m| {
+                    m.error().map(RDKafkaErrorCode::from)
+                }),
         };
-        match found.error().map(RDKafkaErrorCode::from) {
+        match error {
             None => {}
             Some(RDKafkaErrorCode::TopicAuthorizationFailed) => {
-                return Err(EdgeError::AuthorizationFailed(format!("topic {t}")));
+                return Err(EdgeError::AuthorizationFailed(format!(
+                    "topic {t}: {} may not describe it; grant what `consent-enricher acls` prints",
+                    acls::principal(k)
+                )));
             }
             Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {
                 return Err(EdgeError::TopicMissing((*t).to_string()));

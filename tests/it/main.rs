@@ -21,6 +21,7 @@ mod malformed;
 mod privacy;
 mod scrape;
 mod scrubber;
+mod security;
 mod support;
 mod telemetry;
 mod withdrawal;

@@ -36,7 +36,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::context::{Context, OutProducer};
 use super::produce::Tag;
 use super::retry::{abortable_send, is_fatal, retrying, txn_fatal};
-use super::streak::{Refusal, Streak, Verdict};
+use super::streak::{Refusal, Streak, Verdict, is_authorization};
 use super::{CALL_TIMEOUT, Instance, Mode, POLL, REPORT_EVERY, Report, lock};
 use crate::config::Config;
 use crate::kafka::{EdgeError, set_default, settle};
@@ -505,7 +505,22 @@ impl Instance<'_, Transactions> {
             ));
         }
         let inputs = batch.inputs;
-        self.abort_and_rewind(batch)?;
+        if let Err(failed) = self.abort_and_rewind(batch) {
+            // The broker may refuse the abort itself after denying the transaction a
+            // topic (Kafka 4 answers INVALID_TXN_STATE after a failed AddPartitionsToTxn):
+            // the denial is the cause worth naming, and the broker says which topic.
+            let refused = lock(&self.mode.txn).refused.take();
+            let denied = refused.as_ref().is_some_and(|r| is_authorization(r.code))
+                || e.rdkafka_error_code().is_some_and(is_authorization);
+            if !denied {
+                return Err(failed);
+            }
+            return Err(self.missing_permission().unwrap_or_else(|| {
+                EdgeError::AuthorizationFailed(format!(
+                    "the transaction's topics ({e}; aborting it then failed: {failed})"
+                ))
+            }));
+        }
         // Taken after the abort: a refused delivery's report can come after the send or
         // commit that failed because of it, and aborting serves every pending report.
         let refused = lock(&self.mode.txn).refused.take();

@@ -34,6 +34,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryResult;
 
+use super::acls::{Need, check_permissions};
 use super::clock::FreshStamp;
 use super::{
     EdgeError, Role, check_output_limits, client_config, set_default, size_property,
@@ -142,6 +143,12 @@ pub fn run(
     metrics: Arc<Metrics>,
     on_ready: impl FnOnce(),
 ) -> Result<Report, EdgeError> {
+    if config.kafka.allow_plaintext && config.sends_plaintext_off_host() {
+        crate::log::warn(
+            "kafka.allow_plaintext: data to the brokers is not encrypted (security.protocol does not use TLS)",
+        );
+    }
+    super::connect(&config.kafka)?;
     let Some(tables) = super::tables::load(
         config,
         Arc::clone(&state),
@@ -248,6 +255,29 @@ fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError
 }
 
 /// One consumer with its own producer.
+/// What an instance's principal must be allowed on which topic.
+fn needs(config: &Config) -> Vec<(&str, Need)> {
+    let t = &config.topics;
+    let mut needs = vec![(t.raw.as_str(), Need::Read)];
+    needs.extend(
+        [&t.anonymous, &t.personal, &t.dead_letter, &t.audit].map(|o| (o.as_str(), Need::Write)),
+    );
+    if config.erasure.tombstone_tables {
+        needs.extend([&t.consent, &t.profile].map(|o| (o.as_str(), Need::Write)));
+    }
+    needs
+}
+
+impl<M: Mode> Instance<'_, M> {
+    /// After the broker denied something mid-run: which of this instance's permissions
+    /// is missing now, as the error to stop with (`None` if all are there, or the
+    /// cluster cannot say).
+    fn missing_permission(&self) -> Option<EdgeError> {
+        let config = self.shared.config;
+        check_permissions(self.consumer.client(), &config.kafka, &needs(config)).err()
+    }
+}
+
 struct Instance<'a, M: Mode> {
     shared: &'a Shared<'a>,
     /// This instance's index in the process (`delivery.instances`).
@@ -322,6 +352,7 @@ impl<'a, M: Mode> Instance<'a, M> {
             &config.kafka,
             &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
         )?;
+        check_permissions(consumer.client(), &config.kafka, &needs(config))?;
         check_output_limits(
             &config.kafka,
             &[&t.anonymous, &t.personal, &t.dead_letter],

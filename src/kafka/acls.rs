@@ -1,0 +1,496 @@
+//! Least privilege as a product feature: the ACLs a configuration needs, role by role
+//! (`consent-enricher acls` prints them as `kafka-acls` command lines and `--apply`
+//! creates them), and the start-up check that the worker's own principal holds its
+//! share (DescribeTopics with authorized operations, so a missing READ or WRITE is an
+//! exit 5 naming the topic, not an abort loop an hour later). Which role needs what is
+//! decided here from the configuration alone; the librdkafka calls are in `native`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::client::{Client, ClientContext};
+
+use super::native::{self, TopicOps};
+use super::{EdgeError, Role as ClientRole, client_config};
+use crate::config::{Config, DeliveryMode, KafkaConfig};
+
+/// A kind of Kafka resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    /// A topic.
+    Topic,
+    /// A consumer group.
+    Group,
+    /// A transactional id.
+    TransactionalId,
+    /// The cluster.
+    Cluster,
+}
+
+/// How an ACL's resource name matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pattern {
+    /// Exactly this name.
+    Literal,
+    /// Every name starting with it.
+    Prefixed,
+}
+
+/// The operations this product grants (Kafka's READ and WRITE imply DESCRIBE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Operation {
+    /// Consume, join a group, commit offsets.
+    Read,
+    /// Produce, use a transactional id.
+    Write,
+    /// Create topics.
+    Create,
+    /// See a resource.
+    Describe,
+    /// Read a topic's settings.
+    DescribeConfigs,
+    /// Change a topic's settings.
+    AlterConfigs,
+}
+
+impl Operation {
+    /// The name `kafka-acls --operation` takes.
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            Operation::Read => "Read",
+            Operation::Write => "Write",
+            Operation::Create => "Create",
+            Operation::Describe => "Describe",
+            Operation::DescribeConfigs => "DescribeConfigs",
+            Operation::AlterConfigs => "AlterConfigs",
+        }
+    }
+}
+
+/// Who uses the cluster around the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AclRole {
+    /// The consent-enricher processes.
+    Worker,
+    /// Upstream producers of events, consents, profiles and erasure requests.
+    Producer,
+    /// Readers of the anonymous output (analytics).
+    Analytics,
+    /// Readers of the personal output (consented uses).
+    Personal,
+    /// Readers of dead letters and the audit trail (privacy officers, operators).
+    DeadLetter,
+    /// Whoever runs `consent-enricher topics create`.
+    Admin,
+}
+
+impl AclRole {
+    /// Every role, in the order they are printed.
+    pub const ALL: [AclRole; 6] = [
+        AclRole::Worker,
+        AclRole::Producer,
+        AclRole::Analytics,
+        AclRole::Personal,
+        AclRole::DeadLetter,
+        AclRole::Admin,
+    ];
+
+    /// The role's name on the command line (`--principal analytics=User:bi`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AclRole::Worker => "worker",
+            AclRole::Producer => "producer",
+            AclRole::Analytics => "analytics",
+            AclRole::Personal => "personal",
+            AclRole::DeadLetter => "dead-letter",
+            AclRole::Admin => "admin",
+        }
+    }
+
+    /// What the role is for, in words.
+    pub fn purpose(self) -> &'static str {
+        match self {
+            AclRole::Worker => {
+                "the worker: reads the inputs, writes the outputs (tombstones on the tables when erasure.tombstone_tables), commits in its groups, uses its transactional ids"
+            }
+            AclRole::Producer => {
+                "upstream producers: write events, consents, profiles, erasure requests"
+            }
+            AclRole::Analytics => "anonymous-data readers: read the anonymous output only",
+            AclRole::Personal => "personal-data readers: read the personal output only",
+            AclRole::DeadLetter => {
+                "dead-letter readers (privacy officers, operators): read dead letters (raw input, personal data included) and the audit trail"
+            }
+            AclRole::Admin => {
+                "the administrator running `topics create`: create the topics and read their settings"
+            }
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(name: &str) -> Option<AclRole> {
+        AclRole::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// One ACL: allow `principal` to do `operation` on a resource, from any host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Acl {
+    /// The role it is for.
+    pub role: AclRole,
+    /// `User:<name>`.
+    pub principal: String,
+    /// The resource kind.
+    pub resource: Resource,
+    /// Literal or prefixed.
+    pub pattern: Pattern,
+    /// The resource's name (`kafka-cluster` for the cluster).
+    pub name: String,
+    /// What is allowed.
+    pub operation: Operation,
+}
+
+/// The principal of each role: `User:<role name>` unless given.
+#[derive(Debug, Clone, Default)]
+pub struct Principals(BTreeMap<AclRole, String>);
+
+impl Principals {
+    /// Sets `role`'s principal.
+    pub fn set(&mut self, role: AclRole, principal: &str) {
+        self.0.insert(role, principal.to_string());
+    }
+
+    /// `role`'s principal.
+    pub fn of(&self, role: AclRole) -> String {
+        self.0
+            .get(&role)
+            .cloned()
+            .unwrap_or_else(|| format!("User:{}", role.name()))
+    }
+}
+
+/// Reader groups: each reader role may use the consumer groups whose names start with
+/// its principal's name and a dot (`analytics.dashboards`), so readers cannot join (or
+/// disturb) the worker's groups or each other's.
+fn reader_group_prefix(principal: &str) -> String {
+    let name = principal.split_once(':').map_or(principal, |(_, n)| n);
+    format!("{name}.")
+}
+
+/// Every ACL `config` needs, role by role.
+pub fn needed(config: &Config, principals: &Principals) -> Vec<Acl> {
+    let t = &config.topics;
+    let group = &config.kafka.group_id;
+    let mut out = Vec::new();
+    let mut add = |role: AclRole, resource, pattern, name: &str, ops: &[Operation]| {
+        for op in ops {
+            out.push(Acl {
+                role,
+                principal: principals.of(role),
+                resource,
+                pattern,
+                name: name.to_string(),
+                operation: *op,
+            });
+        }
+    };
+    use Operation::*;
+    use Pattern::*;
+    use Resource::*;
+    let w = AclRole::Worker;
+    for input in [&t.raw, &t.consent, &t.profile, &t.erasure] {
+        add(w, Topic, Literal, input, &[Read]);
+    }
+    for output in [&t.anonymous, &t.personal, &t.dead_letter] {
+        // DescribeConfigs: the start-up check of max.message.bytes.
+        add(w, Topic, Literal, output, &[Write, DescribeConfigs]);
+    }
+    add(w, Topic, Literal, &t.audit, &[Write]);
+    if config.erasure.tombstone_tables {
+        add(w, Topic, Literal, &t.consent, &[Write]);
+        add(w, Topic, Literal, &t.profile, &[Write]);
+    }
+    for g in [
+        group.clone(),
+        format!("{group}.tables"),
+        format!("{group}.audit"),
+    ] {
+        add(w, Group, Literal, &g, &[Read]);
+    }
+    if config.delivery.mode == DeliveryMode::ExactlyOnce {
+        // `<group>.<instance>.<slot>` (exactly_once.rs).
+        add(w, TransactionalId, Prefixed, &format!("{group}."), &[Write]);
+    }
+    for input in [&t.raw, &t.consent, &t.profile, &t.erasure] {
+        add(AclRole::Producer, Topic, Literal, input, &[Write]);
+    }
+    for (role, topics) in [
+        (AclRole::Analytics, vec![&t.anonymous]),
+        (AclRole::Personal, vec![&t.personal]),
+        (AclRole::DeadLetter, vec![&t.dead_letter, &t.audit]),
+    ] {
+        for topic in topics {
+            add(role, Topic, Literal, topic, &[Read]);
+        }
+        let prefix = reader_group_prefix(&principals.of(role));
+        add(role, Group, Prefixed, &prefix, &[Read]);
+    }
+    for spec in super::admin::contract_topics(config) {
+        add(
+            AclRole::Admin,
+            Topic,
+            Literal,
+            &spec.name,
+            &[Create, Describe, DescribeConfigs],
+        );
+    }
+    out
+}
+
+/// The ACLs as `kafka-acls` command lines, grouped per role with its purpose as a
+/// comment; one line per resource with all its operations.
+pub fn kafka_acls_lines(acls: &[Acl], bootstrap: &str) -> String {
+    let mut grouped: BTreeMap<(AclRole, &str, Resource, Pattern, &str), Vec<Operation>> =
+        BTreeMap::new();
+    for a in acls {
+        grouped
+            .entry((a.role, &a.principal, a.resource, a.pattern, &a.name))
+            .or_default()
+            .push(a.operation);
+    }
+    let mut out = String::new();
+    let mut last = None;
+    for ((role, principal, resource, pattern, name), ops) in grouped {
+        if last != Some(role) {
+            out.push_str(&format!(
+                "\n# {} ({principal}): {}\n",
+                role.name(),
+                role.purpose()
+            ));
+            last = Some(role);
+        }
+        let ops: String = ops
+            .iter()
+            .map(|o| format!(" --operation {}", o.cli_name()))
+            .collect();
+        let target = match resource {
+            Resource::Topic => format!("--topic {}", shell_word(name)),
+            Resource::Group => format!("--group {}", shell_word(name)),
+            Resource::TransactionalId => format!("--transactional-id {}", shell_word(name)),
+            Resource::Cluster => "--cluster".to_string(),
+        };
+        let pattern = match pattern {
+            Pattern::Literal => "",
+            Pattern::Prefixed => " --resource-pattern-type prefixed",
+        };
+        out.push_str(&format!(
+            "kafka-acls.sh --bootstrap-server {} --command-config admin.properties --add --allow-principal {}{ops} {target}{pattern}\n",
+            shell_word(bootstrap),
+            shell_word(principal),
+        ));
+    }
+    out.push_str(
+        "\n# `acls --apply` (and these commands) need ALTER on the cluster: a super user, or --operation Alter --cluster.\n",
+    );
+    out
+}
+
+/// `s` quoted for a POSIX shell when it holds anything but safe characters.
+fn shell_word(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_.:,/@=".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// How long an admin request may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Creates `acls` as the configuration's principal (which needs ALTER on the cluster);
+/// one line per ACL that failed, empty when all were created.
+pub fn apply(k: &KafkaConfig, acls: &[Acl]) -> Result<Vec<String>, EdgeError> {
+    let fatal = |context| move |source| EdgeError::Fatal { context, source };
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        client_config(k, ClientRole::Producer)
+            .create()
+            .map_err(fatal("creating the admin client"))?;
+    let results = native::create_acls(admin.inner(), acls, ADMIN_TIMEOUT)
+        .map_err(|e| EdgeError::AdminFailed(format!("creating ACLs: {e}")))?;
+    Ok(acls
+        .iter()
+        .zip(results)
+        .filter_map(|(a, r)| {
+            r.err().map(|why| {
+                format!(
+                    "{} {:?} {:?} {} for {}: {why}",
+                    a.operation.cli_name(),
+                    a.resource,
+                    a.pattern,
+                    a.name,
+                    a.principal
+                )
+            })
+        })
+        .collect())
+}
+
+/// What a client may do to a topic, for the start-up check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Consume it.
+    Read,
+    /// Produce to it.
+    Write,
+}
+
+/// Checks at start-up that this client's principal may `need` each topic, so a missing
+/// ACL stops the worker with exit 5 naming the topic and the principal. Brokers that do
+/// not report authorized operations (librdkafka's in-process cluster, old brokers) leave
+/// it to the first produce or fetch, with a warning.
+pub fn check_permissions<C: ClientContext>(
+    client: &Client<C>,
+    k: &KafkaConfig,
+    needs: &[(&str, Need)],
+) -> Result<(), EdgeError> {
+    let topics: Vec<&str> = needs.iter().map(|(t, _)| *t).collect();
+    let answers = match native::authorized_operations(client, &topics, ADMIN_TIMEOUT) {
+        Ok(a) => a,
+        Err(e) => {
+            crate::log::warn(&format!(
+                "cannot read this principal's permissions on the topics ({e}); not checked at start-up"
+            ));
+            return Ok(());
+        }
+    };
+    for ((topic, need), answer) in needs.iter().zip(answers) {
+        let ops = match answer {
+            TopicOps::Allowed(ops) if ops.is_empty() => {
+                crate::log::warn(&format!(
+                    "the cluster does not report authorized operations on topic {topic}; not checked at start-up"
+                ));
+                continue;
+            }
+            TopicOps::Allowed(ops) => ops,
+            TopicOps::Error(code) => {
+                return Err(EdgeError::AuthorizationFailed(format!(
+                    "topic {topic} as {} (describing it failed: {code:?}); see `consent-enricher acls`",
+                    principal(k)
+                )));
+            }
+        };
+        let op = match need {
+            Need::Read => Operation::Read,
+            Need::Write => Operation::Write,
+        };
+        if !ops.contains(&op) {
+            return Err(EdgeError::AuthorizationFailed(format!(
+                "topic {topic}: {} has no {} permission (it has: {}); grant what `consent-enricher acls` prints for the worker",
+                principal(k),
+                op.cli_name().to_uppercase(),
+                ops.iter()
+                    .map(|o| o.cli_name().to_uppercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The principal this configuration authenticates as, for messages: the SASL user
+/// name (a name, not a secret), else the TLS certificate's subject or ANONYMOUS.
+pub fn principal(k: &KafkaConfig) -> String {
+    match k.client.get("sasl.username") {
+        Some(u) if !u.is_empty() => format!("principal User:{u}"),
+        _ => "this client's principal (TLS certificate subject or ANONYMOUS)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(acls: &[Acl], role: AclRole, name: &str, op: Operation) -> usize {
+        acls.iter()
+            .filter(|a| a.role == role && a.name == name && a.operation == op)
+            .count()
+    }
+
+    #[test]
+    fn each_reader_gets_its_topic_and_nothing_else() {
+        let c = Config::default();
+        let acls = needed(&c, &Principals::default());
+        let t = &c.topics;
+        let readers = [
+            (AclRole::Analytics, vec![&t.anonymous]),
+            (AclRole::Personal, vec![&t.personal]),
+            (AclRole::DeadLetter, vec![&t.dead_letter, &t.audit]),
+        ];
+        for (role, topics) in readers {
+            let mine: Vec<&Acl> = acls
+                .iter()
+                .filter(|a| a.role == role && a.resource == Resource::Topic)
+                .collect();
+            assert_eq!(mine.len(), topics.len(), "{role:?}");
+            assert!(mine.iter().all(|a| a.operation == Operation::Read));
+            assert!(mine.iter().all(|a| topics.contains(&&a.name)));
+        }
+        let readers = [AclRole::Analytics, AclRole::Personal, AclRole::DeadLetter];
+        assert!(
+            !acls
+                .iter()
+                .any(|a| readers.contains(&a.role) && a.operation == Operation::Write)
+        );
+    }
+
+    #[test]
+    fn the_worker_reads_inputs_writes_outputs_and_owns_its_ids() {
+        let mut c = Config::default();
+        let acls = needed(&c, &Principals::default());
+        let t = &c.topics;
+        for input in [&t.raw, &t.consent, &t.profile, &t.erasure] {
+            assert_eq!(count(&acls, AclRole::Worker, input, Operation::Read), 1);
+        }
+        for output in [&t.anonymous, &t.personal, &t.dead_letter, &t.audit] {
+            assert_eq!(count(&acls, AclRole::Worker, output, Operation::Write), 1);
+        }
+        // Tombstones on the tables, on by default.
+        assert_eq!(
+            count(&acls, AclRole::Worker, &t.consent, Operation::Write),
+            1
+        );
+        assert_eq!(
+            count(
+                &acls,
+                AclRole::Worker,
+                "consent-enricher.",
+                Operation::Write
+            ),
+            1
+        );
+        c.erasure.tombstone_tables = false;
+        c.delivery.mode = DeliveryMode::AtLeastOnce;
+        let acls = needed(&c, &Principals::default());
+        assert_eq!(
+            count(&acls, AclRole::Worker, &c.topics.consent, Operation::Write),
+            0
+        );
+        assert!(!acls.iter().any(|a| a.resource == Resource::TransactionalId));
+    }
+
+    #[test]
+    fn command_lines_name_principals_and_quote_odd_names() {
+        let mut c = Config::default();
+        c.topics.anonymous = "usage anonymous".into();
+        let mut p = Principals::default();
+        p.set(AclRole::Analytics, "User:bi");
+        let text = kafka_acls_lines(&needed(&c, &p), "broker:9093");
+        assert!(text.contains(
+            "--add --allow-principal User:bi --operation Read --topic 'usage anonymous'\n"
+        ));
+        assert!(text.contains("--allow-principal User:bi --operation Read --group bi. --resource-pattern-type prefixed"));
+        assert!(text.contains("--allow-principal User:worker --operation Write --transactional-id consent-enricher. --resource-pattern-type prefixed"));
+        assert!(text.contains("# analytics (User:bi): anonymous-data readers"));
+    }
+}
