@@ -95,6 +95,9 @@ enum Command {
         /// Create the ACLs instead of printing them.
         #[arg(long)]
         apply: bool,
+        /// Print them in words, as a Markdown table (the README's), instead.
+        #[arg(long, conflicts_with = "apply")]
+        markdown_table: bool,
     },
     /// Generate realistic users, consents, profiles and events, to Kafka or to JSONL files.
     Gen(GenArgs),
@@ -217,7 +220,7 @@ fn topics_create(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn acls(config: &Config, given: &[String], apply: bool) -> Result<()> {
+fn acls(config: &Config, given: &[String], apply: bool, markdown_table: bool) -> Result<()> {
     let mut principals = Principals::default();
     for g in given {
         let (role, principal) = g
@@ -235,6 +238,10 @@ fn acls(config: &Config, given: &[String], apply: bool) -> Result<()> {
         principals.set(role, principal);
     }
     let needed = kafka::acls::needed(config, &principals);
+    if markdown_table {
+        print!("{}", kafka::acls::markdown_table(&needed));
+        return Ok(());
+    }
     if !apply {
         print!(
             "{}",
@@ -400,7 +407,8 @@ fn run(cli: Cli) -> Result<()> {
             config,
             principals,
             apply,
-        } => acls(&config.load()?, &principals, apply),
+            markdown_table,
+        } => acls(&config.load()?, &principals, apply, markdown_table),
         Command::Gen(args) => generate(&args),
         Command::Demo { events, users } => crate::demo::run(users, events),
         Command::Process {

@@ -286,7 +286,7 @@ impl Default for TopicsConfig {
 }
 
 /// Kafka connection.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`.
@@ -318,6 +318,30 @@ impl Default for KafkaConfig {
             startup_timeout_ms: 30_000,
             allow_plaintext: false,
         }
+    }
+}
+
+/// Shows librdkafka's sensitive properties as `***`, so a configuration in a panic
+/// message or a debug log holds no password.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = if is_secret(k) { "***" } else { v.as_str() };
+                    (k.clone(), v.to_string())
+                })
+                .collect()
+        };
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("group_id", &self.group_id)
+            .field("client", &masked(&self.client))
+            .field("consumer", &masked(&self.consumer))
+            .field("producer", &masked(&self.producer))
+            .field("startup_timeout_ms", &self.startup_timeout_ms)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .finish()
     }
 }
 

@@ -155,6 +155,11 @@ fn secrets_are_masked() {
         !m.contains("a-very-secret") && !m.contains("hunter2"),
         "{m}"
     );
+    let d = format!("{c:?}");
+    assert!(
+        !d.contains("a-very-secret") && !d.contains("hunter2"),
+        "Debug masks too: {d}"
+    );
 }
 
 #[test]

@@ -54,6 +54,18 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Kafka's own name (`DESCRIBE_CONFIGS`), as brokers and the docs spell it.
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            Operation::Read => "READ",
+            Operation::Write => "WRITE",
+            Operation::Create => "CREATE",
+            Operation::Describe => "DESCRIBE",
+            Operation::DescribeConfigs => "DESCRIBE_CONFIGS",
+            Operation::AlterConfigs => "ALTER_CONFIGS",
+        }
+    }
+
     /// The name `kafka-acls --operation` takes.
     pub fn cli_name(self) -> &'static str {
         match self {
@@ -295,6 +307,33 @@ pub fn kafka_acls_lines(acls: &[Acl], bootstrap: &str) -> String {
     out
 }
 
+/// The ACLs in words, one Markdown row per role and operation: the README's table.
+pub fn markdown_table(acls: &[Acl]) -> String {
+    let mut rows: BTreeMap<(AclRole, &str, Operation), Vec<String>> = BTreeMap::new();
+    for a in acls {
+        let what = match (a.resource, a.pattern) {
+            (Resource::Topic, _) => format!("topic `{}`", a.name),
+            (Resource::Group, Pattern::Literal) => format!("group `{}`", a.name),
+            (Resource::Group, Pattern::Prefixed) => format!("groups `{}*`", a.name),
+            (Resource::TransactionalId, _) => format!("transactional ids `{}*`", a.name),
+            (Resource::Cluster, _) => "the cluster".into(),
+        };
+        rows.entry((a.role, &a.principal, a.operation))
+            .or_default()
+            .push(what);
+    }
+    let mut out = String::from("| role | principal (default) | may | on |\n|---|---|---|---|\n");
+    for ((role, principal, op), what) in rows {
+        out.push_str(&format!(
+            "| {} | `{principal}` | {} | {} |\n",
+            role.name(),
+            op.kafka_name(),
+            what.join(", ")
+        ));
+    }
+    out
+}
+
 /// `s` quoted for a POSIX shell when it holds anything but safe characters.
 fn shell_word(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "-_.:,/@=".contains(c);
@@ -387,9 +426,9 @@ pub fn check_permissions<C: ClientContext>(
             return Err(EdgeError::AuthorizationFailed(format!(
                 "topic {topic}: {} has no {} permission (it has: {}); grant what `consent-enricher acls` prints for the worker",
                 principal(k),
-                op.cli_name().to_uppercase(),
+                op.kafka_name(),
                 ops.iter()
-                    .map(|o| o.cli_name().to_uppercase())
+                    .map(|o| o.kafka_name())
                     .collect::<Vec<_>>()
                     .join(", ")
             )));

@@ -281,16 +281,8 @@ fn dead_letters_keep_bytes_key_and_carry_all_headers() {
 
 #[test]
 fn readme_config_table_matches_the_code() {
-    let readme = std::fs::read_to_string(support::root().join("README.md")).unwrap();
-    let start = readme
-        .find("<!-- config-table:start -->\n")
-        .expect("start marker")
-        + "<!-- config-table:start -->\n".len();
-    let end = readme
-        .find("<!-- config-table:end -->")
-        .expect("end marker");
     assert_eq!(
-        &readme[start..end],
+        support::readme_section("config-table"),
         consent_enricher::config::markdown_table()
     );
 }

@@ -513,16 +513,8 @@ fn grafana_dashboard_queries_only_exposed_metrics_and_covers_all() {
 
 #[test]
 fn readme_metrics_table_matches_the_code() {
-    let readme = read("README.md");
-    let start = readme
-        .find("<!-- metrics-table:start -->\n")
-        .expect("start marker")
-        + "<!-- metrics-table:start -->\n".len();
-    let end = readme
-        .find("<!-- metrics-table:end -->")
-        .expect("end marker");
     assert_eq!(
-        &readme[start..end],
+        support::readme_section("metrics-table"),
         consent_enricher::telemetry::prometheus::markdown_table()
     );
 }

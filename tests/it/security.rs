@@ -374,18 +374,10 @@ fn plaintext_to_a_remote_broker_exits_2_unless_allowed() {
     );
 }
 
-#[test]
-fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
-    let config = secured_config("sec-revoke", 1);
-    let t = config.topics.clone();
-    produce_events(&config, 0, 4);
-    let worker = TestWorker::start(&config);
-    let mut reader = Reader::new(&as_role(&config, "admin"));
-    reader.read_until("the first outputs", T, |r| r.count(&t.anonymous) >= 4);
-    // Revoke the worker's WRITE on the anonymous output with Kafka's own tool.
-    let props = cluster()
-        .1
-        .join(format!("{}.admin.properties", config.kafka.group_id));
+/// Removes ACLs of `User:worker` (`what`: kafka-acls operation and resource flags) with
+/// Kafka's own `kafka-acls` tool, as the admin.
+fn revoke_from_worker(config: &Config, what: &[&str]) {
+    let props = cluster().1.join(format!("{}.admin.properties", config.kafka.group_id));
     std::fs::write(
         &props,
         format!(
@@ -396,26 +388,43 @@ fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
     )
     .unwrap();
     let out = Command::new(support::root().join("scripts/kafka-tool"))
-        .args([
-            "org.apache.kafka.tools.AclCommand",
-            "--bootstrap-server",
-            &cluster().0,
-        ])
+        .args(["org.apache.kafka.tools.AclCommand", "--bootstrap-server", &cluster().0])
         .arg("--command-config")
         .arg(&props)
         .args(["--remove", "--force", "--allow-principal", "User:worker"])
-        .args([
-            "--operation",
-            "Write",
-            "--operation",
-            "DescribeConfigs",
-            "--topic",
-            &t.anonymous,
-        ])
+        .args(what)
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&props);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn a_missing_group_acl_ends_in_a_clear_exit() {
+    let config = secured_config("sec-group", 1);
+    revoke_from_worker(&config, &["--operation", "Read", "--group", &config.kafka.group_id]);
+    let (out, _) = run_binary(&config, Duration::from_secs(90));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{all}");
+    assert!(
+        all.contains(&format!("group {}", config.kafka.group_id)) && all.contains("User:worker"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
+    let config = secured_config("sec-revoke", 1);
+    let t = config.topics.clone();
+    produce_events(&config, 0, 4);
+    let worker = TestWorker::start(&config);
+    let mut reader = Reader::new(&as_role(&config, "admin"));
+    reader.read_until("the first outputs", T, |r| r.count(&t.anonymous) >= 4);
+    // Revoke the worker's WRITE on the anonymous output with Kafka's own tool.
+    revoke_from_worker(
+        &config,
+        &["--operation", "Write", "--operation", "DescribeConfigs", "--topic", &t.anonymous],
+    );
     // Running: the next transactions abort, and after three the worker stops with 5.
     produce_events(&config, 4, 4);
     let err = worker.exited(T).expect_err("the worker stops");
@@ -430,4 +439,13 @@ fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
         "{all}"
     );
     assert!(!all.contains(&password("worker")));
+}
+
+#[test]
+fn readme_acl_table_matches_the_code() {
+    let acls = acls::needed(&Config::default(), &Principals::default());
+    assert_eq!(
+        support::readme_section("acl-table"),
+        acls::markdown_table(&acls)
+    );
 }

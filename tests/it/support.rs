@@ -90,3 +90,15 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The README's text between `<!-- NAME:start -->` and `<!-- NAME:end -->`, for the
+/// tests that keep generated tables in step with the code.
+pub fn readme_section(name: &str) -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let open = format!("<!-- {name}:start -->\n");
+    let start = readme.find(&open).expect("start marker") + open.len();
+    let end = readme
+        .find(&format!("<!-- {name}:end -->"))
+        .expect("end marker");
+    readme[start..end].to_string()
+}

@@ -123,7 +123,7 @@ impl Instance<'_, Acknowledged> {
                     lock(&self.mode.tracker).begin(msg.partition(), msg.offset(), n);
                     self.send_outputs(&msg, &out, now)?;
                 }
-                Some(Err(e)) => self.consume_error(&e),
+                Some(Err(e)) => self.consume_error(&e)?,
             }
             if let Some(f) = lock(&self.mode.tracker).failed.clone() {
                 return Err(EdgeError::DeliveryFailed(f));

@@ -164,6 +164,9 @@ struct Batch {
     inputs: usize,
     /// Partition -> one past the last input processed.
     next: BTreeMap<i32, i64>,
+    /// Partition -> the first input processed: where a rewind goes in a partition with
+    /// no committed offset yet.
+    first: BTreeMap<i32, i64>,
     consumed_at: Vec<Instant>,
     report: Report,
     /// The users given a personal record here, with the epoch of their first decision.
@@ -175,6 +178,7 @@ struct Batch {
 impl Batch {
     fn add(&mut self, partition: i32, offset: i64, at: Instant, out: &Outputs) {
         self.inputs += 1;
+        self.first.entry(partition).or_insert(offset);
         self.next.insert(partition, offset + 1);
         self.consumed_at.push(at);
         self.report.add(out);
@@ -277,8 +281,9 @@ enum Turn {
     Next,
     /// A send found the transaction abortable.
     Abort(KafkaError),
-    /// A revocation aborted the batch while a record was being fetched.
-    Rewind,
+    /// A revocation aborted the batch while this record (partition, offset) was being
+    /// fetched; it is read again after the rewind.
+    Rewind(i32, i64),
 }
 
 impl Instance<'_, Transactions> {
@@ -321,7 +326,8 @@ impl Instance<'_, Transactions> {
                     self.abort(&mut batch, e)?;
                     continue;
                 }
-                Turn::Rewind => {
+                Turn::Rewind(partition, offset) => {
+                    batch.first.entry(partition).or_insert(offset);
                     self.rewind(&mut batch)?;
                     continue;
                 }
@@ -348,7 +354,7 @@ impl Instance<'_, Transactions> {
         let msg = match self.consumer.poll(wait) {
             None => return Ok(Turn::Next),
             Some(Err(e)) => {
-                self.consume_error(&e);
+                self.consume_error(&e)?;
                 return Ok(Turn::Next);
             }
             Some(Ok(msg)) => msg,
@@ -357,7 +363,7 @@ impl Instance<'_, Transactions> {
             // The message came after a revocation aborted our batch; it is from the new
             // assignment, but positions must be rewound first so the next batch starts
             // at the committed offsets.
-            return Ok(Turn::Rewind);
+            return Ok(Turn::Rewind(msg.partition(), msg.offset()));
         }
         if !self.view_fresh() {
             // The poll may have waited long enough for the view to go stale.
@@ -599,6 +605,7 @@ impl Instance<'_, Transactions> {
     /// Drops the batch and moves every assigned partition back to its committed offset,
     /// so inputs of an aborted transaction are processed again, once.
     fn rewind(&mut self, batch: &mut Batch) -> Result<(), EdgeError> {
+        let first = std::mem::take(&mut batch.first);
         batch.clear();
         let assignment = match self.consumer.assignment() {
             Ok(a) => a,
@@ -635,9 +642,8 @@ impl Instance<'_, Transactions> {
             }
         };
         for e in committed.elements() {
-            let to = match e.offset() {
-                Offset::Offset(o) => Offset::Offset(o),
-                _ => Offset::Beginning,
+            let Some(to) = rewind_target(e.offset(), first.get(&e.partition()).copied()) else {
+                continue;
             };
             self.consumer
                 .seek(e.topic(), e.partition(), to, CALL_TIMEOUT)
@@ -647,6 +653,18 @@ impl Instance<'_, Transactions> {
                 })?;
         }
         Ok(())
+    }
+}
+
+/// Where a rewind moves a partition: its committed offset; without one (nothing ever
+/// committed there) the first input the aborted batch read from it, so the partition
+/// replays what it read and no more — it started where `auto.offset.reset` put it, and
+/// going to the beginning would process records that setting chose to skip. `None`:
+/// the batch read nothing there, so its position is still where it started.
+fn rewind_target(committed: Offset, first_in_batch: Option<i64>) -> Option<Offset> {
+    match committed {
+        Offset::Offset(o) => Some(Offset::Offset(o)),
+        _ => first_in_batch.map(Offset::Offset),
     }
 }
 
@@ -664,6 +682,22 @@ fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewind_never_goes_before_what_the_partition_started_at() {
+        // Committed: there.
+        assert_eq!(
+            rewind_target(Offset::Offset(40), Some(45)),
+            Some(Offset::Offset(40))
+        );
+        // Never committed: the batch's first input, not the beginning.
+        assert_eq!(
+            rewind_target(Offset::Invalid, Some(1_000)),
+            Some(Offset::Offset(1_000))
+        );
+        // Never committed and nothing read: left where it is.
+        assert_eq!(rewind_target(Offset::Invalid, None), None);
+    }
     use crate::pipeline::Produced;
     use crate::policy::Decision;
     use crate::state::State;

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryResult;
@@ -409,15 +410,36 @@ impl<'a, M: Mode> Instance<'a, M> {
         fence::hold(&self.consumer)
     }
 
-    /// An error from the consumer's poll: counted, and logged once per stalled partition
-    /// when it is a batch that cannot be decoded (`unreadable`); a warning otherwise.
-    fn consume_error(&self, e: &rdkafka::error::KafkaError) {
+    /// An error from the consumer's poll: the end of the worker (exit 5) when the broker
+    /// denies the group or the raw topic, which no retry fixes; else counted, and logged
+    /// once per stalled partition when it is a batch that cannot be decoded
+    /// (`unreadable`), a warning otherwise.
+    fn consume_error(&self, e: &rdkafka::error::KafkaError) -> Result<(), EdgeError> {
+        let k = &self.shared.config.kafka;
+        match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::GroupAuthorizationFailed) => {
+                return Err(EdgeError::AuthorizationFailed(format!(
+                    "group {}: {} may not use it ({e}); grant what `consent-enricher acls` prints for the worker",
+                    k.group_id,
+                    super::acls::principal(k)
+                )));
+            }
+            Some(RDKafkaErrorCode::TopicAuthorizationFailed) => {
+                return Err(EdgeError::AuthorizationFailed(format!(
+                    "topic {}: {} may not read it ({e}); grant what `consent-enricher acls` prints for the worker",
+                    self.shared.config.topics.raw,
+                    super::acls::principal(k)
+                )));
+            }
+            _ => {}
+        }
         self.unreadable.consume_error(
             &self.consumer,
             &self.shared.config.topics.raw,
             e,
             self.shared.metrics,
         );
+        Ok(())
     }
 
     /// `msg` came while the view was stale: moved back to, not processed; the next
