@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::Deserialize;
 
 /// Nesting limit of a raw event. serde_json itself stops at 128; ours is lower so a
@@ -377,9 +377,12 @@ fn parse_date_time(s: &str) -> Option<DateTime<Utc>> {
             return None;
         }
     }
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    let utc = DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc);
+    // Every output writes the instant with a four-digit year, in UTC and in the event's
+    // local time (`time.local_time`): `0000-01-01T00:00:00+01:00` is year -1 in UTC and
+    // `9999-12-31T23:00:00Z` year 10000 east of it, which no output schema allows. A
+    // year's margin on either side covers every zone's offset.
+    (1..=9998).contains(&utc.year()).then_some(utc)
 }
 
 fn check_id(pointer: &str, v: &str) -> Result<(), Rejection> {

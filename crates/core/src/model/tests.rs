@@ -170,6 +170,13 @@ fn occurred_at_is_what_the_schema_calls_a_date_time() {
         ("2026-02-29T10:00:00Z", false),
         ("2026-11-29T10:00:00", false),
     ];
+    // Valid to the schema, but no output could write the instant (a year of four
+    // digits, in UTC and in any zone): refused as well, as the core may.
+    let unwritable = [
+        "0000-01-01T00:00:00+01:00",
+        "0000-06-01T00:00:00Z",
+        "9999-06-01T00:00:00Z",
+    ];
     for (t, ok) in cases {
         let raw = format!(r#"{{"event_id":"e","event_type":"x","occurred_at":"{t}"}}"#);
         match RawEvent::parse(raw.as_bytes(), 1 << 20) {
@@ -179,6 +186,15 @@ fn occurred_at_is_what_the_schema_calls_a_date_time() {
                 assert_eq!(e.reason, DlqReason::SchemaViolation, "{t}");
             }
         }
+    }
+    for t in unwritable {
+        let raw = format!(r#"{{"event_id":"e","event_type":"x","occurred_at":"{t}"}}"#);
+        assert_eq!(reason(raw.as_bytes()), DlqReason::SchemaViolation, "{t}");
+    }
+    for t in ["0001-01-01T00:00:00Z", "9998-12-31T23:59:59.999Z"] {
+        let raw = format!(r#"{{"event_id":"e","event_type":"x","occurred_at":"{t}"}}"#);
+        let ev = RawEvent::parse(raw.as_bytes(), 1 << 20).unwrap();
+        assert_eq!(format_time(&ev.occurred_at).len(), 24, "{t}");
     }
     // A leap second stays one in the outputs' UTC form.
     let raw = br#"{"event_id":"e","event_type":"x","occurred_at":"2027-01-01T00:59:60.5+01:00"}"#;
