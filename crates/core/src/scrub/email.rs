@@ -36,13 +36,17 @@ fn is_local_ascii(b: u8) -> bool {
 /// Where the local part before `at` starts (`at` when there is none).
 fn local_start(t: &str, at: usize, floor: usize) -> usize {
     let b = t.as_bytes();
-    if at > floor + 1 && b[at - 1] == b'"' {
+    if at > floor && b[at - 1] == b'"' {
         // A quoted local part: "john doe"@example.com. Not JSON text, where a quote
-        // before an '@' closes some other string ({"handle":"@news"}).
-        if let Some(open) = t[floor..at - 1].rfind('"') {
-            let inner = &t[floor + open + 1..at - 1];
+        // before an '@' closes some other string ({"handle":"@news"}). The opening
+        // quote may come before the end of the address found last (`"x a@b.com y"@c.com`
+        // is one address around another; the spans merge): stopping there left
+        // `"x [email] y"@c.com`, an address once the inner one was gone, and a second
+        // pass removed it (found by fuzzing, FUZZING.md).
+        if let Some(open) = t[..at - 1].rfind('"') {
+            let inner = &t[open + 1..at - 1];
             if !inner.is_empty() && !inner.contains([':', ',', '{', '}', '[', ']']) {
-                return floor + open;
+                return open;
             }
         }
     }
@@ -209,6 +213,11 @@ mod tests {
         // Placeholders are no address literals: `bob@10.0.0.1` leaves `bob@[ip]`.
         assert!(spans("bob@[ip] x@[phone] y@[card] z@[id]").is_empty());
         assert_eq!(spans("root@[010.000.001.002]"), ["root@[010.000.001.002]"]);
+        // One address quoted around another: both found, the outer from its quote.
+        assert_eq!(
+            spans("say \"x alice@example.com y\"@b.com"),
+            ["alice@example.com", "\"x alice@example.com y\"@b.com"]
+        );
         assert_eq!(spans("alice😀@example.com"), ["alice😀@example.com"]);
         assert_eq!(spans("alice@i❤.ws"), ["alice@i❤.ws"]);
         assert_eq!(spans("mail alice@example.com😀!"), ["alice@example.com"]);
