@@ -11,6 +11,14 @@ use consent_enricher_core::scrub::{self, Known, Level, Needle, NeedleKind};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
+const PLACEHOLDERS: [&str; 5] = [
+    scrub::EMAIL,
+    scrub::IP,
+    scrub::CARD,
+    scrub::PHONE,
+    scrub::KNOWN,
+];
+
 fn run(data: &[u8]) -> Result<()> {
     let mut u = Unstructured::new(data);
     let level = if u.arbitrary()? {
@@ -42,17 +50,22 @@ fn run(data: &[u8]) -> Result<()> {
         );
     }
     if level == Level::All {
-        // Placeholders read as spaces: `a@[phone]` is an address literal to the e-mail
-        // detector, but it holds no address.
-        let bare = [
-            scrub::EMAIL,
-            scrub::IP,
-            scrub::CARD,
-            scrub::PHONE,
-            scrub::KNOWN,
-        ]
-        .iter()
-        .fold(out.to_string(), |t, p| t.replace(p, " "));
+        // Placeholders read as spaces: what the check asks is whether the scrubber left
+        // an address in what it kept, not what it makes of its own placeholders. So
+        // every placeholder in the output must be one the scrubber put there: an
+        // input's own (`"a[id]b"@c.com`, not a quoted local part) is defused first,
+        // `[id]` -> `(id]` (a harness error found by fuzzing, FUZZING.md).
+        let defused = PLACEHOLDERS
+            .iter()
+            .fold(text.clone(), |t, p| t.replace(p, &p.replacen('[', "(", 1)));
+        let out = if defused == text {
+            out.clone()
+        } else {
+            scrub::scrub(&defused, level, &known)
+        };
+        let bare = PLACEHOLDERS
+            .iter()
+            .fold(out.to_string(), |t, p| t.replace(p, " "));
         let again = scrub::scrub(&bare, Level::All, &Known::NONE);
         assert_eq!(
             again.matches(scrub::EMAIL).count(),

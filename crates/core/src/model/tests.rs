@@ -144,3 +144,60 @@ fn numbers_pass_through_byte_for_byte() {
         serde_json::to_string(&ev.properties.unwrap().0.get("f").unwrap().to_value()).unwrap();
     assert_eq!(out, "0.9767485841422313");
 }
+
+/// `occurred_at` is read as the schema's `format: date-time` reads it (each verdict
+/// below is the jsonschema validator's). Fuzzing found the core accepting a space for
+/// `T` and a leap second at any minute (FUZZING.md); a bad one is a `schema_violation`.
+#[test]
+fn occurred_at_is_what_the_schema_calls_a_date_time() {
+    let cases = [
+        ("2026-11-28T14:06:00.666Z", true),
+        ("2026-11-28t14:06:00z", true),
+        ("2024-02-29T10:00:00Z", true),
+        ("2026-11-29T10:00:00.123456789123Z", true),
+        ("2026-12-31T23:59:60Z", true),
+        ("2026-06-30T23:59:60.5Z", true),
+        ("2027-01-01T00:59:60+01:00", true),
+        ("2026-12-31T18:59:60-05:00", true),
+        ("2026-11-28 14:06:00.666Z", false),
+        ("2026-11-28T10:00:60Z", false),
+        ("2026-12-31T23:59:60+01:00", false),
+        ("2026-11-29T10:00:00\u{2212}01:00", false),
+        ("2026-11-29T10:00:00.Z", false),
+        ("2026-11-29T10:00:00+0100", false),
+        ("2026-11-29T10:00:00+24:00", false),
+        ("2026-11-29T24:00:00Z", false),
+        ("2026-02-29T10:00:00Z", false),
+        ("2026-11-29T10:00:00", false),
+    ];
+    // Valid to the schema, but no output could write the instant (a year of four
+    // digits, in UTC and in any zone): refused as well, as the core may.
+    let unwritable = [
+        "0000-01-01T00:00:00+01:00",
+        "0000-06-01T00:00:00Z",
+        "9999-06-01T00:00:00Z",
+    ];
+    for (t, ok) in cases {
+        let raw = format!(r#"{{"event_id":"e","event_type":"x","occurred_at":"{t}"}}"#);
+        match RawEvent::parse(raw.as_bytes(), 1 << 20) {
+            Ok(_) => assert!(ok, "{t} accepted"),
+            Err(e) => {
+                assert!(!ok, "{t} refused");
+                assert_eq!(e.reason, DlqReason::SchemaViolation, "{t}");
+            }
+        }
+    }
+    for t in unwritable {
+        let raw = format!(r#"{{"event_id":"e","event_type":"x","occurred_at":"{t}"}}"#);
+        assert_eq!(reason(raw.as_bytes()), DlqReason::SchemaViolation, "{t}");
+    }
+    for t in ["0001-01-01T00:00:00Z", "9998-12-31T23:59:59.999Z"] {
+        let raw = format!(r#"{{"event_id":"e","event_type":"x","occurred_at":"{t}"}}"#);
+        let ev = RawEvent::parse(raw.as_bytes(), 1 << 20).unwrap();
+        assert_eq!(format_time(&ev.occurred_at).len(), 24, "{t}");
+    }
+    // A leap second stays one in the outputs' UTC form.
+    let raw = br#"{"event_id":"e","event_type":"x","occurred_at":"2027-01-01T00:59:60.5+01:00"}"#;
+    let ev = RawEvent::parse(raw, 1 << 20).unwrap();
+    assert_eq!(format_time(&ev.occurred_at), "2026-12-31T23:59:60.500Z");
+}
