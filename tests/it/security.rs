@@ -377,7 +377,9 @@ fn plaintext_to_a_remote_broker_exits_2_unless_allowed() {
 /// Removes ACLs of `User:worker` (`what`: kafka-acls operation and resource flags) with
 /// Kafka's own `kafka-acls` tool, as the admin.
 fn revoke_from_worker(config: &Config, what: &[&str]) {
-    let props = cluster().1.join(format!("{}.admin.properties", config.kafka.group_id));
+    let props = cluster()
+        .1
+        .join(format!("{}.admin.properties", config.kafka.group_id));
     std::fs::write(
         &props,
         format!(
@@ -388,7 +390,11 @@ fn revoke_from_worker(config: &Config, what: &[&str]) {
     )
     .unwrap();
     let out = Command::new(support::root().join("scripts/kafka-tool"))
-        .args(["org.apache.kafka.tools.AclCommand", "--bootstrap-server", &cluster().0])
+        .args([
+            "org.apache.kafka.tools.AclCommand",
+            "--bootstrap-server",
+            &cluster().0,
+        ])
         .arg("--command-config")
         .arg(&props)
         .args(["--remove", "--force", "--allow-principal", "User:worker"])
@@ -402,7 +408,10 @@ fn revoke_from_worker(config: &Config, what: &[&str]) {
 #[test]
 fn a_missing_group_acl_ends_in_a_clear_exit() {
     let config = secured_config("sec-group", 1);
-    revoke_from_worker(&config, &["--operation", "Read", "--group", &config.kafka.group_id]);
+    revoke_from_worker(
+        &config,
+        &["--operation", "Read", "--group", &config.kafka.group_id],
+    );
     let (out, _) = run_binary(&config, Duration::from_secs(90));
     let all = text(&out);
     assert_eq!(out.status.code(), Some(5), "{all}");
@@ -423,7 +432,14 @@ fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
     // Revoke the worker's WRITE on the anonymous output with Kafka's own tool.
     revoke_from_worker(
         &config,
-        &["--operation", "Write", "--operation", "DescribeConfigs", "--topic", &t.anonymous],
+        &[
+            "--operation",
+            "Write",
+            "--operation",
+            "DescribeConfigs",
+            "--topic",
+            &t.anonymous,
+        ],
     );
     // Running: the next transactions abort, and after three the worker stops with 5.
     produce_events(&config, 4, 4);
