@@ -54,6 +54,11 @@ impl ConfigArgs {
         let mut config = Config::load(self.config.as_deref(), std::env::vars())
             .context("loading configuration")?;
         if let Some(k) = &self.pseudonym_key {
+            if !config.pseudonym.key_file.is_empty() {
+                anyhow::bail!(
+                    "--pseudonym-key and pseudonym.key_file are both set; use one (the file, for a service)"
+                );
+            }
             config.pseudonym.key = k.as_str().into();
             config.validate().context("checking --pseudonym-key")?;
         }

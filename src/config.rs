@@ -321,6 +321,28 @@ impl Default for KafkaConfig {
     }
 }
 
+/// Asks librdkafka whether it takes `name = value`, here rather than when a client is
+/// made: librdkafka's own error repeats the value, which may be a mistyped password.
+fn librdkafka_accepts(map: &'static str, name: &str, value: &str) -> Result<(), ConfigError> {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set(name, value);
+    match c.create_native_config() {
+        Ok(_) => Ok(()),
+        Err(rdkafka::error::KafkaError::ClientConfig(res, ..)) => Err(ConfigError::Value {
+            key: map,
+            why: if res == rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN {
+                format!("{name} is not a librdkafka property (CONFIGURATION.md lists them)")
+            } else {
+                format!("librdkafka does not accept the value of {name}")
+            },
+        }),
+        Err(_) => Err(ConfigError::Value {
+            key: map,
+            why: format!("librdkafka does not accept {name}"),
+        }),
+    }
+}
+
 /// Shows librdkafka's sensitive properties as `***`, so a configuration in a panic
 /// message or a debug log holds no password.
 impl std::fmt::Debug for KafkaConfig {
@@ -553,6 +575,9 @@ impl Config {
                         why: format!("{normalized} cannot be set here: {why}"),
                     });
                 }
+            }
+            for (name, value) in map {
+                librdkafka_accepts(key, name, value)?;
             }
         }
         Ok(())

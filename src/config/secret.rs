@@ -134,7 +134,7 @@ mod tests {
             key_problem("q0h5S1c3mXJ0b2RtQ2xhcmVuY2UtMjAyNi0xMi0wMg=="),
             None
         );
-        assert_eq!(key_problem("0123456789abcdef0123456789abcdef"), None);
+        assert_eq!(key_problem("3f2a9c71e04b8d56a1c7e9f20b4d6a83"), None);
     }
 
     #[test]

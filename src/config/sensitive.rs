@@ -44,6 +44,14 @@ pub const PROTECTED: &[(&str, &str)] = &[
         "exactly-once derives one per instance from kafka.group_id and delivery.instance_id",
     ),
     (
+        "bootstrap.servers",
+        "set kafka.bootstrap_servers, which the plaintext rule checks",
+    ),
+    (
+        "metadata.broker.list",
+        "set kafka.bootstrap_servers, which the plaintext rule checks",
+    ),
+    (
         "group.instance.id",
         "static membership derives one per consumer from delivery.instance_id (delivery.static_membership)",
     ),

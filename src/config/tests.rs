@@ -350,3 +350,36 @@ fn every_sensitive_librdkafka_property_is_masked() {
     assert!(!m.contains("secret-value"), "{m}");
     assert!(m.contains("visible-client"), "{m}");
 }
+
+#[test]
+fn a_mistyped_or_refused_librdkafka_property_is_named_without_its_value() {
+    for (name, value) in [
+        ("sasl.pasword", "hunter2-s3cret"),
+        ("enable.partition.eof", "hunter2-s3cret"),
+    ] {
+        let e = Config::load(
+            None,
+            env(&[(
+                &format!("KAFKA__CLIENT__{}", name.to_ascii_uppercase()),
+                value,
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(name), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}
+
+#[test]
+fn bootstrap_servers_cannot_slip_past_the_plaintext_rule() {
+    for name in ["BOOTSTRAP.SERVERS", "METADATA.BROKER.LIST"] {
+        let e = Config::load(
+            None,
+            env(&[(&format!("KAFKA__PRODUCER__{name}"), "10.0.0.5:9092")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("kafka.bootstrap_servers"), "{e}");
+    }
+}

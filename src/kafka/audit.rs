@@ -102,10 +102,27 @@ pub struct AuditPublisher {
     producer: ThreadedProducer<Deliveries>,
     core: Arc<Core>,
     audit_topic: String,
+    /// `<group_id>.audit`, for error messages.
+    group: String,
     /// `users.consent` and `users.profile` when `erasure.tombstone_tables` is on.
     tombstone_topics: Vec<String>,
     /// The request being followed through, and its step.
     held: Option<(OwnedMessage, Step)>,
+}
+
+/// The error a consumer error is when the broker denied the audit group or the erasure
+/// topic (other errors are librdkafka's transient notices).
+fn denied(e: &rdkafka::error::KafkaError, group: &str) -> Option<EdgeError> {
+    use rdkafka::error::RDKafkaErrorCode as C;
+    match e.rdkafka_error_code()? {
+        C::GroupAuthorizationFailed => Some(EdgeError::AuthorizationFailed(format!(
+            "group {group} (the audit publisher): {e}; grant what `consent-enricher acls` prints for the worker"
+        ))),
+        C::TopicAuthorizationFailed => Some(EdgeError::AuthorizationFailed(format!(
+            "the erasure topic (the audit publisher, group {group}): {e}"
+        ))),
+        _ => None,
+    }
 }
 
 impl AuditPublisher {
@@ -120,7 +137,8 @@ impl AuditPublisher {
             source,
         };
         let mut cc = client_config(&config.kafka, Role::Consumer);
-        cc.set("group.id", format!("{}.audit", config.kafka.group_id));
+        let group = format!("{}.audit", config.kafka.group_id);
+        cc.set("group.id", &group);
         cc.set("enable.auto.offset.store", "false");
         set_default(&mut cc, "auto.offset.reset", "earliest");
         let consumer: BaseConsumer = cc.create().map_err(fatal)?;
@@ -144,6 +162,7 @@ impl AuditPublisher {
             producer,
             core,
             audit_topic: t.audit.clone(),
+            group,
             tombstone_topics,
             held: None,
         })
@@ -152,14 +171,17 @@ impl AuditPublisher {
     /// Moves the request in hand one step on, or takes the next one. `applied`: per
     /// `users.erasure` partition, the offset after the last record this process's table
     /// reader applied. Never waits longer than one short consumer poll.
-    pub fn poll_once(&mut self, applied: &HashMap<i32, i64>) {
+    /// A denied group or topic is returned: no retry fixes it, and audit records would
+    /// silently stop.
+    pub fn poll_once(&mut self, applied: &HashMap<i32, i64>) -> Result<(), EdgeError> {
         let (msg, step) = match self.held.take() {
             Some(held) => held,
             // Not zero: a poll serves one queued event (log line, statistics, rebalance),
             // so with librdkafka debug logging on a zero timeout would starve the messages.
             None => match self.consumer.poll(Duration::from_millis(20)) {
                 Some(Ok(m)) => (m.detach(), Step::Applying),
-                _ => return,
+                Some(Err(e)) => return denied(&e, &self.group).map_or(Ok(()), Err),
+                None => return Ok(()),
             },
         };
         let next = self.advance(&msg, step, applied);
@@ -167,6 +189,7 @@ impl AuditPublisher {
             Some(step) => self.held = Some((msg, step)),
             None => self.store_offset(&msg),
         }
+        Ok(())
     }
 
     /// One step of the follow-through; `None` when the request is done with.

@@ -250,6 +250,12 @@ pub fn create_acls<C: ClientContext>(
     let mut n = 0usize;
     // SAFETY: `result` belongs to `ev`; the array has `n` entries.
     let results = unsafe { rd::rd_kafka_CreateAcls_result_acls(result, &mut n) };
+    if n != acls.len() {
+        return Err(NativeError::Invalid(format!(
+            "{n} results for {} ACLs",
+            acls.len()
+        )));
+    }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         // SAFETY: `i < n`, and each entry lives as long as `ev`.

@@ -510,7 +510,12 @@ fn live(
     let mut last_check = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         reader.drain();
-        audit.poll_once(&reader.erasure_applied);
+        if let Err(e) = audit.poll_once(&reader.erasure_applied) {
+            // Ends this thread: readiness turns 503 (the table reader stops with it),
+            // so the denial is seen, never a silent gap in the audit trail.
+            crate::log::error(&format!("{e}; the table reader and audit publisher stop"));
+            break;
+        }
         if last_check.elapsed() >= Duration::from_millis(200) {
             last_check = Instant::now();
             // The time taken *before* asking for the end offsets: being caught up with

@@ -39,12 +39,12 @@ fn strings(y: &Yaml) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A compose service with YAML merge keys (`<<: *anchor`) applied.
 /// A Deployment's selector labels.
 fn labels_of(deploy: &Yaml) -> &Yaml {
     &deploy["spec"]["selector"]["matchLabels"]
 }
 
+/// A compose service with YAML merge keys (`<<: *anchor`) applied.
 fn merged(y: &Yaml) -> yaml_rust2::yaml::Hash {
     let mut out = yaml_rust2::yaml::Hash::new();
     let Some(h) = y.as_hash() else { return out };
@@ -383,6 +383,12 @@ fn kubernetes_manifests_parse_and_match_the_worker() {
         .find(|m| key_file.starts_with(&format!("{}/", s(&m["mountPath"]))))
         .expect("a mount holds pseudonym.key_file");
     assert_eq!(key_mount["readOnly"].as_bool(), Some(true));
+    // Secret files belong to root: only the pod's fsGroup lets the worker's user read one.
+    assert_eq!(
+        pod["securityContext"]["fsGroup"].as_i64(),
+        pod["securityContext"]["runAsGroup"].as_i64(),
+        "fsGroup lets the worker read the key file"
+    );
     let key_volume = pod["volumes"]
         .as_vec()
         .unwrap()

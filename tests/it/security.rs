@@ -140,12 +140,22 @@ fn the_worker_runs_exactly_once_over_sasl_ssl_with_only_the_acls_it_prints() {
         &[(Some("u1"), Some(&consent("u1")))],
     );
     produce_events(&config, 0, 40);
+    // An erasure runs the audit publisher (its group, the audit topic) and the
+    // tombstones on both tables under the same ACLs.
+    let erasure = serde_json::to_vec(&serde_json::json!({"user_id": "u2",
+        "request_id": "er-sec-1", "requested_at": "2026-11-29T09:30:00Z"}))
+    .unwrap();
+    produce(
+        &producer,
+        &config.topics.erasure,
+        &[(Some("u2"), Some(&erasure))],
+    );
     let worker = TestWorker::start(&config);
     // Counting as the admin (a super user) sees every output topic.
     let mut reader = Reader::new(&as_role(&config, "admin"));
     let t = config.topics.clone();
-    reader.read_until("every event's outputs", T, |r| {
-        r.count(&t.anonymous) >= 40 && r.count(&t.personal) >= 20
+    reader.read_until("every event's outputs and the audit record", T, |r| {
+        r.count(&t.anonymous) >= 40 && r.count(&t.personal) >= 20 && r.count(&t.audit) >= 1
     });
     let report = worker.stop();
     reader.drain(Duration::from_secs(1));
@@ -161,6 +171,7 @@ fn the_worker_runs_exactly_once_over_sasl_ssl_with_only_the_acls_it_prints() {
         "one personal record per consented event"
     );
     assert_eq!(reader.count(&t.dead_letter), 0);
+    assert_eq!(reader.count(&t.audit), 1, "the erasure is audited");
     let schemas = Schemas::get();
     for r in reader.records.iter().filter(|r| r.topic != t.audit) {
         let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap();
@@ -216,6 +227,7 @@ fn each_reader_reads_its_own_topic_and_is_refused_the_others() {
         &t.anonymous,
         &t.personal,
         &t.dead_letter,
+        &t.audit,
     ] {
         produce(&admin, topic, &[(Some("k"), Some(b"{}"))]);
     }
@@ -229,11 +241,18 @@ fn each_reader_reads_its_own_topic_and_is_refused_the_others() {
         &t.dead_letter,
         &t.audit,
     ];
-    for (role, own) in [("analytics", &t.anonymous), ("personal", &t.personal)] {
+    let readers = [
+        ("analytics", vec![&t.anonymous]),
+        ("personal", vec![&t.personal]),
+        ("dead-letter", vec![&t.dead_letter, &t.audit]),
+    ];
+    for (role, own) in readers {
         let k = user(role);
         let group = format!("{role}.{}", config.kafka.group_id);
-        assert_eq!(read_one(&k, &group, own), Ok(()), "{role} reads {own}");
-        for other in everything.iter().filter(|o| **o != own) {
+        for mine in &own {
+            assert_eq!(read_one(&k, &group, mine), Ok(()), "{role} reads {mine}");
+        }
+        for other in everything.iter().filter(|o| !own.contains(o)) {
             assert_eq!(
                 read_one(&k, &group, other),
                 Err(RDKafkaErrorCode::TopicAuthorizationFailed),
@@ -242,7 +261,7 @@ fn each_reader_reads_its_own_topic_and_is_refused_the_others() {
         }
         // A group outside the reader's prefix is refused too (the worker's own group).
         assert_eq!(
-            read_one(&k, &config.kafka.group_id, own),
+            read_one(&k, &config.kafka.group_id, own[0]),
             Err(RDKafkaErrorCode::GroupAuthorizationFailed),
             "{role} may not join the worker's group"
         );
@@ -374,9 +393,10 @@ fn plaintext_to_a_remote_broker_exits_2_unless_allowed() {
     );
 }
 
-/// Removes ACLs of `User:worker` (`what`: kafka-acls operation and resource flags) with
-/// Kafka's own `kafka-acls` tool, as the admin.
-fn revoke_from_worker(config: &Config, what: &[&str]) {
+/// Removes (`action` "--remove") or adds ("--add") ACLs of `User:worker` (`what`:
+/// kafka-acls operation and resource flags) with Kafka's own `kafka-acls` tool, as the
+/// admin.
+fn worker_acls(config: &Config, action: &str, what: &[&str]) {
     let props = cluster()
         .1
         .join(format!("{}.admin.properties", config.kafka.group_id));
@@ -397,7 +417,7 @@ fn revoke_from_worker(config: &Config, what: &[&str]) {
         ])
         .arg("--command-config")
         .arg(&props)
-        .args(["--remove", "--force", "--allow-principal", "User:worker"])
+        .args([action, "--force", "--allow-principal", "User:worker"])
         .args(what)
         .output()
         .unwrap();
@@ -408,8 +428,9 @@ fn revoke_from_worker(config: &Config, what: &[&str]) {
 #[test]
 fn a_missing_group_acl_ends_in_a_clear_exit() {
     let config = secured_config("sec-group", 1);
-    revoke_from_worker(
+    worker_acls(
         &config,
+        "--remove",
         &["--operation", "Read", "--group", &config.kafka.group_id],
     );
     let (out, _) = run_binary(&config, Duration::from_secs(90));
@@ -430,8 +451,9 @@ fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
     let mut reader = Reader::new(&as_role(&config, "admin"));
     reader.read_until("the first outputs", T, |r| r.count(&t.anonymous) >= 4);
     // Revoke the worker's WRITE on the anonymous output with Kafka's own tool.
-    revoke_from_worker(
+    worker_acls(
         &config,
+        "--remove",
         &[
             "--operation",
             "Write",
@@ -446,7 +468,13 @@ fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
     let err = worker.exited(T).expect_err("the worker stops");
     assert_eq!(err.exit_code(), 5, "{err}");
     assert!(err.to_string().contains(&t.anonymous), "{err}");
-    // Restarted without the ACL: refused at start-up, naming the topic and principal.
+    // Restarted still able to see the topic but not to write it: refused at start-up by
+    // the authorized-operations check, naming the topic, the principal and what is missing.
+    worker_acls(
+        &config,
+        "--add",
+        &["--operation", "Describe", "--topic", &t.anonymous],
+    );
     let (out, _) = run_binary(&config, Duration::from_secs(90));
     let all = text(&out);
     assert_eq!(out.status.code(), Some(5), "{all}");
@@ -454,6 +482,7 @@ fn a_missing_write_acl_ends_in_a_bounded_clear_exit() {
         all.contains(&t.anonymous) && all.contains("User:worker"),
         "{all}"
     );
+    assert!(all.contains("has no WRITE permission"), "{all}");
     assert!(!all.contains(&password("worker")));
 }
 

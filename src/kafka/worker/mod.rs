@@ -255,7 +255,6 @@ fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError
     r.map(|()| inst.report)
 }
 
-/// One consumer with its own producer.
 /// What an instance's principal must be allowed on which topic.
 fn needs(config: &Config) -> Vec<(&str, Need)> {
     let t = &config.topics;
@@ -269,6 +268,7 @@ fn needs(config: &Config) -> Vec<(&str, Need)> {
     needs
 }
 
+/// One consumer with its own producer.
 impl<M: Mode> Instance<'_, M> {
     /// After the broker denied something mid-run: which of this instance's permissions
     /// is missing now, as the error to stop with (`None` if all are there, or the
