@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::client::{Client, ClientContext};
-
 use super::native::{self, TopicOps};
 use super::{EdgeError, Role as ClientRole, client_config};
 use crate::config::{Config, DeliveryMode, KafkaConfig};
@@ -345,6 +343,9 @@ fn shell_word(s: &str) -> String {
 
 /// How long an admin request may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the start-up permission check may hold start-up: it is a safety net (the
+/// first produce or fetch would find a missing ACL too), so it must not slow recovery.
+const PERMISSIONS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Creates `acls` as the configuration's principal (which needs ALTER on the cluster);
 /// one line per ACL that failed, empty when all were created.
@@ -387,13 +388,18 @@ pub enum Need {
 /// ACL stops the worker with exit 5 naming the topic and the principal. Brokers that do
 /// not report authorized operations (librdkafka's in-process cluster, old brokers) leave
 /// it to the first produce or fetch, with a warning.
-pub fn check_permissions<C: ClientContext>(
-    client: &Client<C>,
-    k: &KafkaConfig,
-    needs: &[(&str, Need)],
-) -> Result<(), EdgeError> {
+pub fn check_permissions(k: &KafkaConfig, needs: &[(&str, Need)]) -> Result<(), EdgeError> {
     let topics: Vec<&str> = needs.iter().map(|(t, _)| *t).collect();
-    let answers = match native::authorized_operations(client, &topics, ADMIN_TIMEOUT) {
+    // Its own admin client: librdkafka's admin requests want the cluster's controller,
+    // which a consumer's handle did not always know yet (seen as 15 s waits for it).
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        client_config(k, ClientRole::Producer)
+            .create()
+            .map_err(|source| EdgeError::Fatal {
+                context: "creating the admin client",
+                source,
+            })?;
+    let answers = match native::authorized_operations(admin.inner(), &topics, PERMISSIONS_TIMEOUT) {
         Ok(a) => a,
         Err(e) => {
             crate::log::warn(&format!(

@@ -151,7 +151,6 @@ pub fn load(
         &[&t.consent, &t.profile, &t.erasure],
     )?;
     super::acls::check_permissions(
-        consumer.client(),
         &config.kafka,
         &[&t.consent, &t.profile, &t.erasure].map(|n| (n.as_str(), super::acls::Need::Read)),
     )?;

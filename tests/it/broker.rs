@@ -30,23 +30,29 @@ pub fn bootstrap() -> &'static str {
         if let Ok(a) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
             return a;
         }
-        let out = Command::new(support::root().join("scripts/kafka-up"))
-            .output()
-            .expect("running scripts/kafka-up");
-        assert!(
-            out.status.success(),
-            "scripts/kafka-up failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout
-            .lines()
-            .last()
-            .expect("kafka-up prints the address")
-            .trim()
-            .to_string()
+        start_broker("kafka-up")
     })
+}
+
+/// Runs `scripts/<script>` (idempotent: a running broker is reused) and returns the
+/// bootstrap address it prints on its last line.
+pub fn start_broker(script: &str) -> String {
+    let out = Command::new(support::root().join("scripts").join(script))
+        .output()
+        .unwrap_or_else(|e| panic!("running scripts/{script}: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .last()
+        .expect("the script prints the address")
+        .trim()
+        .to_string()
 }
 
 /// A configuration whose topics and group are unique to one test, with the topics made

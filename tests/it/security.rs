@@ -24,22 +24,7 @@ const T: Duration = Duration::from_secs(120);
 fn cluster() -> &'static (String, PathBuf) {
     static C: OnceLock<(String, PathBuf)> = OnceLock::new();
     C.get_or_init(|| {
-        let out = Command::new(support::root().join("scripts/kafka-up-secure"))
-            .output()
-            .expect("running scripts/kafka-up-secure");
-        assert!(
-            out.status.success(),
-            "scripts/kafka-up-secure failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let addr = stdout
-            .lines()
-            .last()
-            .expect("an address")
-            .trim()
-            .to_string();
+        let addr = broker::start_broker("kafka-up-secure");
         (addr, support::root().join(".cache/kafka-secure"))
     })
 }
@@ -311,13 +296,7 @@ fn a_refused_handshake_exits_5_within_the_start_up_timeout_and_never_shows_the_s
     let wrong = "wrong-password-4f7c1e9a";
     config.kafka = as_user("worker", wrong);
     config.kafka.group_id = "sec-wrong-password".into();
-    let (out, took) = run_binary(&config, Duration::from_secs(60));
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(5), "{all}");
-    assert!(
-        took < Duration::from_millis(config.kafka.startup_timeout_ms),
-        "{took:?}"
-    );
+    let all = refused_at_start_up(&config);
     assert!(
         all.contains("authentication_failed") && all.contains("User:worker"),
         "{all}"
@@ -330,18 +309,24 @@ fn a_refused_handshake_exits_5_within_the_start_up_timeout_and_never_shows_the_s
     config.kafka = user("worker");
     config.kafka.client.remove("ssl.ca.location");
     config.kafka.group_id = "sec-untrusted".into();
-    let (out, took) = run_binary(&config, Duration::from_secs(60));
+    let all = refused_at_start_up(&config);
+    assert!(
+        all.contains("TLS handshake") && all.contains("ssl.ca.location"),
+        "{all}"
+    );
+    assert!(!all.contains(&password("worker")));
+}
+
+/// The worker's output when it exits 5 before its start-up timeout (else a failure).
+fn refused_at_start_up(config: &Config) -> String {
+    let (out, took) = run_binary(config, Duration::from_secs(60));
     let all = text(&out);
     assert_eq!(out.status.code(), Some(5), "{all}");
     assert!(
         took < Duration::from_millis(config.kafka.startup_timeout_ms),
         "{took:?}"
     );
-    assert!(
-        all.contains("TLS handshake") && all.contains("ssl.ca.location"),
-        "{all}"
-    );
-    assert!(!all.contains(&password("worker")));
+    all
 }
 
 #[test]

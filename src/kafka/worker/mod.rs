@@ -275,7 +275,7 @@ impl<M: Mode> Instance<'_, M> {
     /// cluster cannot say).
     fn missing_permission(&self) -> Option<EdgeError> {
         let config = self.shared.config;
-        check_permissions(self.consumer.client(), &config.kafka, &needs(config)).err()
+        check_permissions(&config.kafka, &needs(config)).err()
     }
 }
 
@@ -353,7 +353,7 @@ impl<'a, M: Mode> Instance<'a, M> {
             &config.kafka,
             &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
         )?;
-        check_permissions(consumer.client(), &config.kafka, &needs(config))?;
+        check_permissions(&config.kafka, &needs(config))?;
         check_output_limits(
             &config.kafka,
             &[&t.anonymous, &t.personal, &t.dead_letter],
