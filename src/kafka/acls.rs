@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rdkafka::error::RDKafkaErrorCode;
+
 use super::native::{self, TopicOps};
-use super::{EdgeError, Role as ClientRole, client_config};
+use super::{EdgeError, admin_client};
 use crate::config::{Config, DeliveryMode, KafkaConfig};
 
 /// A kind of Kafka resource.
@@ -350,11 +352,7 @@ const PERMISSIONS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Creates `acls` as the configuration's principal (which needs ALTER on the cluster);
 /// one line per ACL that failed, empty when all were created.
 pub fn apply(k: &KafkaConfig, acls: &[Acl]) -> Result<Vec<String>, EdgeError> {
-    let fatal = |context| move |source| EdgeError::Fatal { context, source };
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        client_config(k, ClientRole::Producer)
-            .create()
-            .map_err(fatal("creating the admin client"))?;
+    let admin = admin_client(k)?;
     let results = native::create_acls(admin.inner(), acls, ADMIN_TIMEOUT)
         .map_err(|e| EdgeError::AdminFailed(format!("creating ACLs: {e}")))?;
     Ok(acls
@@ -392,13 +390,7 @@ pub fn check_permissions(k: &KafkaConfig, needs: &[(&str, Need)]) -> Result<(), 
     let topics: Vec<&str> = needs.iter().map(|(t, _)| *t).collect();
     // Its own admin client: librdkafka's admin requests want the cluster's controller,
     // which a consumer's handle did not always know yet (seen as 15 s waits for it).
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        client_config(k, ClientRole::Producer)
-            .create()
-            .map_err(|source| EdgeError::Fatal {
-                context: "creating the admin client",
-                source,
-            })?;
+    let admin = admin_client(k)?;
     let answers = match native::authorized_operations(admin.inner(), &topics, PERMISSIONS_TIMEOUT) {
         Ok(a) => a,
         Err(e) => {
@@ -417,6 +409,9 @@ pub fn check_permissions(k: &KafkaConfig, needs: &[(&str, Need)]) -> Result<(), 
                 continue;
             }
             TopicOps::Allowed(ops) => ops,
+            TopicOps::Error(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                return Err(EdgeError::TopicMissing((*topic).to_string()));
+            }
             TopicOps::Error(code) => {
                 return Err(EdgeError::AuthorizationFailed(format!(
                     "topic {topic} as {} (describing it failed: {code:?}); see `consent-enricher acls`",

@@ -79,9 +79,7 @@ pub fn contract_topics(config: &Config) -> Vec<TopicSpec> {
 /// Creates the contract's topics; returns the outcome per topic.
 pub fn create_topics(config: &Config) -> Result<Vec<(String, TopicOutcome)>, EdgeError> {
     let fatal = |context| move |source| EdgeError::Fatal { context, source };
-    let cc = client_config(&config.kafka, Role::Producer);
-    let admin: AdminClient<DefaultClientContext> =
-        cc.create().map_err(fatal("creating the admin client"))?;
+    let admin = super::admin_client(&config.kafka)?;
     let probe: BaseConsumer = client_config(&config.kafka, Role::Consumer)
         .create()
         .map_err(fatal("creating a metadata client"))?;

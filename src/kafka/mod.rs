@@ -184,6 +184,17 @@ pub fn size_property(c: &ClientConfig, key: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// An admin client with the configuration's connection settings (topic creation, the
+/// start-up checks, `acls --apply`).
+pub fn admin_client(k: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, EdgeError> {
+    client_config(k, Role::Producer)
+        .create()
+        .map_err(|source| EdgeError::Fatal {
+            context: "creating the admin client",
+            source,
+        })
+}
+
 /// How long the start-up check of the output topics' limits waits for the broker.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -197,10 +208,7 @@ pub fn check_output_limits(
     outputs: &[&str],
     producer_max: usize,
 ) -> Result<(), EdgeError> {
-    let fatal = |context| move |source| EdgeError::Fatal { context, source };
-    let admin: AdminClient<DefaultClientContext> = client_config(k, Role::Producer)
-        .create()
-        .map_err(fatal("creating the admin client"))?;
+    let admin = admin_client(k)?;
     let specs: Vec<ResourceSpecifier<'_>> = outputs
         .iter()
         .map(|t| ResourceSpecifier::Topic(t))
