@@ -387,7 +387,14 @@ pub enum Need {
 /// not report authorized operations (librdkafka's in-process cluster, old brokers) leave
 /// it to the first produce or fetch, with a warning.
 pub fn check_permissions(k: &KafkaConfig, needs: &[(&str, Need)]) -> Result<(), EdgeError> {
-    let topics: Vec<&str> = needs.iter().map(|(t, _)| *t).collect();
+    // Each topic once: librdkafka refuses a DescribeTopics that names one twice (the
+    // tables are both read and, for tombstones, written).
+    let mut topics: Vec<&str> = Vec::new();
+    for (t, _) in needs {
+        if !topics.contains(t) {
+            topics.push(t);
+        }
+    }
     // Its own admin client: librdkafka's admin requests want the cluster's controller,
     // which a consumer's handle did not always know yet (seen as 15 s waits for it).
     let admin = admin_client(k)?;
@@ -400,7 +407,11 @@ pub fn check_permissions(k: &KafkaConfig, needs: &[(&str, Need)]) -> Result<(), 
             return Ok(());
         }
     };
-    for ((topic, need), answer) in needs.iter().zip(answers) {
+    let answers: BTreeMap<&str, TopicOps> = topics.into_iter().zip(answers).collect();
+    for (topic, need) in needs {
+        let Some(answer) = answers.get(topic).cloned() else {
+            continue;
+        };
         let ops = match answer {
             TopicOps::Allowed(ops) if ops.is_empty() => {
                 crate::log::warn(&format!(
@@ -436,6 +447,28 @@ pub fn check_permissions(k: &KafkaConfig, needs: &[(&str, Need)]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The error a consumer's poll error is when the broker denied `principal` its group
+/// or the topic it reads (no retry fixes that); `None` for any other error.
+pub fn consumer_denied(
+    e: &rdkafka::error::KafkaError,
+    principal: &str,
+    group: &str,
+    topic: &str,
+) -> Option<EdgeError> {
+    let what = match e.rdkafka_error_code()? {
+        RDKafkaErrorCode::GroupAuthorizationFailed => {
+            format!("group {group}: {principal} may not use it")
+        }
+        RDKafkaErrorCode::TopicAuthorizationFailed => {
+            format!("topic {topic}: {principal} may not read it")
+        }
+        _ => return None,
+    };
+    Some(EdgeError::AuthorizationFailed(format!(
+        "{what} ({e}); grant what `consent-enricher acls` prints for the worker"
+    )))
 }
 
 /// The principal this configuration authenticates as, for messages: the SASL user

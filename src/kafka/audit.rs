@@ -102,27 +102,14 @@ pub struct AuditPublisher {
     producer: ThreadedProducer<Deliveries>,
     core: Arc<Core>,
     audit_topic: String,
-    /// `<group_id>.audit`, for error messages.
+    /// `<group_id>.audit`, its principal and the erasure topic, for error messages.
     group: String,
+    principal: String,
+    erasure_topic: String,
     /// `users.consent` and `users.profile` when `erasure.tombstone_tables` is on.
     tombstone_topics: Vec<String>,
     /// The request being followed through, and its step.
     held: Option<(OwnedMessage, Step)>,
-}
-
-/// The error a consumer error is when the broker denied the audit group or the erasure
-/// topic (other errors are librdkafka's transient notices).
-fn denied(e: &rdkafka::error::KafkaError, group: &str) -> Option<EdgeError> {
-    use rdkafka::error::RDKafkaErrorCode as C;
-    match e.rdkafka_error_code()? {
-        C::GroupAuthorizationFailed => Some(EdgeError::AuthorizationFailed(format!(
-            "group {group} (the audit publisher): {e}; grant what `consent-enricher acls` prints for the worker"
-        ))),
-        C::TopicAuthorizationFailed => Some(EdgeError::AuthorizationFailed(format!(
-            "the erasure topic (the audit publisher, group {group}): {e}"
-        ))),
-        _ => None,
-    }
 }
 
 impl AuditPublisher {
@@ -163,6 +150,8 @@ impl AuditPublisher {
             core,
             audit_topic: t.audit.clone(),
             group,
+            principal: super::acls::principal(&config.kafka),
+            erasure_topic: t.erasure.clone(),
             tombstone_topics,
             held: None,
         })
@@ -180,7 +169,15 @@ impl AuditPublisher {
             // so with librdkafka debug logging on a zero timeout would starve the messages.
             None => match self.consumer.poll(Duration::from_millis(20)) {
                 Some(Ok(m)) => (m.detach(), Step::Applying),
-                Some(Err(e)) => return denied(&e, &self.group).map_or(Ok(()), Err),
+                Some(Err(e)) => {
+                    let denied = super::acls::consumer_denied(
+                        &e,
+                        &self.principal,
+                        &self.group,
+                        &self.erasure_topic,
+                    );
+                    return denied.map_or(Ok(()), Err);
+                }
                 None => return Ok(()),
             },
         };

@@ -150,10 +150,6 @@ pub fn load(
         &config.kafka,
         &[&t.consent, &t.profile, &t.erasure],
     )?;
-    super::acls::check_permissions(
-        &config.kafka,
-        &[&t.consent, &t.profile, &t.erasure].map(|n| (n.as_str(), super::acls::Need::Read)),
-    )?;
     let topics: HashMap<String, Table> = [
         (t.consent.clone(), Table::Consent),
         (t.profile.clone(), Table::Profile),

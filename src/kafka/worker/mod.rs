@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::DeliveryResult;
 
@@ -150,6 +149,9 @@ pub fn run(
         );
     }
     super::connect(&config.kafka)?;
+    // Once per process, not per consumer: every instance and the table reader share
+    // one principal.
+    check_permissions(&config.kafka, &needs(config))?;
     let Some(tables) = super::tables::load(
         config,
         Arc::clone(&state),
@@ -255,10 +257,13 @@ fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError
     r.map(|()| inst.report)
 }
 
-/// What an instance's principal must be allowed on which topic.
+/// What the worker's principal must be allowed on which topic: its inputs, the tables
+/// included, and its outputs.
 fn needs(config: &Config) -> Vec<(&str, Need)> {
     let t = &config.topics;
-    let mut needs = vec![(t.raw.as_str(), Need::Read)];
+    let mut needs: Vec<(&str, Need)> = [&t.raw, &t.consent, &t.profile, &t.erasure]
+        .map(|i| (i.as_str(), Need::Read))
+        .into();
     needs.extend(
         [&t.anonymous, &t.personal, &t.dead_letter, &t.audit].map(|o| (o.as_str(), Need::Write)),
     );
@@ -353,7 +358,6 @@ impl<'a, M: Mode> Instance<'a, M> {
             &config.kafka,
             &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
         )?;
-        check_permissions(&config.kafka, &needs(config))?;
         check_output_limits(
             &config.kafka,
             &[&t.anonymous, &t.personal, &t.dead_letter],
@@ -415,23 +419,12 @@ impl<'a, M: Mode> Instance<'a, M> {
     /// once per stalled partition when it is a batch that cannot be decoded
     /// (`unreadable`), a warning otherwise.
     fn consume_error(&self, e: &rdkafka::error::KafkaError) -> Result<(), EdgeError> {
-        let k = &self.shared.config.kafka;
-        match e.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::GroupAuthorizationFailed) => {
-                return Err(EdgeError::AuthorizationFailed(format!(
-                    "group {}: {} may not use it ({e}); grant what `consent-enricher acls` prints for the worker",
-                    k.group_id,
-                    super::acls::principal(k)
-                )));
-            }
-            Some(RDKafkaErrorCode::TopicAuthorizationFailed) => {
-                return Err(EdgeError::AuthorizationFailed(format!(
-                    "topic {}: {} may not read it ({e}); grant what `consent-enricher acls` prints for the worker",
-                    self.shared.config.topics.raw,
-                    super::acls::principal(k)
-                )));
-            }
-            _ => {}
+        let config = self.shared.config;
+        let principal = super::acls::principal(&config.kafka);
+        if let Some(denied) =
+            super::acls::consumer_denied(e, &principal, &config.kafka.group_id, &config.topics.raw)
+        {
+            return Err(denied);
         }
         self.unreadable.consume_error(
             &self.consumer,
