@@ -236,10 +236,44 @@ pub fn run(
     }
 }
 
+/// Fresh starts of one consumer slot after its producer became unusable the way Kafka 4
+/// sometimes leaves it when a rebalance aborts a transaction (INVALID_TXN_STATE on the
+/// abort); beyond this the error ends the process.
+const RESTARTS: u32 = 3;
+
+/// The instance's producer is unusable but nothing is lost: the transaction was never
+/// committed, and a new producer with the same transactional.id fences and aborts it.
+fn producer_unusable(e: &EdgeError) -> bool {
+    matches!(
+        e,
+        EdgeError::Fatal {
+            source: rdkafka::error::KafkaError::Transaction(re),
+            ..
+        } if re.code() == rdkafka::error::RDKafkaErrorCode::InvalidTransactionalState
+    )
+}
+
 fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
-    let result = match shared.config.delivery.mode {
-        DeliveryMode::ExactlyOnce => run_as::<Transactions>(shared, slot),
-        DeliveryMode::AtLeastOnce => run_as::<Acknowledged>(shared, slot),
+    let mut restarts = 0;
+    let result = loop {
+        let first = restarts == 0;
+        let r = match shared.config.delivery.mode {
+            DeliveryMode::ExactlyOnce => run_as::<Transactions>(shared, slot, first),
+            DeliveryMode::AtLeastOnce => run_as::<Acknowledged>(shared, slot, first),
+        };
+        match r {
+            Err(e)
+                if restarts < RESTARTS
+                    && producer_unusable(&e)
+                    && !shared.stop.load(Ordering::SeqCst) =>
+            {
+                restarts += 1;
+                log::warn(&format!(
+                    "instance {slot}: {e}; starting it afresh from the committed offsets ({restarts}/{RESTARTS})"
+                ));
+            }
+            r => break r,
+        }
     };
     if result.is_err() {
         // One instance failing stops the process: the orchestrator restarts it whole,
@@ -249,9 +283,12 @@ fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
     result
 }
 
-fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
+/// One life of an instance; `first`: counted as subscribed (readiness) only once.
+fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize, first: bool) -> Result<Report, EdgeError> {
     let mut inst = Instance::<M>::new(shared, slot)?;
-    shared.subscribed.fetch_add(1, Ordering::SeqCst);
+    if first {
+        shared.subscribed.fetch_add(1, Ordering::SeqCst);
+    }
     let r = M::run(&mut inst);
     inst.close();
     r.map(|()| inst.report)
