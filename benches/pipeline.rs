@@ -92,8 +92,12 @@ fn fixture() -> Fixture {
     let mut config = Config::default();
     config.pseudonym.key = KEY.into();
     let core = consent_enricher::enrichment::core(&config, Arc::clone(&enricher)).expect("core");
-    let policy = Policy::new(config.policy.clone(), KEY.as_bytes());
-    let state = State::new(&config.policy.profile_fields);
+    let policy = Policy::new(
+        config.policy.clone(),
+        &config.personal_outputs(),
+        KEY.as_bytes(),
+    );
+    let state = State::new(&config.kept_profile_fields());
     let cfg = gen_config();
     for rec in consent_enricher_gen::state_records(&cfg) {
         let key = rec.key.expect("state records are keyed");
@@ -180,7 +184,7 @@ fn benches(c: &mut Criterion, f: &Fixture) {
         .map(|((e, v), en)| {
             (
                 f.policy.anonymous(e, v, en, processed_at),
-                f.policy.personal(e, v, &f.state, en, processed_at),
+                f.policy.personal(e, v, 0, &f.state, en, processed_at),
             )
         })
         .collect();
@@ -234,7 +238,7 @@ fn benches(c: &mut Criterion, f: &Fixture) {
             for (e, en) in events.iter().zip(&enrichments) {
                 let v = f.policy.decide(e, &f.state);
                 black_box(f.policy.anonymous(e, &v, en, processed_at));
-                black_box(f.policy.personal(e, &v, &f.state, en, processed_at));
+                black_box(f.policy.personal(e, &v, 0, &f.state, en, processed_at));
             }
         })
     });

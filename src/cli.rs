@@ -165,7 +165,7 @@ fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
     let (core, geoip_files) = build_core(config)?;
     let core = Arc::new(core);
     let state = Arc::new(
-        State::new(&config.policy.profile_fields)
+        State::new(&config.kept_profile_fields())
             .with_max_clock_skew_ms(config.max_clock_skew_ms()),
     );
     let metrics = Arc::new(Metrics::default());
@@ -231,11 +231,12 @@ fn acls(config: &Config, given: &[String], apply: bool, markdown_table: bool) ->
         let (role, principal) = g
             .split_once('=')
             .context("--principal takes ROLE=PRINCIPAL, e.g. analytics=User:bi")?;
-        let role = AclRole::parse(role).with_context(|| {
-            format!(
-                "unknown role in --principal (roles: {})",
-                AclRole::ALL.map(AclRole::name).join(", ")
-            )
+        let role = AclRole::parse(role, config).with_context(|| {
+            let roles: Vec<String> = AclRole::all(config)
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect();
+            format!("unknown role in --principal (roles: {})", roles.join(", "))
         })?;
         if !principal.contains(':') {
             anyhow::bail!("a principal has a type, e.g. User:{principal}");
@@ -499,7 +500,7 @@ fn process(
     erasures: Option<&Path>,
 ) -> Result<()> {
     let (core, _) = build_core(config)?;
-    let state = State::new(&config.policy.profile_fields)
+    let state = State::new(&config.kept_profile_fields())
         .with_max_clock_skew_ms(config.max_clock_skew_ms());
     let mut summary = Summary::default();
     let stdout = std::io::stdout();
@@ -528,17 +529,9 @@ fn process(
         Some(p) if p == Path::new("-") => Box::new(BufReader::new(std::io::stdin().lock())),
         Some(p) => Box::new(open(p)?),
     };
-    offline::process_events(
-        reader,
-        &core,
-        &state,
-        &config.topics,
-        now,
-        &mut out,
-        &mut summary,
-    )
-    .context("processing events")?;
+    offline::process_events(reader, &core, &state, config, now, &mut out, &mut summary)
+        .context("processing events")?;
     out.flush().context("writing output")?;
-    eprint!("{}", summary.render());
+    eprint!("{}", summary.render(&core.output_names()));
     Ok(())
 }

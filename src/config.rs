@@ -17,7 +17,9 @@ use crate::settings::CoreSettings;
 use crate::state::FORBIDDEN_PROFILE_FIELDS;
 
 /// The core's own types, embedded here as the `[policy]` table.
-pub use crate::settings::{LocationPrecision, PolicyConfig};
+pub use crate::settings::{
+    ContextField, LocationPrecision, OutputKey, PersonalOutput, PolicyConfig,
+};
 
 /// Prefix of environment overrides: `CONSENT_ENRICHER__POLICY__PERSONAL_PURPOSE=marketing`.
 pub const ENV_PREFIX: &str = "CONSENT_ENRICHER__";
@@ -60,6 +62,8 @@ pub struct Config {
     pub erasure: ErasureConfig,
     /// Topic names.
     pub topics: TopicsConfig,
+    /// Personal outputs per purpose (`[[outputs.personal]]`).
+    pub outputs: OutputsConfig,
     /// Kafka connection and client properties.
     pub kafka: KafkaConfig,
     /// Enrichment data.
@@ -463,6 +467,7 @@ impl Config {
                 why: "at most 7 days: a larger skew would trust nearly any future timestamp".into(),
             });
         }
+        self.validate_outputs()?;
         self.validate_topics()?;
         self.validate_pass_through()?;
         if self.limits.max_event_bytes == 0 {
@@ -530,16 +535,21 @@ impl Config {
     /// Names are not echoed, only their keys.
     fn validate_topics(&self) -> Result<(), ConfigError> {
         let t = &self.topics;
-        let named: [(&'static str, &str); 8] = [
+        let outputs = self.personal_outputs();
+        let mut named: Vec<(&'static str, &str)> = vec![
             ("topics.raw", &t.raw),
             ("topics.consent", &t.consent),
             ("topics.profile", &t.profile),
             ("topics.erasure", &t.erasure),
-            ("topics.personal", &t.personal),
             ("topics.anonymous", &t.anonymous),
             ("topics.dead_letter", &t.dead_letter),
             ("topics.audit", &t.audit),
         ];
+        let personal_key = match self.outputs.personal.is_empty() {
+            true => "topics.personal",
+            false => "outputs.personal",
+        };
+        named.extend(outputs.iter().map(|o| (personal_key, o.topic.as_str())));
         for (i, (key, name)) in named.iter().enumerate() {
             if name.is_empty() {
                 return Err(ConfigError::Value {
@@ -612,6 +622,7 @@ impl Config {
     pub fn core_settings(&self) -> Result<CoreSettings, ConfigError> {
         Ok(CoreSettings {
             policy: self.policy.clone(),
+            personal_outputs: self.personal_outputs(),
             max_event_bytes: self.limits.max_event_bytes,
             max_output_bytes: self.limits.max_output_bytes,
             pseudonym_key: zeroize::Zeroizing::new(self.require_key()?.to_vec()),
@@ -641,6 +652,7 @@ impl Config {
 
 mod env;
 mod keys;
+mod outputs;
 mod secret;
 mod sensitive;
 mod transport;
@@ -648,7 +660,10 @@ mod transport;
 #[cfg(test)]
 use env::redact;
 use env::{apply_env, toml_error};
-pub use keys::{ConfigKey, KEYS, markdown_table};
+pub use keys::{ConfigKey, KEYS, OUTPUT_KEYS, markdown_table};
+pub use outputs::{
+    MAX_NAME_LEN, MAX_OUTPUTS, OutputsConfig, RESERVED_NAMES, third_party_disclosures,
+};
 pub use secret::{MIN_KEY_LEN, Secret, key_problem};
 use sensitive::is_secret;
 pub use sensitive::{PROTECTED, SENSITIVE};

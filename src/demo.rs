@@ -48,7 +48,7 @@ pub fn run(users: u64, events: u64) -> Result<()> {
 
     let core = Arc::new(crate::cli::build_core(&config)?.0);
     let state = Arc::new(
-        State::new(&config.policy.profile_fields)
+        State::new(&config.kept_profile_fields())
             .with_max_clock_skew_ms(config.max_clock_skew_ms()),
     );
     let stop = Arc::new(AtomicBool::new(false));

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::config::TopicsConfig;
+use crate::config::{Config, TopicsConfig};
 use crate::pipeline::{Core, Counts, Outputs, Produced, RawRecord, Source};
 use crate::state::{Arrival, ErasureApplied, State};
 
@@ -30,8 +30,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Human-readable, one fact per line.
-    pub fn render(&self) -> String {
+    /// Human-readable, one fact per line; personal outputs named by `names`.
+    pub fn render(&self, names: &[&str]) -> String {
         let c = &self.counts;
         let mut s = format!(
             "raw events: {}\nanonymous records: {}\npersonal records: {}\ndead letters: {}\naudit records: {}\n",
@@ -40,8 +40,14 @@ impl Summary {
         for (r, n) in &c.by_reason {
             s.push_str(&format!("dead letters ({r}): {n}\n"));
         }
-        for (d, n) in &c.decisions {
-            s.push_str(&format!("decision {d}: {n}\n"));
+        for (i, o) in c.outputs.iter().enumerate() {
+            let name = names
+                .get(i)
+                .map_or_else(|| i.to_string(), |n| n.to_string());
+            s.push_str(&format!("personal output {name}: {} records\n", o.records));
+            for (d, n) in &o.decisions {
+                s.push_str(&format!("personal output {name} decision {d}: {n}\n"));
+            }
         }
         for (k, n) in &self.bad_state_lines {
             s.push_str(&format!("unreadable {k} lines (skipped): {n}\n"));
@@ -178,11 +184,17 @@ pub fn process_events(
     r: impl BufRead,
     core: &Core,
     state: &State,
-    topics: &TopicsConfig,
+    config: &Config,
     now: impl Fn() -> DateTime<Utc>,
     out: &mut impl Write,
     summary: &mut Summary,
 ) -> std::io::Result<()> {
+    let topics = &config.topics;
+    let personal_topics: Vec<String> = config
+        .personal_outputs()
+        .into_iter()
+        .map(|o| o.topic)
+        .collect();
     let mut offset = 0i64;
     for line in r.split(b'\n') {
         let mut line = line?;
@@ -212,8 +224,10 @@ pub fn process_events(
                 ..
             } => {
                 write_json(out, &topics.anonymous, &anonymous)?;
-                if let Some(p) = personal {
-                    write_json(out, &topics.personal, &p)?;
+                for (p, topic) in personal.iter().zip(&personal_topics) {
+                    if let Some(record) = &p.record {
+                        write_json(out, topic, record)?;
+                    }
                 }
             }
             Outputs::DeadLetter(d) => {

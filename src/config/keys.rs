@@ -14,6 +14,45 @@ pub struct ConfigKey {
     pub meaning: &'static str,
 }
 
+/// The keys of one `[[outputs.personal]]` table, documented as `outputs.personal[].<key>`.
+pub const OUTPUT_KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        key: "outputs.personal[].name",
+        default: "(required)",
+        meaning: "The output's label in metrics (`decisions_total{output=..}`), summaries and `acls` (its readers' role): `[a-z][a-z0-9_]*`, at most 32 bytes, unique, not a fixed role (worker, producer, analytics, admin).",
+    },
+    ConfigKey {
+        key: "outputs.personal[].topic",
+        default: "(required)",
+        meaning: "Its topic; distinct from every other topic. `topics create` makes it with topics.personal_retention_ms.",
+    },
+    ConfigKey {
+        key: "outputs.personal[].purposes",
+        default: "(required)",
+        meaning: "Consent purposes it needs, all of them (analytics, personalization, marketing, third_party_sharing); not empty.",
+    },
+    ConfigKey {
+        key: "outputs.personal[].profile_fields",
+        default: "[]",
+        meaning: "Profile fields it carries (`profile` is absent when empty); bank_card and government_id are refused.",
+    },
+    ConfigKey {
+        key: "outputs.personal[].context",
+        default: "(every field; for third_party_sharing all but ip and device_location)",
+        meaning: "Event context it carries, of identifiers (anonymous_id, device_id, session_id), ip, user_agent, language, url, referrer, app, properties, geo, device_location, time; the others are absent from its records. A third-party output gets ip or device_location only when they are named here.",
+    },
+    ConfigKey {
+        key: "outputs.personal[].properties_allow_list",
+        default: "[\"*\"]",
+        meaning: "Top-level property keys kept when context has properties; `*` keeps all. Card numbers are scrubbed either way.",
+    },
+    ConfigKey {
+        key: "outputs.personal[].key",
+        default: "\"user_id\"",
+        meaning: "Its records' Kafka key: user_id (one user's records in order on one partition) or none.",
+    },
+];
+
 /// Every key, its default and meaning: the source of the README's configuration table.
 pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
@@ -40,6 +79,11 @@ pub const KEYS: &[ConfigKey] = &[
         key: "policy.location_precision",
         default: "\"city\"",
         meaning: "Location kept in the anonymous record: city, region, country or none.",
+    },
+    ConfigKey {
+        key: "outputs.personal",
+        default: "[]",
+        meaning: "Personal outputs per purpose, one `[[outputs.personal]]` table each (keys `outputs.personal[].*` below). Empty: one output named `personal`, to topics.personal, gated on policy.personal_purpose, carrying policy.profile_fields and every context field. A list replaces those three keys: changing any of them as well is an error. File only (no environment override).",
     },
     ConfigKey {
         key: "limits.max_event_bytes",
@@ -246,7 +290,7 @@ pub const KEYS: &[ConfigKey] = &[
 /// The README's configuration table, generated from [`KEYS`].
 pub fn markdown_table() -> String {
     let mut out = String::from("| key | default | meaning |\n|---|---|---|\n");
-    for k in KEYS {
+    for k in KEYS.iter().chain(OUTPUT_KEYS) {
         out.push_str(&format!(
             "| `{}` | `{}` | {} |\n",
             k.key,

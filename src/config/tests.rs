@@ -34,6 +34,36 @@ fn every_key_is_documented_and_every_documented_key_exists() {
 }
 
 #[test]
+fn every_output_key_is_documented_with_its_default() {
+    let sample = PersonalOutput {
+        context: Some(vec![ContextField::Ip]),
+        ..PersonalOutput::single(&PolicyConfig::default(), "usage.personal")
+    };
+    let toml::Value::Table(t) = toml::Value::try_from(&sample).unwrap() else {
+        panic!("a table");
+    };
+    let mut keys: Vec<String> = t
+        .keys()
+        .map(|k| format!("outputs.personal[].{k}"))
+        .collect();
+    keys.sort();
+    let mut documented: Vec<&str> = OUTPUT_KEYS.iter().map(|k| k.key).collect();
+    documented.sort();
+    assert_eq!(keys, documented);
+    // The defaults the table states are the ones serde applies.
+    let parsed: PersonalOutput =
+        toml::from_str("name = \"n\"\ntopic = \"t\"\npurposes = [\"marketing\"]").unwrap();
+    for k in OUTPUT_KEYS.iter().filter(|k| !k.default.starts_with('(')) {
+        let field = k.key.trim_start_matches("outputs.personal[].");
+        let got = &toml::Value::try_from(&parsed).unwrap()[field];
+        let want: toml::Value =
+            format!("v = {}", k.default).parse::<toml::Table>().unwrap()["v"].clone();
+        assert_eq!(got, &want, "{}", k.key);
+    }
+    assert_eq!(parsed.context, None, "absent: the purpose decides");
+}
+
+#[test]
 fn documented_defaults_match_the_code() {
     let v = toml::Value::try_from(Config::default()).unwrap();
     for k in KEYS.iter().filter(|k| k.default != "(required)") {

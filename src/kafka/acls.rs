@@ -80,7 +80,7 @@ impl Operation {
 }
 
 /// Who uses the cluster around the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AclRole {
     /// The consent-enricher processes.
     Worker,
@@ -88,8 +88,9 @@ pub enum AclRole {
     Producer,
     /// Readers of the anonymous output (analytics).
     Analytics,
-    /// Readers of the personal output (consented uses).
-    Personal,
+    /// Readers of one personal output (a consented use), named as the output is:
+    /// `personal` for the single output of a configuration without a list.
+    Personal(String),
     /// Readers of dead letters and the audit trail (privacy officers, operators).
     DeadLetter,
     /// Whoever runs `consent-enricher topics create`.
@@ -97,51 +98,65 @@ pub enum AclRole {
 }
 
 impl AclRole {
-    /// Every role, in the order they are printed.
-    pub const ALL: [AclRole; 6] = [
+    /// The roles every configuration has; each personal output adds its own.
+    pub const FIXED: [AclRole; 5] = [
         AclRole::Worker,
         AclRole::Producer,
         AclRole::Analytics,
-        AclRole::Personal,
         AclRole::DeadLetter,
         AclRole::Admin,
     ];
 
+    /// Every role of `config`, in the order they are printed.
+    pub fn all(config: &Config) -> Vec<AclRole> {
+        let mut roles: Vec<AclRole> = AclRole::FIXED[..3].to_vec();
+        roles.extend(
+            config
+                .personal_outputs()
+                .into_iter()
+                .map(|o| AclRole::Personal(o.name)),
+        );
+        roles.extend(AclRole::FIXED[3..].iter().cloned());
+        roles
+    }
+
     /// The role's name on the command line (`--principal analytics=User:bi`).
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             AclRole::Worker => "worker",
             AclRole::Producer => "producer",
             AclRole::Analytics => "analytics",
-            AclRole::Personal => "personal",
+            AclRole::Personal(name) => name,
             AclRole::DeadLetter => "dead-letter",
             AclRole::Admin => "admin",
         }
     }
 
     /// What the role is for, in words.
-    pub fn purpose(self) -> &'static str {
+    pub fn purpose(&self) -> String {
         match self {
             AclRole::Worker => {
-                "the worker: reads the inputs, writes the outputs (tombstones on the tables when erasure.tombstone_tables), commits in its groups, uses its transactional ids"
+                "the worker: reads the inputs, writes the outputs (tombstones on the tables when erasure.tombstone_tables), commits in its groups, uses its transactional ids".into()
             }
             AclRole::Producer => {
-                "upstream producers: write events, consents, profiles, erasure requests"
+                "upstream producers: write events, consents, profiles, erasure requests".into()
             }
-            AclRole::Analytics => "anonymous-data readers: read the anonymous output only",
-            AclRole::Personal => "personal-data readers: read the personal output only",
+            AclRole::Analytics => "anonymous-data readers: read the anonymous output only".into(),
+            AclRole::Personal(name) => {
+                format!("readers of personal output {name}: read its topic only")
+            }
             AclRole::DeadLetter => {
-                "dead-letter readers (privacy officers, operators): read dead letters (raw input, personal data included) and the audit trail"
+                "dead-letter readers (privacy officers, operators): read dead letters (raw input, personal data included) and the audit trail".into()
             }
             AclRole::Admin => {
-                "the administrator running `topics create`: create the topics and read their settings"
+                "the administrator running `topics create`: create the topics and read their settings".into()
             }
         }
     }
 
-    /// Parses a role name.
-    pub fn parse(name: &str) -> Option<AclRole> {
-        AclRole::ALL.into_iter().find(|r| r.name() == name)
+    /// Parses a role name of `config`.
+    pub fn parse(name: &str, config: &Config) -> Option<AclRole> {
+        AclRole::all(config).into_iter().find(|r| r.name() == name)
     }
 }
 
@@ -173,9 +188,9 @@ impl Principals {
     }
 
     /// `role`'s principal.
-    pub fn of(&self, role: AclRole) -> String {
+    pub fn of(&self, role: &AclRole) -> String {
         self.0
-            .get(&role)
+            .get(role)
             .cloned()
             .unwrap_or_else(|| format!("User:{}", role.name()))
     }
@@ -194,10 +209,10 @@ pub fn needed(config: &Config, principals: &Principals) -> Vec<Acl> {
     let t = &config.topics;
     let group = &config.kafka.group_id;
     let mut out = Vec::new();
-    let mut add = |role: AclRole, resource, pattern, name: &str, ops: &[Operation]| {
+    let mut add = |role: &AclRole, resource, pattern, name: &str, ops: &[Operation]| {
         for op in ops {
             out.push(Acl {
-                role,
+                role: role.clone(),
                 principal: principals.of(role),
                 resource,
                 pattern,
@@ -209,11 +224,15 @@ pub fn needed(config: &Config, principals: &Principals) -> Vec<Acl> {
     use Operation::*;
     use Pattern::*;
     use Resource::*;
-    let w = AclRole::Worker;
+    let w = &AclRole::Worker;
+    let personal = config.personal_outputs();
     for input in [&t.raw, &t.consent, &t.profile, &t.erasure] {
         add(w, Topic, Literal, input, &[Read]);
     }
-    for output in [&t.anonymous, &t.personal, &t.dead_letter] {
+    let outputs = [&t.anonymous, &t.dead_letter]
+        .into_iter()
+        .chain(personal.iter().map(|o| &o.topic));
+    for output in outputs {
         // DescribeConfigs: the start-up check of max.message.bytes.
         add(w, Topic, Literal, output, &[Write, DescribeConfigs]);
     }
@@ -234,13 +253,16 @@ pub fn needed(config: &Config, principals: &Principals) -> Vec<Acl> {
         add(w, TransactionalId, Prefixed, &format!("{group}."), &[Write]);
     }
     for input in [&t.raw, &t.consent, &t.profile, &t.erasure] {
-        add(AclRole::Producer, Topic, Literal, input, &[Write]);
+        add(&AclRole::Producer, Topic, Literal, input, &[Write]);
     }
-    for (role, topics) in [
-        (AclRole::Analytics, vec![&t.anonymous]),
-        (AclRole::Personal, vec![&t.personal]),
-        (AclRole::DeadLetter, vec![&t.dead_letter, &t.audit]),
-    ] {
+    let mut readers = vec![(AclRole::Analytics, vec![&t.anonymous])];
+    readers.extend(
+        personal
+            .iter()
+            .map(|o| (AclRole::Personal(o.name.clone()), vec![&o.topic])),
+    );
+    readers.push((AclRole::DeadLetter, vec![&t.dead_letter, &t.audit]));
+    for (role, topics) in &readers {
         for topic in topics {
             add(role, Topic, Literal, topic, &[Read]);
         }
@@ -249,7 +271,7 @@ pub fn needed(config: &Config, principals: &Principals) -> Vec<Acl> {
     }
     for spec in super::admin::contract_topics(config) {
         add(
-            AclRole::Admin,
+            &AclRole::Admin,
             Topic,
             Literal,
             &spec.name,
@@ -262,11 +284,11 @@ pub fn needed(config: &Config, principals: &Principals) -> Vec<Acl> {
 /// The ACLs as `kafka-acls` command lines, grouped per role with its purpose as a
 /// comment; one line per resource with all its operations.
 pub fn kafka_acls_lines(acls: &[Acl], bootstrap: &str) -> String {
-    let mut grouped: BTreeMap<(AclRole, &str, Resource, Pattern, &str), Vec<Operation>> =
+    let mut grouped: BTreeMap<(&AclRole, &str, Resource, Pattern, &str), Vec<Operation>> =
         BTreeMap::new();
     for a in acls {
         grouped
-            .entry((a.role, &a.principal, a.resource, a.pattern, &a.name))
+            .entry((&a.role, &a.principal, a.resource, a.pattern, &a.name))
             .or_default()
             .push(a.operation);
     }
@@ -309,7 +331,7 @@ pub fn kafka_acls_lines(acls: &[Acl], bootstrap: &str) -> String {
 
 /// The ACLs in words, one Markdown row per role and operation: the README's table.
 pub fn markdown_table(acls: &[Acl]) -> String {
-    let mut rows: BTreeMap<(AclRole, &str, Operation), Vec<String>> = BTreeMap::new();
+    let mut rows: BTreeMap<(&AclRole, &str, Operation), Vec<String>> = BTreeMap::new();
     for a in acls {
         let what = match (a.resource, a.pattern) {
             (Resource::Topic, _) => format!("topic `{}`", a.name),
@@ -318,7 +340,7 @@ pub fn markdown_table(acls: &[Acl]) -> String {
             (Resource::TransactionalId, _) => format!("transactional ids `{}*`", a.name),
             (Resource::Cluster, _) => "the cluster".into(),
         };
-        rows.entry((a.role, &a.principal, a.operation))
+        rows.entry((&a.role, &a.principal, a.operation))
             .or_default()
             .push(what);
     }
@@ -495,9 +517,10 @@ mod tests {
         let c = Config::default();
         let acls = needed(&c, &Principals::default());
         let t = &c.topics;
+        let personal = AclRole::Personal("personal".into());
         let readers = [
             (AclRole::Analytics, vec![&t.anonymous]),
-            (AclRole::Personal, vec![&t.personal]),
+            (personal.clone(), vec![&t.personal]),
             (AclRole::DeadLetter, vec![&t.dead_letter, &t.audit]),
         ];
         for (role, topics) in readers {
@@ -509,12 +532,58 @@ mod tests {
             assert!(mine.iter().all(|a| a.operation == Operation::Read));
             assert!(mine.iter().all(|a| topics.contains(&&a.name)));
         }
-        let readers = [AclRole::Analytics, AclRole::Personal, AclRole::DeadLetter];
+        let readers = [AclRole::Analytics, personal, AclRole::DeadLetter];
         assert!(
             !acls
                 .iter()
                 .any(|a| readers.contains(&a.role) && a.operation == Operation::Write)
         );
+    }
+
+    #[test]
+    fn each_personal_output_has_its_own_readers_on_its_own_topic() {
+        let text = r#"
+            [[outputs.personal]]
+            name = "product_analytics"
+            topic = "usage.personal.analytics"
+            purposes = ["analytics"]
+            [[outputs.personal]]
+            name = "partner"
+            topic = "partner.events"
+            purposes = ["third_party_sharing"]
+        "#;
+        let c: Config = toml::from_str(text).unwrap();
+        let acls = needed(&c, &Principals::default());
+        for (name, topic) in [
+            ("product_analytics", "usage.personal.analytics"),
+            ("partner", "partner.events"),
+        ] {
+            let role = AclRole::Personal(name.into());
+            let topics: Vec<&str> = acls
+                .iter()
+                .filter(|a| a.role == role && a.resource == Resource::Topic)
+                .map(|a| a.name.as_str())
+                .collect();
+            assert_eq!(topics, [topic], "{name} reads its topic only");
+            assert_eq!(Principals::default().of(&role), format!("User:{name}"));
+            assert_eq!(AclRole::parse(name, &c), Some(role));
+            assert_eq!(count(&acls, AclRole::Worker, topic, Operation::Write), 1);
+            assert_eq!(count(&acls, AclRole::Admin, topic, Operation::Create), 1);
+        }
+        assert_eq!(AclRole::parse("personal", &c), None, "the list replaced it");
+        assert!(!acls.iter().any(|a| a.name == c.topics.personal));
+    }
+
+    #[test]
+    fn an_output_cannot_take_a_fixed_role_name() {
+        for role in AclRole::FIXED {
+            let name = role.name();
+            let spellable = name.bytes().all(|b| b.is_ascii_lowercase());
+            assert!(
+                !spellable || crate::config::RESERVED_NAMES.contains(&name),
+                "{name} must be reserved"
+            );
+        }
     }
 
     #[test]

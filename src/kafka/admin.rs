@@ -52,7 +52,11 @@ pub fn contract_topics(config: &Config) -> Vec<TopicSpec> {
         name: name.to_string(),
         settings,
     };
-    vec![
+    let personal = config.personal_outputs().into_iter().map(|o| {
+        let retention = vec![("retention.ms", t.personal_retention_ms.to_string())];
+        spec(&o.topic, retention)
+    });
+    let mut specs = vec![
         spec(&t.raw, vec![]),
         spec(&t.consent, table()),
         spec(&t.profile, table()),
@@ -63,17 +67,15 @@ pub fn contract_topics(config: &Config) -> Vec<TopicSpec> {
                 ("retention.ms", "-1".to_string()),
             ],
         ),
-        spec(
-            &t.personal,
-            vec![("retention.ms", t.personal_retention_ms.to_string())],
-        ),
         spec(&t.anonymous, vec![]),
         spec(
             &t.dead_letter,
             vec![("retention.ms", t.dead_letter_retention_ms.to_string())],
         ),
         spec(&t.audit, vec![]),
-    ]
+    ];
+    specs.extend(personal);
+    specs
 }
 
 /// Creates the contract's topics; returns the outcome per topic.

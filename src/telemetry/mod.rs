@@ -237,8 +237,10 @@ pub struct Metrics {
     pub records_out: Mutex<BTreeMap<OutTopic, u64>>,
     /// Dead letters per reason code.
     pub dead_letters: Mutex<BTreeMap<&'static str, u64>>,
-    /// Personal/anonymous decisions per reason code.
-    pub decisions: Mutex<BTreeMap<&'static str, u64>>,
+    /// Personal-record decisions per (personal output index, decision code).
+    pub decisions: Mutex<BTreeMap<(usize, &'static str), u64>>,
+    /// The personal outputs' names, by index (the `output` label).
+    pub output_names: Mutex<Vec<String>>,
     /// Enrichment misses per reason code.
     pub enrich_misses: Mutex<BTreeMap<&'static str, u64>>,
     /// Consume → every output acknowledged.
@@ -292,6 +294,7 @@ impl Default for Metrics {
             records_out: Mutex::default(),
             dead_letters: Mutex::default(),
             decisions: Mutex::default(),
+            output_names: Mutex::new(vec!["personal".to_string()]),
             enrich_misses: Mutex::default(),
             latency: Histogram::new(LATENCY_BOUNDS),
             txn_duration: Histogram::new(LATENCY_BOUNDS),
@@ -336,15 +339,25 @@ impl Metrics {
     pub fn outputs(&self, out: &Outputs) {
         match out {
             Outputs::Event {
-                decision, misses, ..
+                personal, misses, ..
             } => {
-                bump(&self.decisions, decision.code(), 1);
+                let mut decisions = locked(&self.decisions);
+                for (i, p) in personal.iter().enumerate() {
+                    *decisions.entry((i, p.decision.code())).or_default() += 1;
+                }
+                drop(decisions);
                 for m in misses {
                     bump(&self.enrich_misses, Miss::code(*m), 1);
                 }
             }
             Outputs::DeadLetter(d) => bump(&self.dead_letters, d.reason.code(), 1),
         }
+    }
+
+    /// Names the personal outputs (the `output` label of `decisions_total`), in the
+    /// core's order.
+    pub fn name_outputs(&self, names: &[&str]) {
+        *locked(&self.output_names) = names.iter().map(|n| n.to_string()).collect();
     }
 
     /// An unreadable table record sent to the dead-letter topic.

@@ -89,8 +89,8 @@ metric!(
     DECISIONS,
     "decisions_total",
     Counter,
-    ["decision"],
-    "Valid raw events per personal-record decision: personal, no_user_id, no_consent, purpose_not_granted, erased."
+    ["output", "decision"],
+    "Valid raw events per personal output (its configured name) and decision: personal, no_user_id, no_consent, purpose_not_granted, erased."
 );
 metric!(
     ENRICH_MISSES,
@@ -365,11 +365,23 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
         &DEAD_LETTERS,
         coded(&locked(&m.dead_letters), "reason", &reasons),
     );
-    let decisions: Vec<&'static str> = Decision::ALL.iter().map(|d| d.code()).collect();
-    fam(
-        &DECISIONS,
-        coded(&locked(&m.decisions), "decision", &decisions),
-    );
+    {
+        let names = locked(&m.output_names).clone();
+        let map = locked(&m.decisions);
+        let s = names
+            .iter()
+            .enumerate()
+            .flat_map(|(i, name)| {
+                let map = &map;
+                Decision::ALL.iter().map(move |d| {
+                    let n = map.get(&(i, d.code())).copied().unwrap_or(0);
+                    let labels = vec![("output", name.clone()), ("decision", d.code().to_string())];
+                    value(labels, n as f64)
+                })
+            })
+            .collect();
+        fam(&DECISIONS, s);
+    }
     let misses: Vec<&'static str> = MISSES.iter().map(|d| d.code()).collect();
     fam(
         &ENRICH_MISSES,

@@ -71,6 +71,16 @@ pub fn config_with_partitions(test: &str, partitions: i32) -> Config {
 /// A configuration with unique names on the cluster `kafka` reaches, its topics made
 /// (as `kafka`'s principal).
 pub fn config_on(kafka: KafkaConfig, test: &str, partitions: i32) -> Config {
+    config_with_outputs(kafka, test, partitions, Vec::new())
+}
+
+/// As [`config_on`], with `[[outputs.personal]]` = `outputs`, each topic made unique.
+pub fn config_with_outputs(
+    kafka: KafkaConfig,
+    test: &str,
+    partitions: i32,
+    outputs: Vec<consent_enricher::config::PersonalOutput>,
+) -> Config {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let id = format!(
@@ -95,6 +105,15 @@ pub fn config_on(kafka: KafkaConfig, test: &str, partitions: i32) -> Config {
     ] {
         *field = format!("{id}.{name}");
     }
+    c.outputs.personal = outputs;
+    for o in &mut c.outputs.personal {
+        o.topic = format!("{id}.{}", o.topic);
+    }
+    if !c.outputs.personal.is_empty() {
+        // The list replaces the single output's key (validation refuses both).
+        c.topics.personal = consent_enricher::config::TopicsConfig::default().personal;
+    }
+    c.validate().expect("a valid test configuration");
     admin::create_topics(&c).expect("creating test topics");
     // Creation returns before every broker's metadata cache has the topics.
     let probe: BaseConsumer = client_config(&c.kafka, Role::Consumer)
@@ -129,7 +148,7 @@ pub struct TestWorker {
 impl TestWorker {
     /// Starts a worker and waits until it is ready (tables loaded, subscribed).
     pub fn start(config: &Config) -> TestWorker {
-        let state = Arc::new(State::new(&config.policy.profile_fields));
+        let state = Arc::new(State::new(&config.kept_profile_fields()));
         let stop = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());
@@ -266,7 +285,15 @@ impl Reader {
         // and, with nothing committed, read everything again, which would look like
         // duplicates.
         let mut tpl = TopicPartitionList::new();
-        for topic in [&t.anonymous, &t.personal, &t.dead_letter, &t.audit] {
+        let personal: Vec<String> = config
+            .personal_outputs()
+            .into_iter()
+            .map(|o| o.topic)
+            .collect();
+        for topic in [&t.anonymous, &t.dead_letter, &t.audit]
+            .into_iter()
+            .chain(&personal)
+        {
             for p in 0..config.topics.partitions {
                 tpl.add_partition_offset(topic, p, Offset::Beginning)
                     .expect("partition");

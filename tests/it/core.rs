@@ -16,7 +16,7 @@ fn process_examples() -> (Vec<Value>, Summary) {
     let dir = support::root().join("examples");
     let config = support::config();
     let core = support::core();
-    let state = State::new(&config.policy.profile_fields);
+    let state = State::new(&config.kept_profile_fields());
     let mut summary = Summary::default();
     let mut out = Vec::new();
     let open = |n: &str| BufReader::new(std::fs::File::open(dir.join(n)).unwrap());
@@ -36,7 +36,7 @@ fn process_examples() -> (Vec<Value>, Summary) {
         open("events.jsonl"),
         &core,
         &state,
-        &config.topics,
+        &config,
         support::now,
         &mut out,
         &mut summary,
@@ -75,13 +75,16 @@ fn examples_reconcile_and_match_the_expected_decisions() {
         personal_users.into_iter().collect::<Vec<_>>(),
         ["u_alice", "u_erin"]
     );
-    assert_eq!(summary.counts.decisions["erased"], 2, "dave's events");
     assert_eq!(
-        summary.counts.decisions["purpose_not_granted"], 4,
+        summary.counts.outputs[0].decisions["erased"], 2,
+        "dave's events"
+    );
+    assert_eq!(
+        summary.counts.outputs[0].decisions["purpose_not_granted"], 4,
         "bob x3 and frank"
     );
     assert_eq!(
-        summary.counts.decisions["no_consent"], 3,
+        summary.counts.outputs[0].decisions["no_consent"], 3,
         "carol (tombstone) x2 and gina"
     );
 }
@@ -152,16 +155,16 @@ fn example_inputs_validate_against_the_input_schemas() {
 #[test]
 fn consent_withdrawal_and_erasure_apply_to_the_next_event() {
     let core = support::core();
-    let state = State::new(&support::config().policy.profile_fields);
+    let state = State::new(&support::config().kept_profile_fields());
     let ev = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1"}"#;
-    let decision = |state: &State| match support::run(&core, state, ev) {
-        Outputs::Event {
-            decision, personal, ..
-        } => {
-            assert_eq!(personal.is_some(), decision == Decision::Personal);
-            decision
-        }
-        Outputs::DeadLetter(d) => panic!("{d:?}"),
+    let decision = |state: &State| {
+        let out = support::run(&core, state, ev);
+        let Some(decision) = out.decision(0) else {
+            panic!("{out:?}");
+        };
+        let made = out.personal_record(0).is_some();
+        assert_eq!(made, decision == Decision::Personal);
+        decision
     };
     assert_eq!(decision(&state), Decision::NoConsent);
     let grant: consent_enricher::model::ConsentRecord = serde_json::from_str(
@@ -209,13 +212,10 @@ fn configured_purpose_decides() {
     .unwrap();
     state.apply_consent("u1", Some(&rec));
     let ev = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1"}"#;
-    assert!(matches!(
-        support::run(&core, &state, ev),
-        Outputs::Event {
-            decision: Decision::PurposeNotGranted,
-            ..
-        }
-    ));
+    assert_eq!(
+        support::run(&core, &state, ev).decision(0),
+        Some(Decision::PurposeNotGranted)
+    );
 }
 
 #[test]

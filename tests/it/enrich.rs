@@ -60,7 +60,7 @@ fn core(layout: Layout, precision: LocationPrecision) -> Core {
 
 /// State in which `USER` has consented to analytics.
 fn consented() -> State {
-    let state = State::new(&support::config().policy.profile_fields);
+    let state = State::new(&support::config().kept_profile_fields());
     let consent: consent_enricher::model::ConsentRecord = serde_json::from_value(json!({
         "user_id": USER, "updated_at": "2024-01-01T00:00:00Z", "policy_version": "v1",
         "purposes": {"analytics": true}
@@ -96,7 +96,8 @@ fn run(core: &Core, bytes: &[u8]) -> (Value, Value, Vec<Miss>) {
         panic!("event rejected: {}", String::from_utf8_lossy(bytes));
     };
     let anon: Value = serde_json::from_slice(&anonymous.value).unwrap();
-    let pers: Value = serde_json::from_slice(&personal.expect("consented").value).unwrap();
+    let pers: Value =
+        serde_json::from_slice(&personal[0].record.as_ref().expect("consented").value).unwrap();
     Schemas::get().check("anonymous-event.schema.json", &anon);
     Schemas::get().check("personal-event.schema.json", &pers);
     (anon, pers, misses)

@@ -18,6 +18,7 @@ mod kafka;
 mod limits;
 mod log_leak;
 mod malformed;
+mod outputs;
 mod privacy;
 mod scrape;
 mod scrubber;

@@ -282,7 +282,7 @@ fn raw_event(p: &Planted, pick: &[usize], seps: &[&'static str]) -> Value {
 
 fn state_for(p: &Planted) -> State {
     let config = support::config();
-    let state = State::new(&config.policy.profile_fields);
+    let state = State::new(&config.kept_profile_fields());
     let consent: consent_enricher::model::ConsentRecord = serde_json::from_value(json!({
         "user_id": p.user_id, "updated_at": "2026-11-01T00:00:00Z", "policy_version": "v1",
         "purposes": {"analytics": true}
@@ -319,7 +319,7 @@ proptest! {
         let canons = p.anonymous_canons();
         let leaked = corpus::leaks(&anon, &canons);
         prop_assert!(leaked.is_empty(), "{leaked:?} leaked into {anon}");
-        let personal = personal.expect("consented user gets a personal record");
+        let personal = personal[0].record.as_ref().expect("consented user gets a personal record");
         let personal_doc: Value = serde_json::from_slice(&personal.value).unwrap();
         let never = p.never();
         let leaked = corpus::leaks(&personal_doc, &never);

@@ -22,7 +22,7 @@ const BENIGN_PER_CLASS: usize = 500;
 
 fn state_for(p: &Person) -> State {
     let config = support::config();
-    let state = State::new(&config.policy.profile_fields);
+    let state = State::new(&config.kept_profile_fields());
     let consent: ConsentRecord = serde_json::from_value(p.consent()).unwrap();
     state.apply_consent(&p.user_id, Some(&consent));
     let bytes = serde_json::to_vec(&p.profile()).unwrap();
@@ -45,7 +45,7 @@ fn outputs(state: &State, event: &Value) -> (Value, Option<Value>) {
     };
     let anon: Value = serde_json::from_slice(&anonymous.value).unwrap();
     Schemas::get().check("anonymous-event.schema.json", &anon);
-    let personal = personal.map(|p| {
+    let personal = personal[0].record.as_ref().map(|p| {
         let v: Value = serde_json::from_slice(&p.value).unwrap();
         Schemas::get().check("personal-event.schema.json", &v);
         v

@@ -494,21 +494,21 @@ fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
     assert_eq!(
         v(
             "consent_enricher_decisions_total",
-            &[("decision", "personal")]
+            &[("output", "personal"), ("decision", "personal")]
         ),
         1.0
     );
     assert_eq!(
         v(
             "consent_enricher_decisions_total",
-            &[("decision", "no_user_id")]
+            &[("output", "personal"), ("decision", "no_user_id")]
         ),
         1.0
     );
     assert_eq!(
         v(
             "consent_enricher_decisions_total",
-            &[("decision", "no_consent")]
+            &[("output", "personal"), ("decision", "no_consent")]
         ),
         1.0
     );

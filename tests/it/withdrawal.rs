@@ -49,7 +49,7 @@ fn personal_decided(m: &Metrics) -> u64 {
     m.decisions
         .lock()
         .unwrap()
-        .get("personal")
+        .get(&(0, "personal"))
         .copied()
         .unwrap_or(0)
 }

@@ -110,6 +110,15 @@ fn headers_len(h: &[(&'static str, String)]) -> usize {
     h.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
+/// What one personal output got from a valid event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalOutcome {
+    /// Why there is, or is not, a record.
+    pub decision: Decision,
+    /// Present only when the user's consent grants every purpose the output needs.
+    pub record: Option<Produced>,
+}
+
 /// What one raw record produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outputs {
@@ -117,15 +126,34 @@ pub enum Outputs {
     Event {
         /// Always present.
         anonymous: Produced,
-        /// Present only with consent.
-        personal: Option<Produced>,
-        /// Why there is, or is not, a personal record.
-        decision: Decision,
+        /// One per personal output, in configuration order (the output's index).
+        personal: Vec<PersonalOutcome>,
+        /// The event's user, when some output has a record for them (the edge watches
+        /// that user's consent until the records commit, whatever their key).
+        user_id: Option<String>,
         /// Enrichment misses, for metrics.
         misses: Vec<Miss>,
     },
     /// An invalid input.
     DeadLetter(DeadLetter),
+}
+
+impl Outputs {
+    /// Personal output `i`'s record, if this input gave it one.
+    pub fn personal_record(&self, i: usize) -> Option<&Produced> {
+        match self {
+            Outputs::Event { personal, .. } => personal.get(i)?.record.as_ref(),
+            Outputs::DeadLetter(_) => None,
+        }
+    }
+
+    /// Personal output `i`'s decision; `None` for a dead letter.
+    pub fn decision(&self, i: usize) -> Option<Decision> {
+        match self {
+            Outputs::Event { personal, .. } => Some(personal.get(i)?.decision),
+            Outputs::DeadLetter(_) => None,
+        }
+    }
 }
 
 /// Serialization of our own output structs cannot fail: they hold only strings, numbers,
@@ -136,20 +164,30 @@ fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
 
 /// Counts of what the core produced, by output, dead-letter reason and decision; both
 /// edges (the worker's report, the `process` summary) keep one. `raw = anonymous +
-/// dead_letters` always holds.
+/// dead_letters` always holds, and so, for each personal output, does `anonymous = sum
+/// of its decisions`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Raw records run through the core.
     pub raw: u64,
     /// Anonymous records.
     pub anonymous: u64,
-    /// Personal records.
+    /// Personal records, all outputs together.
     pub personal: u64,
     /// Dead letters.
     pub dead_letters: u64,
     /// Dead letters per reason code.
     pub by_reason: BTreeMap<&'static str, u64>,
-    /// Valid events per personal-record decision code.
+    /// Per personal output, in configuration order.
+    pub outputs: Vec<OutputCounts>,
+}
+
+/// What one personal output got.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputCounts {
+    /// Its records.
+    pub records: u64,
+    /// Valid events per decision code.
     pub decisions: BTreeMap<&'static str, u64>,
 }
 
@@ -158,12 +196,18 @@ impl Counts {
     pub fn add(&mut self, out: &Outputs) {
         self.raw += 1;
         match out {
-            Outputs::Event {
-                personal, decision, ..
-            } => {
+            Outputs::Event { personal, .. } => {
                 self.anonymous += 1;
-                self.personal += u64::from(personal.is_some());
-                *self.decisions.entry(decision.code()).or_default() += 1;
+                if self.outputs.len() < personal.len() {
+                    self.outputs
+                        .resize_with(personal.len(), OutputCounts::default);
+                }
+                for (o, p) in self.outputs.iter_mut().zip(personal) {
+                    let made = u64::from(p.record.is_some());
+                    o.records += made;
+                    self.personal += made;
+                    *o.decisions.entry(p.decision.code()).or_default() += 1;
+                }
             }
             Outputs::DeadLetter(d) => {
                 self.dead_letters += 1;
@@ -181,22 +225,36 @@ impl Counts {
         for (k, v) in &o.by_reason {
             *self.by_reason.entry(k).or_default() += v;
         }
-        for (k, v) in &o.decisions {
-            *self.decisions.entry(k).or_default() += v;
+        if self.outputs.len() < o.outputs.len() {
+            self.outputs
+                .resize_with(o.outputs.len(), OutputCounts::default);
+        }
+        for (mine, theirs) in self.outputs.iter_mut().zip(&o.outputs) {
+            mine.records += theirs.records;
+            for (k, v) in &theirs.decisions {
+                *mine.decisions.entry(k).or_default() += v;
+            }
         }
     }
 
-    /// One line: `raw=.. anonymous=.. personal=.. dead_letters=.. reasons={..} decisions={..}`.
-    pub fn render(&self) -> String {
-        format!(
-            "raw={} anonymous={} personal={} dead_letters={} reasons={:?} decisions={:?}",
-            self.raw,
-            self.anonymous,
-            self.personal,
-            self.dead_letters,
-            self.by_reason,
-            self.decisions
-        )
+    /// One line: `raw=.. anonymous=.. personal=.. dead_letters=.. reasons={..}` and per
+    /// personal output, named by `names` (its index if there are fewer names),
+    /// `<name>={records=.. decisions={..}}`.
+    pub fn render(&self, names: &[&str]) -> String {
+        let mut line = format!(
+            "raw={} anonymous={} personal={} dead_letters={} reasons={:?}",
+            self.raw, self.anonymous, self.personal, self.dead_letters, self.by_reason,
+        );
+        for (i, o) in self.outputs.iter().enumerate() {
+            let name = names
+                .get(i)
+                .map_or_else(|| i.to_string(), |n| n.to_string());
+            line.push_str(&format!(
+                " {name}={{records={} decisions={:?}}}",
+                o.records, o.decisions
+            ));
+        }
+        line
     }
 }
 
@@ -205,6 +263,7 @@ impl Counts {
 #[derive(Debug, Clone)]
 pub struct Core {
     policy: Policy,
+    output_names: Vec<String>,
     max_event_bytes: usize,
     max_output_bytes: usize,
     enricher: Arc<Enricher>,
@@ -215,13 +274,27 @@ impl Core {
     /// (geoip databases read by the edge, the time-zone finder).
     pub fn new(settings: CoreSettings, enricher: Arc<Enricher>) -> Core {
         Core {
-            policy: Policy::new(settings.policy, &settings.pseudonym_key),
+            policy: Policy::new(
+                settings.policy,
+                &settings.personal_outputs,
+                &settings.pseudonym_key,
+            ),
+            output_names: settings
+                .personal_outputs
+                .iter()
+                .map(|o| o.name.clone())
+                .collect(),
             max_event_bytes: settings.max_event_bytes,
             // Below the minimum a bounded dead letter might not fit; the edge validates
             // the setting, this keeps the core's promise whatever it was given.
             max_output_bytes: settings.max_output_bytes.max(MIN_OUTPUT_BYTES),
             enricher,
         }
+    }
+
+    /// The personal outputs' names, in order (their index in [`Outputs::Event`]).
+    pub fn output_names(&self) -> Vec<&str> {
+        self.output_names.iter().map(String::as_str).collect()
     }
 
     /// The most bytes one output record takes (key, value, the core's headers).
@@ -280,13 +353,25 @@ impl Core {
         let anonymous = self
             .policy
             .anonymous(&ev, &verdict, &enrichment, &processed_at);
-        let personal = self
-            .policy
-            .personal(&ev, &verdict, state, &enrichment, &processed_at)
-            .map(|p| Produced {
-                key: ev.user_id.as_deref().map(str::to_owned),
-                value: to_json(&p),
-            });
+        let personal: Vec<PersonalOutcome> = (0..self.policy.outputs())
+            .map(|i| {
+                let record = self
+                    .policy
+                    .personal(&ev, &verdict, i, state, &enrichment, &processed_at)
+                    .map(|p| Produced {
+                        key: self
+                            .policy
+                            .keyed_by_user(i)
+                            .then(|| ev.user_id.as_deref().map(str::to_owned))
+                            .flatten(),
+                        value: to_json(&p),
+                    });
+                PersonalOutcome {
+                    decision: self.policy.decision(&verdict, i),
+                    record,
+                }
+            })
+            .collect();
         let anonymous = Produced {
             key: None,
             value: to_json(&anonymous),
@@ -295,19 +380,25 @@ impl Core {
         // input gives one dead letter instead of a record Kafka refuses, which would
         // stop the partition at this offset for every instance that inherits it.
         let max = self.max_output_bytes;
-        for (name, p) in [
-            ("anonymous", Some(&anonymous)),
-            ("personal", personal.as_ref()),
-        ] {
-            if let Some(p) = p.filter(|p| p.len() > max) {
+        if anonymous.len() > max {
+            let detail = format!("anonymous record of {} bytes, limit {max}", anonymous.len());
+            return self.output_too_large(raw, detail);
+        }
+        for (p, name) in personal.iter().zip(&self.output_names) {
+            if let Some(p) = p.record.as_ref().filter(|p| p.len() > max) {
                 let detail = format!("{name} record of {} bytes, limit {max}", p.len());
                 return self.output_too_large(raw, detail);
             }
         }
+        let user_id = personal
+            .iter()
+            .any(|p| p.record.is_some())
+            .then(|| ev.user_id.as_deref().map(str::to_owned))
+            .flatten();
         Outputs::Event {
             anonymous,
             personal,
-            decision: verdict.decision,
+            user_id,
             misses: enrichment.misses,
         }
     }

@@ -14,7 +14,7 @@ use crate::enrich::{AgentInfo, Enrichment, GeoInfo, TimeInfo};
 use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
 use crate::scrub::{self, Known, Level};
 use crate::scrubbed_json::ScrubbedOut;
-use crate::settings::{LocationPrecision, PolicyConfig};
+use crate::settings::{ContextField, LocationPrecision, OutputKey, PersonalOutput, PolicyConfig};
 use crate::state::{Consent, Profile, State};
 use crate::url;
 
@@ -123,7 +123,9 @@ struct GeoAnon<'a> {
     city: Option<&'a str>,
 }
 
-/// The personal record (`schemas/personal-event.schema.json`).
+/// One personal output's record (`schemas/personal-event.schema.json`). A field the
+/// output may not carry is absent (`None`); one it may carry that the event lacks is
+/// `null` (`Some(None)`), as in the single output of old.
 #[derive(Debug, Serialize)]
 pub struct Personal<'a> {
     event_id: &'a str,
@@ -131,15 +133,50 @@ pub struct Personal<'a> {
     occurred_at: String,
     processed_at: &'a str,
     user_id: &'a str,
-    anonymous_id: Option<Cow<'a, str>>,
-    device_id: Option<Cow<'a, str>>,
-    session_id: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anonymous_id: Allowed<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_id: Allowed<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Allowed<Cow<'a, str>>,
     consent: ConsentOut,
-    profile: Option<&'a serde_json::value::RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Allowed<ProfileOut<'a>>,
     context: Context<'a>,
-    geo: Option<&'a GeoInfo>,
-    device_location: Option<&'a DeviceLocation>,
-    time: Option<&'a TimeInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geo: Allowed<&'a GeoInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_location: Allowed<&'a DeviceLocation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Allowed<&'a TimeInfo>,
+}
+
+/// A field of a personal record: `None` when the output may not carry it (absent),
+/// `Some(None)` when it may but the event has none (`null`).
+type Allowed<T> = Option<Option<T>>;
+
+/// The profile fields one output may carry, copied from what the state stored.
+#[derive(Debug)]
+struct ProfileOut<'a> {
+    profile: &'a Profile,
+    names: &'a [String],
+    allow: &'a [String],
+}
+
+impl Serialize for ProfileOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (at, json) in &*self.profile.fields {
+            let Some(name) = self.names.get(usize::from(*at)) else {
+                continue;
+            };
+            if self.allow.contains(name) {
+                m.serialize_entry(name, &**json)?;
+            }
+        }
+        m.end()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -158,13 +195,53 @@ struct PurposesOut {
 
 #[derive(Debug, Serialize)]
 struct Context<'a> {
-    ip: Option<String>,
-    user_agent: Option<Cow<'a, str>>,
-    language: Option<Cow<'a, str>>,
-    url: Option<Cow<'a, str>>,
-    referrer: Option<Cow<'a, str>>,
-    app: Option<AppOut<'a>>,
-    properties: Option<ScrubbedOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Allowed<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Allowed<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Allowed<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Allowed<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer: Allowed<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Allowed<AppOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Allowed<ScrubbedOut<'a>>,
+}
+
+/// One personal output, ready to apply.
+#[derive(Debug, Clone)]
+struct OutputPolicy {
+    purposes: Vec<Purpose>,
+    profile_fields: Vec<String>,
+    /// Bit `f as u16` set for each [`ContextField`] `f` it carries.
+    context: u16,
+    /// Top-level property keys kept; `None` = all.
+    properties: Option<Vec<String>>,
+    key: OutputKey,
+}
+
+impl OutputPolicy {
+    fn new(o: &PersonalOutput) -> OutputPolicy {
+        let all = o.properties_allow_list.iter().any(|k| k == "*");
+        OutputPolicy {
+            purposes: o.purposes.clone(),
+            profile_fields: o.profile_fields.clone(),
+            context: o
+                .context_fields()
+                .into_iter()
+                .fold(0, |bits, f| bits | 1 << f as u16),
+            properties: (!all).then(|| o.properties_allow_list.clone()),
+            key: o.key,
+        }
+    }
+
+    /// `Some(make())` when the output carries `f`, else `None` (the field is absent).
+    fn carry<T>(&self, f: ContextField, make: impl FnOnce() -> Option<T>) -> Allowed<T> {
+        (self.context & 1 << f as u16 != 0).then(make)
+    }
 }
 
 /// The policy, ready to apply.
@@ -173,48 +250,81 @@ pub struct Policy {
     config: PolicyConfig,
     all_properties: bool,
     pseudonyms: Pseudonymizer,
+    outputs: Vec<OutputPolicy>,
 }
 
-/// The personal-record decision with what it needs.
+/// What the user's state says about personal records, with what they need.
 pub struct Verdict {
-    /// Why.
-    pub decision: Decision,
+    /// Why no output may have one (no user id, no consent, erased); `None` when the
+    /// user has a consent, and each output's purposes decide.
+    refused: Option<Decision>,
     consent: Option<Consent>,
     profile: Option<std::sync::Arc<Profile>>,
 }
 
 impl Policy {
     /// The policy from its configuration and the pseudonym key.
-    pub fn new(config: PolicyConfig, key: &[u8]) -> Policy {
+    /// The policy from its configuration, the personal outputs in order, and the
+    /// pseudonym key.
+    pub fn new(config: PolicyConfig, outputs: &[PersonalOutput], key: &[u8]) -> Policy {
         Policy {
             all_properties: config.properties_allow_list.iter().any(|k| k == "*"),
             config,
             pseudonyms: Pseudonymizer::new(key),
+            outputs: outputs.iter().map(OutputPolicy::new).collect(),
         }
     }
 
-    /// Decides whether `ev` may have a personal record, and fetches what the records need.
+    /// How many personal outputs there are.
+    pub fn outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Reads what the user's state says about `ev`'s personal records, and fetches
+    /// what the records need.
     pub fn decide(&self, ev: &RawEvent<'_>, state: &State) -> Verdict {
         let Some(user) = ev.user_id.as_deref() else {
             return Verdict {
-                decision: Decision::NoUserId,
+                refused: Some(Decision::NoUserId),
                 consent: None,
                 profile: None,
             };
         };
         let profile = state.profile(user);
         let consent = state.consent(user);
-        let decision = match consent {
-            Some(c) if c.purposes.grants(self.config.personal_purpose) => Decision::Personal,
-            Some(_) => Decision::PurposeNotGranted,
-            None if state.is_erased(user) => Decision::Erased,
-            None => Decision::NoConsent,
+        let refused = match consent {
+            Some(_) => None,
+            None if state.is_erased(user) => Some(Decision::Erased),
+            None => Some(Decision::NoConsent),
         };
         Verdict {
-            decision,
+            refused,
             consent,
             profile,
         }
+    }
+
+    /// Whether output `output` may have a record: the user has a consent granting
+    /// every purpose it needs. An output that does not exist has none.
+    pub fn decision(&self, verdict: &Verdict, output: usize) -> Decision {
+        if let Some(d) = verdict.refused {
+            return d;
+        }
+        let (Some(c), Some(o)) = (verdict.consent, self.outputs.get(output)) else {
+            return Decision::PurposeNotGranted;
+        };
+        if o.purposes.iter().all(|p| c.purposes.grants(*p)) {
+            Decision::Personal
+        } else {
+            Decision::PurposeNotGranted
+        }
+    }
+
+    /// Whether output `output`'s records are keyed by user id.
+    pub fn keyed_by_user(&self, output: usize) -> bool {
+        self.outputs
+            .get(output)
+            .is_some_and(|o| o.key == OutputKey::UserId)
     }
 
     /// Builds the anonymous record.
@@ -272,34 +382,48 @@ impl Policy {
         })
     }
 
-    /// Builds the personal record; `None` unless the verdict allows one.
+    /// Builds output `output`'s record, with only what it may carry; `None` unless
+    /// [`Policy::decision`] allows one.
     pub fn personal<'a>(
-        &self,
+        &'a self,
         ev: &'a RawEvent<'a>,
         verdict: &'a Verdict,
-        state: &State,
+        output: usize,
+        state: &'a State,
         enrichment: &'a Enrichment,
         processed_at: &'a str,
     ) -> Option<Personal<'a>> {
-        if verdict.decision != Decision::Personal {
+        if self.decision(verdict, output) != Decision::Personal {
             return None;
         }
+        let o = self.outputs.get(output)?;
         let consent = verdict.consent?;
         let user_id = ev.user_id.as_deref()?;
         let never = Known::of([verdict.profile.as_deref().map(|p| &p.redact_always), None]);
         let cards = |s: &'a str| scrub::scrub(s, Level::CardsOnly, &never);
         let url_cards = |s: &'a str| url::scrub_cards(s, &never);
+        // Identifiers are copied, but a card or the user's government id written into
+        // one is not (fuzzing found a card in `anonymous_id`; FUZZING.md).
+        let id = |v: &'a Option<Cow<'a, str>>| {
+            o.carry(ContextField::Identifiers, || v.as_deref().map(cards))
+        };
+        let profile = (!o.profile_fields.is_empty()).then(|| {
+            // Scrubbed of cards and the user's own card/id values when it was loaded.
+            verdict.profile.as_deref().map(|profile| ProfileOut {
+                profile,
+                names: state.profile_fields(),
+                allow: &o.profile_fields,
+            })
+        });
         Some(Personal {
             event_id: &ev.event_id,
             event_type: event_type_out(&ev.event_type, Level::CardsOnly, &never),
             occurred_at: format_time(&ev.occurred_at),
             processed_at,
             user_id,
-            // Identifiers are copied, but a card or the user's government id written into
-            // one is not (fuzzing found a card in `anonymous_id`; FUZZING.md).
-            anonymous_id: ev.anonymous_id.as_deref().map(cards),
-            device_id: ev.device_id.as_deref().map(cards),
-            session_id: ev.session_id.as_deref().map(cards),
+            anonymous_id: id(&ev.anonymous_id),
+            device_id: id(&ev.device_id),
+            session_id: id(&ev.session_id),
             consent: ConsentOut {
                 policy_version: state.policy_version(consent.policy_version),
                 purposes: PurposesOut {
@@ -309,28 +433,36 @@ impl Policy {
                     third_party_sharing: consent.purposes.grants(Purpose::ThirdPartySharing),
                 },
             },
-            // Scrubbed of cards and the user's own card/id values when it was loaded.
-            profile: verdict.profile.as_deref().map(|p| &*p.allowed),
+            profile,
             context: Context {
-                ip: ev.ip.map(|ip| ip.to_string()),
-                user_agent: ev.user_agent.as_deref().map(cards),
-                language: ev.language.as_deref().map(cards),
-                url: ev.url.as_deref().map(url_cards),
-                referrer: ev.referrer.as_deref().map(url_cards),
-                app: ev
-                    .app
-                    .as_ref()
-                    .map(|a| app_out(a, Level::CardsOnly, &never)),
-                properties: ev.properties.as_ref().map(|p| ScrubbedOut {
-                    map: &p.0,
-                    allow: None,
-                    level: Level::CardsOnly,
-                    known: never.clone(),
+                ip: o.carry(ContextField::Ip, || ev.ip.map(|ip| ip.to_string())),
+                user_agent: o.carry(ContextField::UserAgent, || {
+                    ev.user_agent.as_deref().map(cards)
+                }),
+                language: o.carry(ContextField::Language, || ev.language.as_deref().map(cards)),
+                url: o.carry(ContextField::Url, || ev.url.as_deref().map(url_cards)),
+                referrer: o.carry(ContextField::Referrer, || {
+                    ev.referrer.as_deref().map(url_cards)
+                }),
+                app: o.carry(ContextField::App, || {
+                    ev.app
+                        .as_ref()
+                        .map(|a| app_out(a, Level::CardsOnly, &never))
+                }),
+                properties: o.carry(ContextField::Properties, || {
+                    ev.properties.as_ref().map(|p| ScrubbedOut {
+                        map: &p.0,
+                        allow: o.properties.as_deref(),
+                        level: Level::CardsOnly,
+                        known: never.clone(),
+                    })
                 }),
             },
-            geo: enrichment.geo.as_ref(),
-            device_location: enrichment.device_location.as_ref(),
-            time: enrichment.time.as_ref(),
+            geo: o.carry(ContextField::Geo, || enrichment.geo.as_ref()),
+            device_location: o.carry(ContextField::DeviceLocation, || {
+                enrichment.device_location.as_ref()
+            }),
+            time: o.carry(ContextField::Time, || enrichment.time.as_ref()),
         })
     }
 }
@@ -467,7 +599,8 @@ mod tests {
         )
         .unwrap();
         state.apply_consent("u1", Some(&grant));
-        let policy = Policy::new(PolicyConfig::default(), b"k");
+        let single = PersonalOutput::single(&PolicyConfig::default(), "usage.personal");
+        let policy = Policy::new(PolicyConfig::default(), &[single], b"k");
         let raw = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1","anonymous_id":"a paid with 4539 1488 0343 6467","device_id":"4539148803436467","session_id":"s-1"}"#;
         let ev = RawEvent::parse(raw, 1 << 20).unwrap();
         let verdict = policy.decide(&ev, &state);
@@ -476,6 +609,7 @@ mod tests {
             .personal(
                 &ev,
                 &verdict,
+                0,
                 &state,
                 &enrichment,
                 "2026-11-29T12:00:00.000Z",

@@ -39,22 +39,27 @@ impl Serialize for ScrubbedOut<'_> {
     }
 }
 
-/// The JSON object of `map`'s entries whose key is in `allow`, scrubbed at `level` with
-/// each of `known` removed: the bytes `scrub_value` of those entries would serialize to.
-/// `state` stores a profile's copyable fields this way, once, at load.
-pub fn scrubbed_object_json(
+/// The JSON of each of `map`'s entries whose key is in `allow`, scrubbed at `level`
+/// with each of `known` removed, in `map`'s order, each with its key's position in
+/// `allow`: the values `scrub_value` would return. `state` stores a profile's copyable
+/// fields this way, once, at load, so that each personal output can copy the fields it
+/// may carry without parsing anything again.
+pub fn scrubbed_fields_json(
     map: &PropMap<'_>,
     allow: &[String],
     level: Level,
     known: &Known<'_>,
-) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
-    // Written by our own serializer, so the text is not parsed again to check it.
-    serde_json::value::to_raw_value(&ScrubbedMap {
-        map,
-        allow: Some(allow),
-        level,
-        known,
-    })
+) -> Result<Vec<(usize, Box<serde_json::value::RawValue>)>, serde_json::Error> {
+    let mut out = Vec::new();
+    for (k, v) in map.iter() {
+        let Some(at) = allow.iter().position(|a| a == k) else {
+            continue;
+        };
+        // Written by our own serializer, so the text is not parsed again to check it.
+        let json = serde_json::value::to_raw_value(&ScrubbedValue { v, level, known })?;
+        out.push((at, json));
+    }
+    Ok(out)
 }
 
 /// [`ScrubbedOut`] with the known values borrowed (nested objects reuse the parent's).

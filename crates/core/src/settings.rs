@@ -64,11 +64,155 @@ impl Default for PolicyConfig {
     }
 }
 
+/// What a personal output may carry from the event, beside its user id, event id and
+/// times, the consent it was made under, and its profile fields.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextField {
+    /// `anonymous_id`, `device_id` and `session_id`.
+    Identifiers,
+    /// The raw IP address (`context.ip`).
+    Ip,
+    /// `context.user_agent`.
+    UserAgent,
+    /// `context.language`.
+    Language,
+    /// `context.url` (cards scrubbed, query kept).
+    Url,
+    /// `context.referrer`.
+    Referrer,
+    /// `context.app`.
+    App,
+    /// `context.properties`, limited by the output's `properties_allow_list`.
+    Properties,
+    /// The location looked up from the IP address (`geo`).
+    Geo,
+    /// The device's own reported position (`device_location`).
+    DeviceLocation,
+    /// Local time and zone (`time`).
+    Time,
+}
+
+impl ContextField {
+    /// Every field, in record order: what the single default output carries.
+    pub const ALL: [ContextField; 11] = [
+        ContextField::Identifiers,
+        ContextField::Ip,
+        ContextField::UserAgent,
+        ContextField::Language,
+        ContextField::Url,
+        ContextField::Referrer,
+        ContextField::App,
+        ContextField::Properties,
+        ContextField::Geo,
+        ContextField::DeviceLocation,
+        ContextField::Time,
+    ];
+    /// What a third-party output discloses only when its configuration names it:
+    /// a raw address and a device's position are more than a partner's service needs.
+    pub const NAMED_FOR_THIRD_PARTIES: [ContextField; 2] =
+        [ContextField::Ip, ContextField::DeviceLocation];
+    /// The configuration name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContextField::Identifiers => "identifiers",
+            ContextField::Ip => "ip",
+            ContextField::UserAgent => "user_agent",
+            ContextField::Language => "language",
+            ContextField::Url => "url",
+            ContextField::Referrer => "referrer",
+            ContextField::App => "app",
+            ContextField::Properties => "properties",
+            ContextField::Geo => "geo",
+            ContextField::DeviceLocation => "device_location",
+            ContextField::Time => "time",
+        }
+    }
+}
+
+/// The Kafka key of a personal output's records.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKey {
+    /// The user id: one user's records stay in order on one partition.
+    #[default]
+    UserId,
+    /// No key: records spread over partitions, and the key discloses nothing.
+    None,
+}
+
+/// One personal output: a destination, the purposes its use needs, and exactly what it
+/// may carry. A record is written to it only for an identified user whose consent
+/// grants every one of `purposes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalOutput {
+    /// Label in metrics, logs and `process` summaries: `[a-z][a-z0-9_]*`, at most 32
+    /// bytes, unique. Required.
+    pub name: String,
+    /// The topic its records go to (the edge's; the core only labels them). Required.
+    pub topic: String,
+    /// Consent purposes the output needs, all of them. Required, not empty.
+    pub purposes: Vec<Purpose>,
+    /// Profile fields it may carry; `bank_card` and `government_id` are refused.
+    #[serde(default)]
+    pub profile_fields: Vec<String>,
+    /// Event context it may carry. Absent: every field, except `ip` and
+    /// `device_location` when `purposes` holds `third_party_sharing` (a partner gets
+    /// those only when they are named here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Vec<ContextField>>,
+    /// Top-level property keys kept when `context` allows `properties`; `["*"]` keeps
+    /// every key. Values are scrubbed of cards either way.
+    #[serde(default = "all_keys")]
+    pub properties_allow_list: Vec<String>,
+    /// The records' Kafka key.
+    #[serde(default)]
+    pub key: OutputKey,
+}
+
+fn all_keys() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+impl PersonalOutput {
+    /// The single output of a configuration that lists none: today's `usage.personal`,
+    /// gated on `policy.personal_purpose`, with `policy.profile_fields` and every
+    /// context field.
+    pub fn single(policy: &PolicyConfig, topic: &str) -> PersonalOutput {
+        PersonalOutput {
+            name: "personal".into(),
+            topic: topic.into(),
+            purposes: vec![policy.personal_purpose],
+            profile_fields: policy.profile_fields.clone(),
+            context: Some(ContextField::ALL.to_vec()),
+            properties_allow_list: all_keys(),
+            key: OutputKey::UserId,
+        }
+    }
+
+    /// The context it carries once the default is applied.
+    pub fn context_fields(&self) -> Vec<ContextField> {
+        if let Some(c) = &self.context {
+            return c.clone();
+        }
+        let third_party = self.purposes.contains(&Purpose::ThirdPartySharing);
+        ContextField::ALL
+            .into_iter()
+            .filter(|f| !(third_party && ContextField::NAMED_FOR_THIRD_PARTIES.contains(f)))
+            .collect()
+    }
+}
+
 /// Everything [`crate::pipeline::Core`] is built from, already validated by the edge.
 #[derive(Clone)]
 pub struct CoreSettings {
     /// The policy.
     pub policy: PolicyConfig,
+    /// The personal outputs, in order (at least one; their index is their
+    /// [`crate::pipeline::Outputs`] position). `policy.personal_purpose` and
+    /// `policy.profile_fields` are not read: the edge resolved them into these.
+    pub personal_outputs: Vec<PersonalOutput>,
     /// Raw events larger than this many bytes are dead-lettered as `too_large`.
     pub max_event_bytes: usize,
     /// The most bytes one output record (key, value and the core's headers) may take: an
@@ -85,6 +229,7 @@ impl std::fmt::Debug for CoreSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoreSettings")
             .field("policy", &self.policy)
+            .field("personal_outputs", &self.personal_outputs)
             .field("max_event_bytes", &self.max_event_bytes)
             .field("max_output_bytes", &self.max_output_bytes)
             .field("pseudonym_key", &"[masked]")

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 
 use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, Purpose, RequestId};
 use crate::scrub::{Known, Level, NeedleSet};
-use crate::scrubbed_json::scrubbed_object_json;
+use crate::scrubbed_json::scrubbed_fields_json;
 
 mod arrival;
 
@@ -176,12 +176,12 @@ pub struct Consent {
 pub struct Profile {
     /// `updated_at` in milliseconds.
     pub updated_at_ms: i64,
-    /// Allowed fields as a JSON object.
-    ///
-    /// Stored as the JSON the personal record copies, with card numbers and the
-    /// user's own card and government-id values already removed: a parsed map costs
-    /// about ten times the document's size in memory.
-    pub allowed: Box<RawValue>,
+    /// The copyable fields the record has, in key order: each as the JSON a personal
+    /// record copies, with card numbers and the user's own card and government-id
+    /// values already removed (a parsed map costs about ten times the document's size
+    /// in memory), beside its name's position in [`State::profile_fields`]. Each
+    /// personal output copies those it may carry.
+    pub fields: Box<[(u16, Box<RawValue>)]>,
     /// Values to remove from the anonymous record (name, e-mail, phone, mailing
     /// address and its parts), in every layout.
     pub redact_anonymous: NeedleSet,
@@ -280,16 +280,25 @@ pub struct State {
 impl State {
     /// Empty tables that keep `profile_fields` of each profile (forbidden fields are
     /// dropped even if listed).
+    /// Every personal output's fields are given together: one copy of each is kept.
     pub fn new(profile_fields: &[String]) -> State {
+        let mut kept: Vec<String> = Vec::new();
+        for f in profile_fields {
+            let forbidden = FORBIDDEN_PROFILE_FIELDS.contains(&f.as_str());
+            if !forbidden && !kept.contains(f) && kept.len() < usize::from(u16::MAX) {
+                kept.push(f.clone());
+            }
+        }
         State {
-            profile_fields: profile_fields
-                .iter()
-                .filter(|f| !FORBIDDEN_PROFILE_FIELDS.contains(&f.as_str()))
-                .cloned()
-                .collect(),
+            profile_fields: kept,
             max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
             ..State::default()
         }
+    }
+
+    /// The profile fields kept, in the order [`Profile::fields`] positions refer to.
+    pub fn profile_fields(&self) -> &[String] {
+        &self.profile_fields
     }
 
     /// The same tables with another allowed clock skew (`limits.max_clock_skew_ms`).
@@ -375,12 +384,18 @@ impl State {
         }
         let redact_always = needles::forbidden(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
         let never = Known::of([Some(&redact_always), None]);
-        let allowed =
-            scrubbed_object_json(&r.fields, &self.profile_fields, Level::CardsOnly, &never)
-                .unwrap_or_else(|_| empty_object());
+        // Serializing our own scrubbed tree does not fail; if it ever did, the profile
+        // would be kept with nothing to copy (fail closed).
+        let fields =
+            scrubbed_fields_json(&r.fields, &self.profile_fields, Level::CardsOnly, &never)
+                .unwrap_or_default()
+                .into_iter()
+                // `State::new` keeps at most `u16::MAX` names, so every position fits.
+                .filter_map(|(at, json)| Some((u16::try_from(at).ok()?, json)))
+                .collect();
         let profile = Profile {
             updated_at_ms: at,
-            allowed,
+            fields,
             redact_anonymous: needles::identifying(&r.fields, &REDACT_FIELDS),
             redact_always,
         };
@@ -573,14 +588,6 @@ impl State {
     fn intern(&self, version: &str) -> u32 {
         self.versions.intern(version)
     }
-}
-
-/// What a profile's copyable fields become if they cannot be serialized (they always
-/// can: the fallback only avoids a panic path).
-fn empty_object() -> Box<RawValue> {
-    RawValue::from_string("{}".to_owned())
-        // Proven: "{}" is valid JSON.
-        .unwrap_or_else(|_| unreachable!("\"{{}}\" is valid JSON"))
 }
 
 /// The fail-closed rule of [`State::apply_consent_record`] for a table whose records

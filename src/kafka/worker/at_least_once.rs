@@ -134,7 +134,10 @@ impl Instance<'_, Acknowledged> {
             }
             if now.duration_since(last_report) >= REPORT_EVERY {
                 last_report = now;
-                log::info(&format!("progress: {}", self.report.render()));
+                log::info(&format!(
+                    "progress: {}",
+                    self.report.render(&self.shared.output_names)
+                ));
             }
         }
         self.finish()
@@ -165,7 +168,10 @@ impl Instance<'_, Acknowledged> {
 
 fn output_count(out: &Outputs) -> u32 {
     match out {
-        Outputs::Event { personal, .. } => 1 + u32::from(personal.is_some()),
+        Outputs::Event { personal, .. } => {
+            let records = personal.iter().filter(|p| p.record.is_some()).count();
+            1 + u32::try_from(records).unwrap_or(u32::MAX)
+        }
         Outputs::DeadLetter(_) => 1,
     }
 }

@@ -199,32 +199,35 @@ impl Batch {
             .is_some_and(|s| self.inputs >= max_records || s.elapsed() >= max_age)
     }
 
-    /// Records the personal record in `out`, decided at `epoch`, or withholds it if the
-    /// replay bound says so (true then).
+    /// Records the user of the personal records in `out`, decided at `epoch`, or
+    /// withholds the records if the replay bound says so: returns how many it withheld.
     fn watch_or_withhold(
         &mut self,
         out: &mut Outputs,
         epoch: u64,
         key: impl Fn(&str) -> ChangeKey,
-    ) -> bool {
-        let Outputs::Event { personal, .. } = out else {
-            return false;
+    ) -> usize {
+        let Outputs::Event {
+            personal, user_id, ..
+        } = out
+        else {
+            return 0;
         };
-        let Some(p) = personal else {
-            return false;
-        };
-        // The core keys every personal record by its user id; one without cannot be
-        // watched, so it cannot be committed safely (fail closed).
-        let Some(user) = p.key.as_deref().map(key) else {
-            *personal = None;
-            return true;
-        };
-        if self.replays.withholds(user) {
-            *personal = None;
-            return true;
+        let made = personal.iter().filter(|p| p.record.is_some()).count();
+        if made == 0 {
+            return 0;
         }
-        self.watch.note(user, epoch);
-        false
+        // The core names the user of every event with personal records; records
+        // without one cannot be watched, so they cannot be committed safely (fail closed).
+        let user = user_id.as_deref().map(key);
+        if let Some(user) = user.filter(|u| !self.replays.withholds(*u)) {
+            self.watch.note(user, epoch);
+            return 0;
+        }
+        for p in personal.iter_mut() {
+            p.record = None;
+        }
+        made
     }
 }
 
@@ -337,7 +340,10 @@ impl Instance<'_, Transactions> {
             }
             if last_report.elapsed() >= REPORT_EVERY {
                 last_report = Instant::now();
-                log::info(&format!("progress: {}", self.report.render()));
+                log::info(&format!(
+                    "progress: {}",
+                    self.report.render(&self.shared.output_names)
+                ));
             }
         }
         if self.take_rebalance_abort()? {
@@ -380,7 +386,7 @@ impl Instance<'_, Transactions> {
         let epoch = state.epoch();
         let rejected = lock(&self.mode.streak).rejected(msg.partition(), msg.offset());
         let mut out = self.process(&msg, rejected);
-        if batch.watch_or_withhold(&mut out, epoch, |u| state.change_key(u)) {
+        for _ in 0..batch.watch_or_withhold(&mut out, epoch, |u| state.change_key(u)) {
             self.shared.metrics.withheld();
         }
         batch.add(msg.partition(), msg.offset(), consumed_at, &out);
@@ -698,7 +704,7 @@ mod tests {
         // Never committed and nothing read: left where it is.
         assert_eq!(rewind_target(Offset::Invalid, None), None);
     }
-    use crate::pipeline::Produced;
+    use crate::pipeline::{PersonalOutcome, Produced};
     use crate::policy::Decision;
     use crate::state::State;
 
@@ -708,23 +714,29 @@ mod tests {
                 key: None,
                 value: b"{}".to_vec(),
             },
-            personal: Some(Produced {
-                key: user.map(str::to_owned),
-                value: b"{}".to_vec(),
-            }),
-            decision: Decision::Personal,
+            // Two outputs: both records are watched, or withheld, together.
+            personal: vec![
+                PersonalOutcome {
+                    decision: Decision::Personal,
+                    record: Some(Produced {
+                        key: user.map(str::to_owned),
+                        value: b"{}".to_vec(),
+                    }),
+                };
+                2
+            ],
+            user_id: user.map(str::to_owned),
             misses: Vec::new(),
         }
     }
 
     fn has_personal(out: &Outputs) -> bool {
-        matches!(
-            out,
-            Outputs::Event {
-                personal: Some(_),
-                ..
-            }
-        )
+        let Outputs::Event { personal, .. } = out else {
+            return false;
+        };
+        let made = personal.iter().filter(|p| p.record.is_some()).count();
+        assert!(made == 0 || made == personal.len(), "all or none");
+        made > 0
     }
 
     #[test]
@@ -762,7 +774,7 @@ mod tests {
         let key = |u: &str| state.change_key(u);
         let mut batch = Batch::default();
         let mut out = event(Some("u1"));
-        assert!(!batch.watch_or_withhold(&mut out, 7, key));
+        assert_eq!(0, batch.watch_or_withhold(&mut out, 7, key));
         assert!(has_personal(&out));
         assert_eq!(batch.watch.keys().collect::<Vec<_>>(), [key("u1")]);
         // Cleared with the batch; the replay bound's memory is not.
@@ -772,15 +784,15 @@ mod tests {
         batch.clear();
         assert!(batch.watch.is_empty());
         let mut out = event(Some("u1"));
-        assert!(batch.watch_or_withhold(&mut out, 8, key));
+        assert_eq!(2, batch.watch_or_withhold(&mut out, 8, key));
         assert!(!has_personal(&out), "withheld: the anonymous record stays");
         assert!(batch.watch.is_empty());
         let mut out = event(Some("u2"));
-        assert!(!batch.watch_or_withhold(&mut out, 8, key));
+        assert_eq!(0, batch.watch_or_withhold(&mut out, 8, key));
         assert!(has_personal(&out));
         // A personal record without a user to watch is not sent (fail closed).
         let mut out = event(None);
-        assert!(batch.watch_or_withhold(&mut out, 8, key));
+        assert_eq!(2, batch.watch_or_withhold(&mut out, 8, key));
         assert!(!has_personal(&out));
     }
 }

@@ -80,9 +80,9 @@ impl Report {
         self.aborts += o.aborts;
     }
 
-    /// One log line of counts.
-    pub fn render(&self) -> String {
-        format!("{} aborts={}", self.counts.render(), self.aborts)
+    /// One log line of counts, personal outputs named by `names`.
+    pub fn render(&self, names: &[&str]) -> String {
+        format!("{} aborts={}", self.counts.render(names), self.aborts)
     }
 }
 
@@ -130,6 +130,10 @@ struct Shared<'a> {
     fresh: &'a FreshStamp,
     /// Instances subscribed so far.
     subscribed: &'a AtomicUsize,
+    /// Each personal output's topic, in the core's order.
+    personal_topics: Vec<String>,
+    /// The core's personal output names, for the report.
+    output_names: Vec<&'a str>,
 }
 
 /// Runs the worker until `stop` is set or a fatal error: loads the tables, then runs
@@ -148,10 +152,14 @@ pub fn run(
             "kafka.allow_plaintext: data to the brokers is not encrypted (security.protocol does not use TLS)",
         );
     }
+    metrics.name_outputs(&core.output_names());
+    for warning in crate::config::third_party_disclosures(&config.personal_outputs()) {
+        crate::log::warn(&warning);
+    }
     super::connect(&config.kafka)?;
     // Once per process, not per consumer: every instance and the table reader share
     // one principal.
-    check_permissions(&config.kafka, &needs(config))?;
+    check_needs(config)?;
     let Some(tables) = super::tables::load(
         config,
         Arc::clone(&state),
@@ -171,6 +179,12 @@ pub fn run(
         metrics: &metrics,
         fresh: &tables.consent_fresh,
         subscribed: &subscribed,
+        personal_topics: config
+            .personal_outputs()
+            .into_iter()
+            .map(|o| o.topic)
+            .collect(),
+        output_names: core.output_names(),
     };
     let n = config.delivery.instances;
     let results: Vec<Result<Report, EdgeError>> = std::thread::scope(|s| {
@@ -229,7 +243,7 @@ pub fn run(
             }
         }
     }
-    log::info(&format!("stopped: {}", total.render()));
+    log::info(&format!("stopped: {}", total.render(&core.output_names())));
     match first_err {
         Some(e) => Err(e),
         None => Ok(total),
@@ -296,18 +310,29 @@ fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize, first: bool) -> Result<Repo
 
 /// What the worker's principal must be allowed on which topic: its inputs, the tables
 /// included, and its outputs.
-fn needs(config: &Config) -> Vec<(&str, Need)> {
+fn needs(config: &Config) -> Vec<(String, Need)> {
     let t = &config.topics;
-    let mut needs: Vec<(&str, Need)> = [&t.raw, &t.consent, &t.profile, &t.erasure]
-        .map(|i| (i.as_str(), Need::Read))
+    let mut needs: Vec<(String, Need)> = [&t.raw, &t.consent, &t.profile, &t.erasure]
+        .map(|i| (i.clone(), Need::Read))
         .into();
+    needs.extend([&t.anonymous, &t.dead_letter, &t.audit].map(|o| (o.clone(), Need::Write)));
     needs.extend(
-        [&t.anonymous, &t.personal, &t.dead_letter, &t.audit].map(|o| (o.as_str(), Need::Write)),
+        config
+            .personal_outputs()
+            .into_iter()
+            .map(|o| (o.topic, Need::Write)),
     );
     if config.erasure.tombstone_tables {
-        needs.extend([&t.consent, &t.profile].map(|o| (o.as_str(), Need::Write)));
+        needs.extend([&t.consent, &t.profile].map(|o| (o.clone(), Need::Write)));
     }
     needs
+}
+
+/// [`needs`] as the permission check takes them.
+fn check_needs(config: &Config) -> Result<(), EdgeError> {
+    let needs = needs(config);
+    let needs: Vec<(&str, Need)> = needs.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    check_permissions(&config.kafka, &needs)
 }
 
 /// One consumer with its own producer.
@@ -317,7 +342,7 @@ impl<M: Mode> Instance<'_, M> {
     /// cluster cannot say).
     fn missing_permission(&self) -> Option<EdgeError> {
         let config = self.shared.config;
-        check_permissions(&config.kafka, &needs(config)).err()
+        check_needs(config).err()
     }
 }
 
@@ -390,16 +415,12 @@ impl<'a, M: Mode> Instance<'a, M> {
                 fence.held(),
             ))
             .map_err(fatal("creating the consumer"))?;
-        super::check_topics(
-            &consumer,
-            &config.kafka,
-            &[&t.raw, &t.anonymous, &t.personal, &t.dead_letter, &t.audit],
-        )?;
-        check_output_limits(
-            &config.kafka,
-            &[&t.anonymous, &t.personal, &t.dead_letter],
-            producer_max,
-        )?;
+        let mut outputs: Vec<&str> = vec![&t.anonymous, &t.dead_letter];
+        outputs.extend(shared.personal_topics.iter().map(String::as_str));
+        let mut used = vec![t.raw.as_str(), &t.audit];
+        used.extend(&outputs);
+        super::check_topics(&consumer, &config.kafka, &used)?;
+        check_output_limits(&config.kafka, &outputs, producer_max)?;
         M::prepare(&producer, shared.metrics)?;
         consumer
             .subscribe(&[&t.raw])
@@ -531,17 +552,23 @@ impl<'a, M: Mode> Instance<'a, M> {
         let mut oversized = None;
         if anonymous.len() + RECORD_FRAMING > max {
             oversized = Some(("anonymous", anonymous.len()));
-        } else if let Some(p) = personal {
-            // Headers are looked at only when they could matter: most records are far
-            // below the limit.
-            let worst = p.len() + RECORD_FRAMING + 2 * (HEADER_FRAMING + TRACE_HEADER_MAX);
-            if worst > max {
+        } else {
+            let names = &self.shared.output_names;
+            for (p, name) in personal.iter().zip(names) {
+                let Some(p) = &p.record else { continue };
+                // Headers are looked at only when they could matter: most records are far
+                // below the limit.
+                let worst = p.len() + RECORD_FRAMING + 2 * (HEADER_FRAMING + TRACE_HEADER_MAX);
+                if worst <= max {
+                    continue;
+                }
                 let headers = produce::trace_context(msg).map_or(0, |t| {
                     t.traceparent().len() + t.tracestate().map_or(0, str::len) + 2 * HEADER_FRAMING
                 });
                 let size = p.len() + headers;
                 if size + RECORD_FRAMING > max {
-                    oversized = Some(("personal", size));
+                    oversized = Some((*name, size));
+                    break;
                 }
             }
         }
@@ -564,6 +591,7 @@ impl<'a, M: Mode> Instance<'a, M> {
         produce::send_outputs(
             &self.producer,
             topics,
+            &self.shared.personal_topics,
             msg,
             out,
             consumed_at,
@@ -581,9 +609,11 @@ fn record_process_span(
     start: std::time::SystemTime,
 ) {
     let outcome = match out {
-        Outputs::Event { decision, .. } => (
+        // The first output's decision: the span's attributes are a fixed vocabulary,
+        // and output names are the operator's.
+        Outputs::Event { personal, .. } => (
             "consent_enricher.decision",
-            AttrValue::Code(decision.code()),
+            AttrValue::Code(personal.first().map_or("none", |p| p.decision.code())),
         ),
         Outputs::DeadLetter(d) => ("dlq.reason", AttrValue::Code(d.reason.code())),
     };

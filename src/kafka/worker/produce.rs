@@ -37,11 +37,13 @@ impl<C: ProducerContext<DeliveryOpaque = Box<Tag>> + 'static> Tagged for C {}
 
 type Record<'a> = BaseRecord<'a, [u8], [u8], Box<Tag>>;
 
-/// Enqueues every output of `msg`. Only the personal record carries input headers: the
-/// trace context, re-encoded, when it is valid.
+/// Enqueues every output of `msg`. Only the personal records carry input headers: the
+/// trace context, re-encoded, when it is valid. `personal` holds each personal output's
+/// topic, in the core's order.
 pub(super) fn send_outputs<C: Tagged>(
     producer: &ThreadedProducer<C>,
     topics: &TopicsConfig,
+    personal_topics: &[String],
     msg: &BorrowedMessage<'_>,
     out: &Outputs,
     consumed_at: Instant,
@@ -65,13 +67,21 @@ pub(super) fn send_outputs<C: Tagged>(
             // saw, and a trace id shared with the personal twin would link the two.
             let anonymous = event(&topics.anonymous, anonymous, None, tag(OutTopic::Anonymous));
             send(producer, anonymous, stop)?;
-            let Some(p) = personal else {
+            let mut records = personal
+                .iter()
+                .zip(personal_topics)
+                .filter_map(|(p, topic)| Some((p.record.as_ref()?, topic)))
+                .peekable();
+            if records.peek().is_none() {
                 return Ok(());
-            };
+            }
             // Read only here: an event without a personal record never looks at headers.
             let trace = trace_context(msg);
-            let personal = event(&topics.personal, p, trace.as_ref(), tag(OutTopic::Personal));
-            send(producer, personal, stop)
+            for (p, topic) in records {
+                let rec = event(topic, p, trace.as_ref(), tag(OutTopic::Personal));
+                send(producer, rec, stop)?;
+            }
+            Ok(())
         }
         Outputs::DeadLetter(d) => {
             let rec = dead_letter(&topics.dead_letter, d, tag(OutTopic::DeadLetter));

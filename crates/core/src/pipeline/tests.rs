@@ -4,11 +4,15 @@
 use super::*;
 use crate::enrich::GeoIp;
 use crate::enrich::timezone::test_zones;
-use crate::settings::PolicyConfig;
+use crate::settings::{PersonalOutput, PolicyConfig};
 
 fn core(max_event_bytes: usize, max_output_bytes: usize) -> Core {
     let settings = CoreSettings {
         policy: PolicyConfig::default(),
+        personal_outputs: vec![PersonalOutput::single(
+            &PolicyConfig::default(),
+            "usage.personal",
+        )],
         max_event_bytes,
         max_output_bytes,
         pseudonym_key: b"unit-test-key-0123456789".to_vec().into(),
