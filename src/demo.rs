@@ -1,7 +1,8 @@
 //! `consent-enricher demo`: the zero-setup first run. Starts librdkafka's in-process
 //! cluster, creates the topics, loads generated data, runs the real worker loop over it,
 //! then prints what reached each topic: counts, an anonymous record next to its personal
-//! twin, and dead-letter reasons. Needs nothing but cargo; it is not a test of Kafka (the
+//! twin, one record of each personal output of `examples/outputs.toml`, and dead-letter
+//! reasons. Needs nothing but cargo; it is not a test of Kafka (the
 //! integration tests use a real broker).
 
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ const DEMO_KEY: &str = "demo-pseudonym-key-public-0123456789abcdef";
 /// Runs the demo.
 pub fn run(users: u64, events: u64) -> Result<()> {
     let mock = MockCluster::new(1).context("starting the in-process Kafka cluster")?;
-    let mut config = Config::default();
+    let mut config = demo_config()?;
     config.kafka.bootstrap_servers = mock.bootstrap_servers();
     config.kafka.group_id = "demo".into();
     config.pseudonym.key = DEMO_KEY.into();
@@ -66,11 +67,23 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     Ok(())
 }
 
+/// The personal outputs the demo shows: those of `examples/outputs.toml`, the file the
+/// README shows and the tests check, so what a new user sees is what is documented.
+const DEMO_OUTPUTS: &str = include_str!("../examples/outputs.toml");
+
+fn demo_config() -> Result<Config> {
+    let config: Config =
+        toml::from_str(DEMO_OUTPUTS).context("reading the demo's personal outputs")?;
+    config.validate().context("the demo's personal outputs")?;
+    Ok(config)
+}
+
 #[derive(Default)]
 struct Seen {
     counts: BTreeMap<String, u64>,
     anonymous: Vec<Value>,
-    personal: Vec<Value>,
+    /// Up to 50 records per personal output topic.
+    personal: BTreeMap<String, Vec<Value>>,
     reasons: BTreeMap<String, u64>,
 }
 
@@ -90,7 +103,14 @@ fn read_outputs(
     .set("auto.offset.reset", "earliest")
     .set("isolation.level", "read_committed")
     .create()?;
-    consumer.subscribe(&[&t.anonymous, &t.personal, &t.dead_letter, &t.audit])?;
+    let personal: Vec<String> = config
+        .personal_outputs()
+        .into_iter()
+        .map(|o| o.topic)
+        .collect();
+    let mut topics: Vec<&str> = vec![&t.anonymous, &t.dead_letter, &t.audit];
+    topics.extend(personal.iter().map(String::as_str));
+    consumer.subscribe(&topics)?;
     let mut seen = Seen::default();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut idle_since = Instant::now();
@@ -113,8 +133,11 @@ fn read_outputs(
         };
         if msg.topic() == t.anonymous {
             seen.anonymous.extend(value());
-        } else if msg.topic() == t.personal && seen.personal.len() < 50 {
-            seen.personal.extend(value());
+        } else if personal.iter().any(|p| p == msg.topic()) {
+            let kept = seen.personal.entry(msg.topic().to_string()).or_default();
+            if kept.len() < 50 {
+                kept.extend(value());
+            }
         } else if msg.topic() == t.dead_letter {
             let reason = msg
                 .headers()
@@ -140,17 +163,30 @@ fn print_summary(
         println!("  {topic:<20} {n}");
     }
     println!(
-        "expected from the generator: {} anonymous, {} personal, {} dead letters",
+        "expected from the generator: {} anonymous, {} with analytics consent, {} dead letters",
         expected.events - expected.malformed,
         expected.expected_personal,
         expected.malformed
     );
+    let outputs = config.personal_outputs();
+    println!("\npersonal outputs (examples/outputs.toml), decisions per output:");
+    for (o, n) in outputs.iter().zip(&report.counts.outputs) {
+        let purposes: Vec<&str> = o.purposes.iter().map(|p| p.name()).collect();
+        println!(
+            "  {:<18} needs {:<22} {:>5} records  {:?}",
+            o.name,
+            purposes.join("+"),
+            n.records,
+            n.decisions
+        );
+    }
     println!("\ndead-letter reasons:");
     for (r, n) in &seen.reasons {
         println!("  {r:<20} {n}");
     }
     let pseudo = Pseudonymizer::new(DEMO_KEY.as_bytes());
-    let twin = seen.personal.iter().find_map(|p| {
+    let first = outputs.first().and_then(|o| seen.personal.get(&o.topic));
+    let twin = first.into_iter().flatten().find_map(|p| {
         let id = p["event_id"].as_str()?;
         let hashed = pseudo.pseudonym(id);
         let anon = seen
@@ -159,14 +195,28 @@ fn print_summary(
             .find(|a| a["event_id"] == hashed.as_str())?;
         Some((p, anon))
     });
-    if let Some((p, a)) = twin {
-        println!("\n--- a personal record ({}) ---", config.topics.personal);
+    if let (Some((p, a)), Some(o)) = (twin, outputs.first()) {
+        println!("\n--- a personal record of {} ({}) ---", o.name, o.topic);
         println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
         println!(
             "\n--- its anonymous twin ({}): same event, identifiers stripped ---",
             config.topics.anonymous
         );
         println!("{}", serde_json::to_string_pretty(a).unwrap_or_default());
+    }
+    for o in outputs.iter().skip(1) {
+        let Some(p) = seen.personal.get(&o.topic).and_then(|v| v.first()) else {
+            println!(
+                "\n--- {} ({}): no record (no user granted its purposes) ---",
+                o.name, o.topic
+            );
+            continue;
+        };
+        println!(
+            "\n--- a personal record of {} ({}): only what that use needs ---",
+            o.name, o.topic
+        );
+        println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
     }
     if let Some(a) = seen.anonymous.iter().find(|a| {
         let p = a["properties"].to_string();

@@ -83,7 +83,7 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "outputs.personal",
         default: "[]",
-        meaning: "Personal outputs per purpose, one `[[outputs.personal]]` table each (keys `outputs.personal[].*` below). Empty: one output named `personal`, to topics.personal, gated on policy.personal_purpose, carrying policy.profile_fields and every context field. A list replaces those three keys: changing any of them as well is an error. File only (no environment override).",
+        meaning: "Personal outputs per purpose, one `[[outputs.personal]]` table each (keys `outputs.personal[].*` below). Empty: one output named `personal`, to topics.personal, gated on policy.personal_purpose, carrying policy.profile_fields and every context field. A list replaces those three keys: changing any of them as well is an error. In the environment: a TOML array of inline tables.",
     },
     ConfigKey {
         key: "limits.max_event_bytes",

@@ -266,6 +266,21 @@ mod tests {
     }
 
     #[test]
+    fn the_list_can_come_from_the_environment() {
+        let env = [(
+            "CONSENT_ENRICHER__OUTPUTS__PERSONAL".to_string(),
+            r#"[{name = "m", topic = "t.m", purposes = ["marketing"]}]"#.to_string(),
+        )];
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.personal_outputs()[0].purposes, [Purpose::Marketing]);
+        let bad = [(
+            "CONSENT_ENRICHER__OUTPUTS__PERSONAL".to_string(),
+            r#"[{name = "m", topic = "t.m", purposes = []}]"#.to_string(),
+        )];
+        assert!(Config::load(None, bad).is_err(), "validated like the file");
+    }
+
+    #[test]
     fn the_list_reads_from_toml() {
         let text = r#"
             [[outputs.personal]]
