@@ -1,9 +1,6 @@
 //! The pure core against the contract: the examples through `process`, reconciliation,
 //! schema conformance of every output and input, consent rules end to end.
 
-use std::io::BufReader;
-
-use consent_enricher::offline::{self, Summary};
 use consent_enricher::pipeline::Outputs;
 use consent_enricher::policy::Decision;
 use consent_enricher::state::State;
@@ -11,48 +8,9 @@ use serde_json::Value;
 
 use crate::support::{self, Schemas};
 
-/// Runs the examples as `process` does and returns the output lines and summary.
-fn process_examples() -> (Vec<Value>, Summary) {
-    let dir = support::root().join("examples");
-    let config = support::config();
-    let core = support::core();
-    let state = State::new(&config.kept_profile_fields());
-    let mut summary = Summary::default();
-    let mut out = Vec::new();
-    let open = |n: &str| BufReader::new(std::fs::File::open(dir.join(n)).unwrap());
-    offline::load_consents(open("consents.jsonl"), &state, support::now(), &mut summary);
-    offline::load_profiles(open("profiles.jsonl"), &state, support::now(), &mut summary);
-    offline::load_erasures(
-        open("erasures.jsonl"),
-        &core,
-        &state,
-        &config.topics,
-        support::now(),
-        &mut out,
-        &mut summary,
-    )
-    .unwrap();
-    offline::process_events(
-        open("events.jsonl"),
-        &core,
-        &state,
-        &config,
-        support::now,
-        &mut out,
-        &mut summary,
-    )
-    .unwrap();
-    let lines = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (lines, summary)
-}
-
 #[test]
 fn examples_reconcile_and_match_the_expected_decisions() {
-    let (lines, summary) = process_examples();
+    let (lines, summary) = support::process_examples(&support::config());
     let count = |t: &str| lines.iter().filter(|l| l["topic"] == t).count() as u64;
     let raw = summary.counts.raw;
     assert_eq!(raw, 29);
@@ -91,7 +49,7 @@ fn examples_reconcile_and_match_the_expected_decisions() {
 
 #[test]
 fn every_output_line_validates_against_the_schemas() {
-    let (lines, _) = process_examples();
+    let (lines, _) = support::process_examples(&support::config());
     let schemas = Schemas::get();
     for line in &lines {
         schemas.check("process-output.schema.json", line);

@@ -5,12 +5,10 @@
 //! and through a real broker, where all outputs of an input commit together.
 
 use std::collections::BTreeMap;
-use std::io::BufReader;
 use std::time::Duration;
 
 use consent_enricher::config::{Config, ContextField, OutputKey, PersonalOutput};
 use consent_enricher::model::Purpose;
-use consent_enricher::offline::{self, Summary};
 use consent_enricher::pipeline::{Core, Outputs};
 use consent_enricher::policy::Decision;
 use consent_enricher::state::{Arrival, State};
@@ -107,50 +105,10 @@ fn each_purpose_reaches_only_its_output_and_erasure_stops_all() {
     }
 }
 
-/// Runs `examples/` through `process` with the example outputs.
-fn process_examples(c: &Config) -> (Vec<Value>, Summary) {
-    let dir = support::root().join("examples");
-    let core = core_of(c);
-    let state = State::new(&c.kept_profile_fields());
-    let mut summary = Summary::default();
-    let mut out = Vec::new();
-    let open = |n: &str| BufReader::new(std::fs::File::open(dir.join(n)).unwrap());
-    offline::load_consents(open("consents.jsonl"), &state, support::now(), &mut summary);
-    offline::load_profiles(open("profiles.jsonl"), &state, support::now(), &mut summary);
-    let erasures = open("erasures.jsonl");
-    offline::load_erasures(
-        erasures,
-        &core,
-        &state,
-        &c.topics,
-        support::now(),
-        &mut out,
-        &mut summary,
-    )
-    .unwrap();
-    let events = open("events.jsonl");
-    offline::process_events(
-        events,
-        &core,
-        &state,
-        c,
-        support::now,
-        &mut out,
-        &mut summary,
-    )
-    .unwrap();
-    let lines = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (lines, summary)
-}
-
 #[test]
 fn the_examples_reconcile_per_output_and_every_record_validates() {
     let c = example_config();
-    let (lines, summary) = process_examples(&c);
+    let (lines, summary) = support::process_examples(&c);
     let per_topic = |t: &str| lines.iter().filter(|l| l["topic"] == t).count() as u64;
     let counts = &summary.counts;
     let outputs = c.personal_outputs();
@@ -221,6 +179,12 @@ fn keys_of(field: ContextField) -> (&'static [&'static str], &'static [&'static 
     }
 }
 
+fn sorted_keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
 /// `doc` has exactly the keys output `o` may carry (every one of them, `null` when the
 /// event has none), its profile only `o`'s fields, its properties only `o`'s keys.
 fn check_shape(o: &PersonalOutput, doc: &Value) {
@@ -236,24 +200,15 @@ fn check_shape(o: &PersonalOutput, doc: &Value) {
     if !o.profile_fields.is_empty() {
         top.push("profile");
     }
-    let mut got: Vec<&str> = doc
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    got.sort();
-    top.sort();
-    assert_eq!(got, top, "{}: top-level keys", o.name);
-    let mut got: Vec<&str> = doc["context"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    got.sort();
-    context.sort();
-    assert_eq!(got, context, "{}: context keys", o.name);
+    top.sort_unstable();
+    context.sort_unstable();
+    assert_eq!(sorted_keys(doc), top, "{}: top-level keys", o.name);
+    assert_eq!(
+        sorted_keys(&doc["context"]),
+        context,
+        "{}: context keys",
+        o.name
+    );
     if let Some(p) = doc["profile"].as_object() {
         assert!(
             p.keys().all(|k| o.profile_fields.contains(k)),
@@ -420,16 +375,7 @@ fn all_outputs_of_an_input_commit_together_through_a_broker() {
         seed: 17,
         ..GenConfig::default()
     };
-    let state_records: Vec<_> = consent_enricher_gen::state_records(&cfg).collect();
-    let n = state_records.len() as u64;
-    consent_enricher::kafka::load::produce(&config, state_records.into_iter(), n, "state").unwrap();
-    consent_enricher::kafka::load::produce(
-        &config,
-        consent_enricher_gen::events(&cfg),
-        cfg.events,
-        "events",
-    )
-    .unwrap();
+    consent_enricher::kafka::load::produce_generated(&config, &cfg).unwrap();
     let worker = TestWorker::start(&config);
     let t = config.topics.clone();
     let mut reader = Reader::new(&config);

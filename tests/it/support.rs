@@ -1,11 +1,13 @@
 //! Shared fixtures: the configured core, the schemas compiled once, and helpers to run
 //! raw bytes through the core.
 
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeZone, Utc};
 use consent_enricher::config::Config;
+use consent_enricher::offline::{self, Summary};
 use consent_enricher::pipeline::{Core, Outputs, RawRecord, Source};
 use consent_enricher::state::State;
 use serde_json::Value;
@@ -101,4 +103,36 @@ pub fn readme_section(name: &str) -> String {
         .find(&format!("<!-- {name}:end -->"))
         .expect("end marker");
     readme[start..end].to_string()
+}
+
+/// Runs `examples/` (consents, profiles, erasures, then events) through the `process`
+/// edge under `config`: the output lines, parsed, and the summary.
+pub fn process_examples(config: &Config) -> (Vec<Value>, Summary) {
+    let dir = root().join("examples");
+    let core = consent_enricher::enrichment::core_without_geoip(config).expect("core");
+    let state = State::new(&config.kept_profile_fields());
+    let mut summary = Summary::default();
+    let mut out = Vec::new();
+    let open = |n: &str| BufReader::new(std::fs::File::open(dir.join(n)).unwrap());
+    offline::load_consents(open("consents.jsonl"), &state, now(), &mut summary);
+    offline::load_profiles(open("profiles.jsonl"), &state, now(), &mut summary);
+    let erasures = open("erasures.jsonl");
+    offline::load_erasures(
+        erasures,
+        &core,
+        &state,
+        &config.topics,
+        now(),
+        &mut out,
+        &mut summary,
+    )
+    .unwrap();
+    let events = open("events.jsonl");
+    offline::process_events(events, &core, &state, config, now, &mut out, &mut summary).unwrap();
+    let lines = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, summary)
 }

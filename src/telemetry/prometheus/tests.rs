@@ -108,3 +108,37 @@ fn kafka_statistics_are_summed_per_client_role() {
         "consent_enricher_kafka_broker_rtt_seconds{client=\"producer\",broker=\"1\"} 0.004\n"
     ));
 }
+
+#[test]
+fn decisions_are_counted_per_personal_output() {
+    use crate::pipeline::{Outputs, PersonalOutcome, Produced};
+    use crate::policy::Decision;
+    let m = Metrics::default();
+    m.name_outputs(&["product_analytics", "partner"]);
+    let outcome = |decision| PersonalOutcome {
+        decision,
+        record: None,
+    };
+    let out = Outputs::Event {
+        anonymous: Produced {
+            key: None,
+            value: b"{}".to_vec(),
+        },
+        personal: vec![
+            outcome(Decision::Personal),
+            outcome(Decision::PurposeNotGranted),
+        ],
+        user_id: None,
+        misses: Vec::new(),
+    };
+    m.outputs(&out);
+    m.outputs(&out);
+    let text = render(&m);
+    for line in [
+        "consent_enricher_decisions_total{output=\"product_analytics\",decision=\"personal\"} 2",
+        "consent_enricher_decisions_total{output=\"partner\",decision=\"purpose_not_granted\"} 2",
+        "consent_enricher_decisions_total{output=\"partner\",decision=\"personal\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+    }
+}
