@@ -97,7 +97,7 @@ fn fixture() -> Fixture {
         &config.personal_outputs(),
         KEY.as_bytes(),
     );
-    let state = State::new(&config.kept_profile_fields());
+    let state = State::for_outputs(&config.personal_outputs());
     let cfg = gen_config();
     for rec in consent_enricher_gen::state_records(&cfg) {
         let key = rec.key.expect("state records are keyed");

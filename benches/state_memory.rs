@@ -1,4 +1,5 @@
-//! Memory per user (`cargo bench --bench state_memory [-- USERS...]`, default 1M and 10M):
+//! Memory per user (`cargo bench --bench state_memory [-- USERS... [--outputs]]`, default
+//! 1M and 10M; `--outputs`: with the personal outputs of `examples/outputs.toml`):
 //! loads `gen`'s consent records for that many users (and, for runs up to 1M users, their
 //! profiles) into a fresh `State` via `apply_consent` / `apply_profile`, and reports RSS
 //! growth per stored entry (from `/proc/self/status`) and load speed in records/s.
@@ -117,7 +118,19 @@ fn report(what: &str, entries: usize, before: u64, after: u64, l: &Load) {
     );
 }
 
-fn run(users: u64) {
+/// The tables' layout: the default single output (profiles kept whole), or the
+/// outputs of `examples/outputs.toml` (`--outputs`: fields differ, kept field by field).
+fn state_for(example_outputs: bool) -> State {
+    if !example_outputs {
+        return State::for_outputs(&consent_enricher::config::Config::default().personal_outputs());
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/outputs.toml");
+    let config = consent_enricher::config::Config::load(Some(std::path::Path::new(path)), [])
+        .expect("examples/outputs.toml");
+    State::for_outputs(&config.personal_outputs())
+}
+
+fn run(users: u64, example_outputs: bool) {
     // One consent record per user (granted or denied), so entries = users; profiles for
     // ~80% of users (the generator's share).
     let cfg = GenConfig {
@@ -131,11 +144,7 @@ fn run(users: u64) {
         ..GenConfig::default()
     };
     let base = rss();
-    let state = State::new(
-        &consent_enricher::config::Config::default()
-            .policy
-            .profile_fields,
-    );
+    let state = state_for(example_outputs);
     let l = load(&state, &cfg, GenTopic::Consent);
     let after_consents = rss();
     let consents = state.sizes().consents;
@@ -173,7 +182,8 @@ fn main() {
         "state_memory: {} (mimalloc; RSS via /proc/self/status after mi_collect)",
         std::env::consts::ARCH
     );
+    let example_outputs = std::env::args().any(|a| a == "--outputs");
     for users in sizes {
-        run(users);
+        run(users, example_outputs);
     }
 }

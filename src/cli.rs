@@ -165,7 +165,7 @@ fn run_worker(config: &Config, ready_file: Option<PathBuf>) -> Result<()> {
     let (core, geoip_files) = build_core(config)?;
     let core = Arc::new(core);
     let state = Arc::new(
-        State::new(&config.kept_profile_fields())
+        State::for_outputs(&config.personal_outputs())
             .with_max_clock_skew_ms(config.max_clock_skew_ms()),
     );
     let metrics = Arc::new(Metrics::default());
@@ -500,7 +500,7 @@ fn process(
     erasures: Option<&Path>,
 ) -> Result<()> {
     let (core, _) = build_core(config)?;
-    let state = State::new(&config.kept_profile_fields())
+    let state = State::for_outputs(&config.personal_outputs())
         .with_max_clock_skew_ms(config.max_clock_skew_ms());
     let mut summary = Summary::default();
     let stdout = std::io::stdout();

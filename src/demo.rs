@@ -49,7 +49,7 @@ pub fn run(users: u64, events: u64) -> Result<()> {
 
     let core = Arc::new(crate::cli::build_core(&config)?.0);
     let state = Arc::new(
-        State::new(&config.kept_profile_fields())
+        State::for_outputs(&config.personal_outputs())
             .with_max_clock_skew_ms(config.max_clock_skew_ms()),
     );
     let stop = Arc::new(AtomicBool::new(false));

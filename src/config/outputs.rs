@@ -46,19 +46,6 @@ impl Config {
         self.outputs.personal.clone()
     }
 
-    /// Every profile field some output may carry: what the tables keep of a profile.
-    pub fn kept_profile_fields(&self) -> Vec<String> {
-        let mut kept: Vec<String> = Vec::new();
-        for o in self.personal_outputs() {
-            for f in o.profile_fields {
-                if !kept.contains(&f) {
-                    kept.push(f);
-                }
-            }
-        }
-        kept
-    }
-
     /// The list's rules: names are labels, purposes are not empty, forbidden fields are
     /// refused, and a list replaces the single output's keys rather than sitting
     /// beside them silently.
@@ -206,7 +193,7 @@ mod tests {
         assert_eq!(outs[0].topic, "usage.personal");
         assert_eq!(outs[0].purposes, [Purpose::Analytics]);
         assert_eq!(outs[0].context_fields(), ContextField::ALL);
-        assert_eq!(c.kept_profile_fields(), c.policy.profile_fields);
+        assert_eq!(outs[0].profile_fields, c.policy.profile_fields);
     }
 
     #[test]
@@ -217,7 +204,6 @@ mod tests {
             output("marketing", "m.personal", &[Marketing]),
         ]);
         ok.validate().unwrap();
-        assert_eq!(ok.kept_profile_fields(), ["email"], "one copy per field");
         let mut c = ok.clone();
         c.policy.personal_purpose = Marketing;
         assert!(refused(&c).contains("policy.personal_purpose"));

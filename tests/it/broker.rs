@@ -148,7 +148,7 @@ pub struct TestWorker {
 impl TestWorker {
     /// Starts a worker and waits until it is ready (tables loaded, subscribed).
     pub fn start(config: &Config) -> TestWorker {
-        let state = Arc::new(State::new(&config.kept_profile_fields()));
+        let state = Arc::new(State::for_outputs(&config.personal_outputs()));
         let stop = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());

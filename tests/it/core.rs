@@ -113,7 +113,7 @@ fn example_inputs_validate_against_the_input_schemas() {
 #[test]
 fn consent_withdrawal_and_erasure_apply_to_the_next_event() {
     let core = support::core();
-    let state = State::new(&support::config().kept_profile_fields());
+    let state = State::for_outputs(&support::config().personal_outputs());
     let ev = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1"}"#;
     let decision = |state: &State| {
         let out = support::run(&core, state, ev);

@@ -60,7 +60,7 @@ fn core(layout: Layout, precision: LocationPrecision) -> Core {
 
 /// State in which `USER` has consented to analytics.
 fn consented() -> State {
-    let state = State::new(&support::config().kept_profile_fields());
+    let state = State::for_outputs(&support::config().personal_outputs());
     let consent: consent_enricher::model::ConsentRecord = serde_json::from_value(json!({
         "user_id": USER, "updated_at": "2024-01-01T00:00:00Z", "policy_version": "v1",
         "purposes": {"analytics": true}

@@ -188,7 +188,7 @@ fn an_output_topic_that_would_refuse_outputs_stops_start_up() {
         "500000",
     );
     let core = Arc::new(consent_enricher::enrichment::core_without_geoip(&config).expect("core"));
-    let state = Arc::new(State::new(&config.kept_profile_fields()));
+    let state = Arc::new(State::for_outputs(&config.personal_outputs()));
     let metrics = Arc::new(consent_enricher::telemetry::Metrics::default());
     let stop = Arc::new(AtomicBool::new(false));
     let err = worker::run(&config, core, state, stop, metrics, || {})

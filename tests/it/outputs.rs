@@ -61,7 +61,7 @@ fn the_readme_shows_the_example_configuration_that_is_tested() {
 fn each_purpose_reaches_only_its_output_and_erasure_stops_all() {
     let c = example_config();
     let core = core_of(&c);
-    let state = State::new(&c.kept_profile_fields());
+    let state = State::for_outputs(&c.personal_outputs());
     let ev = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1"}"#;
     assert!(served(&core, &state, ev).is_empty(), "no consent yet");
     state.apply_consent(
@@ -245,7 +245,7 @@ fn is_projection(part: &Value, whole: &Value, at: &str) {
 /// A consent granting everything, a profile with every field, and an event with every
 /// field holding the user's identifiers.
 fn planted_state(c: &Config, user: &str, card: &str, gov: &str) -> State {
-    let state = State::new(&c.kept_profile_fields());
+    let state = State::for_outputs(&c.personal_outputs());
     let all = json!({"analytics": true, "personalization": true, "marketing": true,
         "third_party_sharing": true});
     state.apply_consent(user, Some(&consent(user, "2026-11-01T00:00:00Z", all)));

@@ -282,7 +282,7 @@ fn raw_event(p: &Planted, pick: &[usize], seps: &[&'static str]) -> Value {
 
 fn state_for(p: &Planted) -> State {
     let config = support::config();
-    let state = State::new(&config.kept_profile_fields());
+    let state = State::for_outputs(&config.personal_outputs());
     let consent: consent_enricher::model::ConsentRecord = serde_json::from_value(json!({
         "user_id": p.user_id, "updated_at": "2026-11-01T00:00:00Z", "policy_version": "v1",
         "purposes": {"analytics": true}

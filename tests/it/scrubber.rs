@@ -22,7 +22,7 @@ const BENIGN_PER_CLASS: usize = 500;
 
 fn state_for(p: &Person) -> State {
     let config = support::config();
-    let state = State::new(&config.kept_profile_fields());
+    let state = State::for_outputs(&config.personal_outputs());
     let consent: ConsentRecord = serde_json::from_value(p.consent()).unwrap();
     state.apply_consent(&p.user_id, Some(&consent));
     let bytes = serde_json::to_vec(&p.profile()).unwrap();

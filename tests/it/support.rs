@@ -110,7 +110,7 @@ pub fn readme_section(name: &str) -> String {
 pub fn process_examples(config: &Config) -> (Vec<Value>, Summary) {
     let dir = root().join("examples");
     let core = consent_enricher::enrichment::core_without_geoip(config).expect("core");
-    let state = State::new(&config.kept_profile_fields());
+    let state = State::for_outputs(&config.personal_outputs());
     let mut summary = Summary::default();
     let mut out = Vec::new();
     let open = |n: &str| BufReader::new(std::fs::File::open(dir.join(n)).unwrap());

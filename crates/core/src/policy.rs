@@ -15,7 +15,7 @@ use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
 use crate::scrub::{self, Known, Level};
 use crate::scrubbed_json::ScrubbedOut;
 use crate::settings::{ContextField, LocationPrecision, OutputKey, PersonalOutput, PolicyConfig};
-use crate::state::{Consent, Profile, State};
+use crate::state::{Consent, Profile, ProfileFields, State};
 use crate::url;
 
 /// Longest app name/version/platform copied; longer values are dropped, not truncated,
@@ -166,8 +166,20 @@ struct ProfileOut<'a> {
 impl Serialize for ProfileOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        let each = match &self.profile.fields {
+            ProfileFields::Whole(whole) if self.names.iter().all(|n| self.allow.contains(n)) => {
+                return whole.serialize(s);
+            }
+            ProfileFields::Whole(_) => {
+                // Kept whole, but this output may carry fewer fields: a state built with
+                // `State::new` for outputs that `State::for_outputs` would have split.
+                // Nothing is copied rather than more than allowed (fail closed).
+                return s.serialize_map(Some(0))?.end();
+            }
+            ProfileFields::Each(each) => each,
+        };
         let mut m = s.serialize_map(None)?;
-        for (at, json) in &*self.profile.fields {
+        for (at, json) in each.iter() {
             let Some(name) = self.names.get(usize::from(*at)) else {
                 continue;
             };
@@ -619,6 +631,59 @@ mod tests {
         assert_eq!(doc["anonymous_id"], "a paid with [card]");
         assert_eq!(doc["device_id"], "[card]");
         assert_eq!(doc["session_id"], "s-1");
+    }
+
+    /// The profile an output of `fields` gets from `state` for user u1.
+    fn profile_of(state: &State, fields: &[&str]) -> serde_json::Value {
+        let output = PersonalOutput {
+            profile_fields: fields.iter().map(|f| f.to_string()).collect(),
+            ..PersonalOutput::single(&PolicyConfig::default(), "t")
+        };
+        let policy = Policy::new(PolicyConfig::default(), &[output], b"k");
+        let raw = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1"}"#;
+        let ev = RawEvent::parse(raw, 1 << 20).unwrap();
+        let verdict = policy.decide(&ev, state);
+        let enrichment = Enrichment::default();
+        let p = policy
+            .personal(&ev, &verdict, 0, state, &enrichment, "t0")
+            .unwrap();
+        serde_json::to_value(&p).unwrap()["profile"].clone()
+    }
+
+    #[test]
+    fn an_output_never_gets_profile_fields_beyond_its_own() {
+        let grant: crate::model::ConsentRecord = serde_json::from_str(
+            r#"{"user_id":"u1","updated_at":"2026-11-01T00:00:00Z","policy_version":"v1","purposes":{"analytics":true}}"#,
+        )
+        .unwrap();
+        let profile = crate::model::ProfileRecord::parse(
+            br#"{"user_id":"u1","updated_at":"2026-11-01T00:00:00Z","name":"Ada","email":"ada@example.com"}"#,
+        )
+        .unwrap();
+        let fields = ["name".to_string(), "email".to_string()];
+        let narrow = PersonalOutput {
+            profile_fields: vec!["email".into()],
+            ..PersonalOutput::single(&PolicyConfig::default(), "t")
+        };
+        let split = State::for_outputs(&[
+            PersonalOutput::single(&PolicyConfig::default(), "u"),
+            narrow,
+        ]);
+        let whole = State::new(&fields);
+        for s in [&split, &whole] {
+            s.apply_consent("u1", Some(&grant));
+            s.apply_profile("u1", Some(&profile));
+        }
+        let both = serde_json::json!({"email": "ada@example.com", "name": "Ada"});
+        assert_eq!(profile_of(&whole, &["name", "email"]), both);
+        assert_eq!(profile_of(&split, &["name", "email"]), both);
+        assert_eq!(
+            profile_of(&split, &["email"]),
+            serde_json::json!({"email": "ada@example.com"})
+        );
+        // A state that kept the fields whole cannot cut them for a narrower output: it
+        // copies none rather than more than allowed.
+        assert_eq!(profile_of(&whole, &["email"]), serde_json::json!({}));
     }
 
     #[test]

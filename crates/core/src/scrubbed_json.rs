@@ -39,11 +39,30 @@ impl Serialize for ScrubbedOut<'_> {
     }
 }
 
+/// The JSON object of `map`'s entries whose key is in `allow`, scrubbed at `level` with
+/// each of `known` removed: the bytes `scrub_value` of those entries would serialize to.
+/// `state` stores a profile's copyable fields this way, once, at load, when every
+/// personal output carries the same fields.
+pub fn scrubbed_object_json(
+    map: &PropMap<'_>,
+    allow: &[String],
+    level: Level,
+    known: &Known<'_>,
+) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+    // Written by our own serializer, so the text is not parsed again to check it.
+    serde_json::value::to_raw_value(&ScrubbedMap {
+        map,
+        allow: Some(allow),
+        level,
+        known,
+    })
+}
+
 /// The JSON of each of `map`'s entries whose key is in `allow`, scrubbed at `level`
 /// with each of `known` removed, in `map`'s order, each with its key's position in
 /// `allow`: the values `scrub_value` would return. `state` stores a profile's copyable
-/// fields this way, once, at load, so that each personal output can copy the fields it
-/// may carry without parsing anything again.
+/// fields this way, once, at load, when personal outputs carry different fields, so that
+/// each copies its own without parsing anything again.
 pub fn scrubbed_fields_json(
     map: &PropMap<'_>,
     allow: &[String],

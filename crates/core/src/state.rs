@@ -19,7 +19,8 @@ use serde_json::value::RawValue;
 
 use crate::model::{ConsentRecord, ErasureRequest, ProfileRecord, Purpose, RequestId};
 use crate::scrub::{Known, Level, NeedleSet};
-use crate::scrubbed_json::scrubbed_fields_json;
+use crate::scrubbed_json::{scrubbed_fields_json, scrubbed_object_json};
+use crate::settings::PersonalOutput;
 
 mod arrival;
 
@@ -176,17 +177,34 @@ pub struct Consent {
 pub struct Profile {
     /// `updated_at` in milliseconds.
     pub updated_at_ms: i64,
-    /// The copyable fields the record has, in key order: each as the JSON a personal
-    /// record copies, with card numbers and the user's own card and government-id
-    /// values already removed (a parsed map costs about ten times the document's size
-    /// in memory), beside its name's position in [`State::profile_fields`]. Each
-    /// personal output copies those it may carry.
-    pub fields: Box<[(u16, Box<RawValue>)]>,
+    /// The copyable fields the record has, as the JSON a personal record copies, with
+    /// card numbers and the user's own card and government-id values already removed
+    /// (a parsed map costs about ten times the document's size in memory).
+    pub fields: ProfileFields,
     /// Values to remove from the anonymous record (name, e-mail, phone, mailing
     /// address and its parts), in every layout.
     pub redact_anonymous: NeedleSet,
     /// Values to remove from every output (card and government-id numbers).
     pub redact_always: NeedleSet,
+}
+
+/// One kept profile field: its name's position in [`State::profile_fields`] and its JSON.
+pub type KeptField = (u16, Box<RawValue>);
+
+// One pointer wide, as `Profile::fields` was before outputs could differ.
+const _: () = assert!(std::mem::size_of::<ProfileFields>() == 16);
+
+/// How a profile's copyable fields are kept: as one object when every personal output
+/// carries the same fields (the least memory), each on its own when outputs carry
+/// different ones, so that each copies its own without parsing anything again.
+#[derive(Debug)]
+pub enum ProfileFields {
+    /// Every kept field the record has, in key order, as one JSON object.
+    Whole(Box<RawValue>),
+    /// Each kept field the record has, in key order, beside its name's position in
+    /// [`State::profile_fields`]. Boxed twice so that the enum is no larger than the
+    /// `Whole` pointer (16 bytes, not 24: every profile pays for the larger variant).
+    Each(Box<Box<[KeptField]>>),
 }
 
 /// Profile fields that are never copied, whatever the configuration says.
@@ -271,6 +289,8 @@ pub struct State {
     erased: IdMap<i64>,
     versions: versions::Versions,
     profile_fields: Vec<String>,
+    /// Keep profiles as [`ProfileFields::Each`]: the outputs carry different fields.
+    split_fields: bool,
     max_clock_skew_ms: i64,
     /// Table records whose `updated_at` was too far ahead to be trusted.
     future_dated: AtomicU64,
@@ -278,9 +298,9 @@ pub struct State {
 }
 
 impl State {
-    /// Empty tables that keep `profile_fields` of each profile (forbidden fields are
-    /// dropped even if listed).
-    /// Every personal output's fields are given together: one copy of each is kept.
+    /// Empty tables that keep `profile_fields` of each profile as one object (forbidden
+    /// fields are dropped even if listed): for a single personal output, or several
+    /// carrying the same fields. [`State::for_outputs`] decides that from the outputs.
     pub fn new(profile_fields: &[String]) -> State {
         let mut kept: Vec<String> = Vec::new();
         for f in profile_fields {
@@ -296,7 +316,23 @@ impl State {
         }
     }
 
-    /// The profile fields kept, in the order [`Profile::fields`] positions refer to.
+    /// Empty tables for `outputs`: every field some output carries is kept once, as one
+    /// object when all outputs carry the same fields, else field by field.
+    pub fn for_outputs(outputs: &[PersonalOutput]) -> State {
+        let all: Vec<String> = outputs
+            .iter()
+            .flat_map(|o| o.profile_fields.iter().cloned())
+            .collect();
+        let mut state = State::new(&all);
+        let kept = &state.profile_fields;
+        state.split_fields = outputs.iter().any(|o| {
+            let carried = |f: &String| o.profile_fields.contains(f);
+            !kept.iter().all(carried)
+        });
+        state
+    }
+
+    /// The profile fields kept, in the order [`ProfileFields::Each`] positions refer to.
     pub fn profile_fields(&self) -> &[String] {
         &self.profile_fields
     }
@@ -384,15 +420,7 @@ impl State {
         }
         let redact_always = needles::forbidden(&r.fields, &FORBIDDEN_PROFILE_FIELDS);
         let never = Known::of([Some(&redact_always), None]);
-        // Serializing our own scrubbed tree does not fail; if it ever did, the profile
-        // would be kept with nothing to copy (fail closed).
-        let fields =
-            scrubbed_fields_json(&r.fields, &self.profile_fields, Level::CardsOnly, &never)
-                .unwrap_or_default()
-                .into_iter()
-                // `State::new` keeps at most `u16::MAX` names, so every position fits.
-                .filter_map(|(at, json)| Some((u16::try_from(at).ok()?, json)))
-                .collect();
+        let fields = self.copyable(&r.fields, &never);
         let profile = Profile {
             updated_at_ms: at,
             fields,
@@ -400,6 +428,24 @@ impl State {
             redact_always,
         };
         self.profiles.insert(user, Arc::new(profile));
+    }
+
+    /// A profile's kept fields, scrubbed, in the form this state keeps them. Serializing
+    /// our own scrubbed tree does not fail; if it ever did, the profile would be kept
+    /// with nothing to copy (fail closed).
+    fn copyable(&self, fields: &crate::model::PropMap<'_>, never: &Known<'_>) -> ProfileFields {
+        let (kept, level) = (&self.profile_fields, Level::CardsOnly);
+        if !self.split_fields {
+            let whole = scrubbed_object_json(fields, kept, level, never);
+            return ProfileFields::Whole(whole.unwrap_or_else(|_| empty_object()));
+        }
+        let each: Box<[_]> = scrubbed_fields_json(fields, kept, level, never)
+            .unwrap_or_default()
+            .into_iter()
+            // `State::new` keeps at most `u16::MAX` names, so every position fits.
+            .filter_map(|(at, json)| Some((u16::try_from(at).ok()?, json)))
+            .collect();
+        ProfileFields::Each(Box::new(each))
     }
 
     /// Applies one `users.consent` record as it arrives: key and value bytes, no value
@@ -588,6 +634,14 @@ impl State {
     fn intern(&self, version: &str) -> u32 {
         self.versions.intern(version)
     }
+}
+
+/// What a profile's copyable fields become if they cannot be serialized (they always
+/// can: the fallback only avoids a panic path).
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned())
+        // Proven: "{}" is valid JSON.
+        .unwrap_or_else(|_| unreachable!("\"{{}}\" is valid JSON"))
 }
 
 /// The fail-closed rule of [`State::apply_consent_record`] for a table whose records
