@@ -61,6 +61,9 @@ fn gen_config() -> GenConfig {
 
 struct Fixture {
     core: Core,
+    /// The core and tables of `examples/outputs.toml` (three personal outputs).
+    outputs_core: Core,
+    outputs_state: State,
     policy: Policy,
     enricher: Arc<Enricher>,
     state: State,
@@ -76,6 +79,31 @@ struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Applies the generator's table records for `cfg` to `state`.
+fn load_state(state: &State, cfg: &GenConfig) {
+    for rec in consent_enricher_gen::state_records(cfg) {
+        let key = rec.key.expect("state records are keyed");
+        match (rec.topic, rec.value) {
+            (GenTopic::Consent, v) => {
+                let r: Option<ConsentRecord> =
+                    v.map(|v| serde_json::from_slice(&v).expect("consent"));
+                state.apply_consent(&key, r.as_ref());
+            }
+            (GenTopic::Profile, v) => {
+                let r = v
+                    .as_deref()
+                    .map(|v| ProfileRecord::parse(v).expect("profile"));
+                state.apply_profile(&key, r.as_ref());
+            }
+            (GenTopic::Erasure, Some(v)) => {
+                let r: ErasureRequest = serde_json::from_slice(&v).expect("erasure");
+                state.apply_erasure(&r);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -99,32 +127,22 @@ fn fixture() -> Fixture {
     );
     let state = State::for_outputs(&config.personal_outputs());
     let cfg = gen_config();
-    for rec in consent_enricher_gen::state_records(&cfg) {
-        let key = rec.key.expect("state records are keyed");
-        match (rec.topic, rec.value) {
-            (GenTopic::Consent, v) => {
-                let r: Option<ConsentRecord> =
-                    v.map(|v| serde_json::from_slice(&v).expect("consent"));
-                state.apply_consent(&key, r.as_ref());
-            }
-            (GenTopic::Profile, v) => {
-                let r = v
-                    .as_deref()
-                    .map(|v| ProfileRecord::parse(v).expect("profile"));
-                state.apply_profile(&key, r.as_ref());
-            }
-            (GenTopic::Erasure, Some(v)) => {
-                let r: ErasureRequest = serde_json::from_slice(&v).expect("erasure");
-                state.apply_erasure(&r);
-            }
-            _ => {}
-        }
-    }
+    load_state(&state, &cfg);
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/outputs.toml");
+    let mut outputs_config =
+        Config::load(Some(std::path::Path::new(examples)), []).expect("examples/outputs.toml");
+    outputs_config.pseudonym.key = KEY.into();
+    let outputs_core =
+        consent_enricher::enrichment::core(&outputs_config, Arc::clone(&enricher)).expect("core");
+    let outputs_state = State::for_outputs(&outputs_config.personal_outputs());
+    load_state(&outputs_state, &cfg);
     let corpus: Vec<Vec<u8>> = consent_enricher_gen::events(&cfg)
         .map(|r| r.value.unwrap_or_default())
         .collect();
     Fixture {
         core,
+        outputs_core,
+        outputs_state,
         policy,
         enricher,
         state,
@@ -221,6 +239,13 @@ fn benches(c: &mut Criterion, f: &Fixture) {
         b.iter(|| {
             for v in &f.corpus {
                 black_box(f.core.process(&record(v), &f.state, f.now));
+            }
+        })
+    });
+    g.bench_function("process_example_outputs", |b| {
+        b.iter(|| {
+            for v in &f.corpus {
+                black_box(f.outputs_core.process(&record(v), &f.outputs_state, f.now));
             }
         })
     });
