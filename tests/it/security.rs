@@ -253,6 +253,57 @@ fn each_reader_reads_its_own_topic_and_is_refused_the_others() {
     }
 }
 
+#[test]
+fn each_personal_output_is_readable_by_its_own_principal_only() {
+    use consent_enricher::config::PersonalOutput;
+    use consent_enricher::model::Purpose;
+    let output = |name: &str, purpose| PersonalOutput {
+        name: name.into(),
+        topic: name.into(),
+        purposes: vec![purpose],
+        profile_fields: Vec::new(),
+        context: None,
+        properties_allow_list: vec!["*".into()],
+        key: Default::default(),
+    };
+    let outputs = vec![
+        output("marketing", Purpose::Marketing),
+        output("partner", Purpose::ThirdPartySharing),
+    ];
+    let admin = user("admin");
+    let c = broker::config_with_outputs(admin.clone(), "sec-outputs", 1, outputs);
+    // The test cluster's users: `personal` reads marketing, `analytics` the partner's
+    // topic beside the anonymous one.
+    let mut principals = Principals::default();
+    principals.set(acls::AclRole::Personal("marketing".into()), "User:personal");
+    principals.set(acls::AclRole::Personal("partner".into()), "User:analytics");
+    let failed = acls::apply(&with_group(admin, &c), &acls::needed(&c, &principals))
+        .expect("creating the ACLs");
+    assert!(failed.is_empty(), "{failed:?}");
+    let topics: Vec<String> = c.personal_outputs().into_iter().map(|o| o.topic).collect();
+    let admin = as_role(&c, "admin");
+    for topic in &topics {
+        produce(&admin, topic, &[(Some("k"), Some(b"{}"))]);
+    }
+    let (marketing, partner) = (&topics[0], &topics[1]);
+    for (role, own, other) in [
+        ("personal", marketing, partner),
+        ("analytics", partner, marketing),
+    ] {
+        let group = format!("{role}.{}", c.kafka.group_id);
+        assert_eq!(
+            read_one(&user(role), &group, own),
+            Ok(()),
+            "{role} reads {own}"
+        );
+        assert_eq!(
+            read_one(&user(role), &group, other),
+            Err(RDKafkaErrorCode::TopicAuthorizationFailed),
+            "{role} is refused {other}"
+        );
+    }
+}
+
 /// Runs `consent-enricher run` with `config` (its pseudonym key through the environment)
 /// until it exits, at most `limit`.
 fn run_binary(config: &Config, limit: Duration) -> (Output, Duration) {
