@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 use crate::broker::{self, Reader, TestWorker};
 use crate::support::{self, Schemas};
 
+const T: Duration = Duration::from_secs(60);
+
 /// `examples/outputs.toml` with the test key.
 fn example_config() -> Config {
     let path = support::root().join("examples/outputs.toml");
@@ -411,4 +413,74 @@ fn all_outputs_of_an_input_commit_together_through_a_broker() {
     assert_eq!(counts.raw, cfg.events);
     // The outputs differ only by purpose: a user with all three purposes is in all.
     assert!(by_event.values().any(|o| o.len() == 3));
+}
+
+#[test]
+fn a_withdrawn_purpose_stops_its_output_live_and_erasure_stops_all() {
+    let _broker = broker::shared();
+    let mut kafka = support::config().kafka;
+    kafka.bootstrap_servers = broker::bootstrap().to_string();
+    let config =
+        broker::config_with_outputs(kafka, "outputs-live", 1, example_config().outputs.personal);
+    let worker = TestWorker::start(&config);
+    let t = config.topics.clone();
+    let topics: Vec<String> = config
+        .personal_outputs()
+        .into_iter()
+        .map(|o| o.topic)
+        .collect();
+    let mut reader = Reader::new(&config);
+    let per_output = |r: &Reader| -> Vec<usize> { topics.iter().map(|t| r.count(t)).collect() };
+    let ev = |id: &str| {
+        serde_json::to_vec(&json!({"event_id": id, "event_type": "click",
+            "occurred_at": "2026-11-29T10:00:00Z", "user_id": "u1", "ip": "81.2.69.160"}))
+        .unwrap()
+    };
+    let grant = |at: &str, purposes: Value| {
+        serde_json::to_vec(&json!({"user_id": "u1", "updated_at": at,
+            "policy_version": "v1", "purposes": purposes}))
+        .unwrap()
+    };
+    let all = json!({"analytics": true, "marketing": true, "third_party_sharing": true});
+    broker::produce(
+        &config,
+        &t.consent,
+        &[(Some("u1"), Some(&grant("2026-11-01T00:00:00Z", all)))],
+    );
+    broker::wait_for("grant applied", T, || worker.state.consent("u1").is_some());
+    broker::produce(&config, &t.raw, &[(Some("u1"), Some(&ev("e1")))]);
+    reader.read_until("e1 in every output", T, |r| per_output(r) == [1, 1, 1]);
+
+    let no_marketing = json!({"analytics": true, "marketing": false, "third_party_sharing": true});
+    broker::produce(
+        &config,
+        &t.consent,
+        &[(
+            Some("u1"),
+            Some(&grant("2026-11-02T00:00:00Z", no_marketing)),
+        )],
+    );
+    broker::wait_for("withdrawal applied", T, || {
+        worker
+            .state
+            .consent("u1")
+            .is_some_and(|c| !c.purposes.grants(Purpose::Marketing))
+    });
+    broker::produce(&config, &t.raw, &[(Some("u1"), Some(&ev("e2")))]);
+    reader.read_until("e2 in analytics and partner", T, |r| {
+        per_output(r) == [2, 1, 2]
+    });
+
+    let erasure = br#"{"user_id":"u1","request_id":"r1","requested_at":"2026-11-03T00:00:00Z"}"#;
+    broker::produce(&config, &t.erasure, &[(Some("u1"), Some(erasure))]);
+    broker::wait_for("erasure applied", T, || worker.state.is_erased("u1"));
+    broker::produce(&config, &t.raw, &[(Some("u1"), Some(&ev("e3")))]);
+    reader.read_until("e3 anonymous", T, |r| r.count(&t.anonymous) == 3);
+    worker.stop();
+    reader.drain(Duration::from_secs(1));
+    assert_eq!(
+        per_output(&reader),
+        [2, 1, 2],
+        "erasure stopped every output"
+    );
 }
