@@ -14,7 +14,7 @@ use consent_enricher_core::enrich::{Enricher, GeoDb, GeoIp, timezone::ZoneFinder
 use consent_enricher_core::pipeline::{Core, Outputs, RawRecord, Source};
 use consent_enricher_core::policy::Decision;
 use consent_enricher_core::scrub;
-use consent_enricher_core::settings::{CoreSettings, PolicyConfig};
+use consent_enricher_core::settings::{CoreSettings, PersonalOutput, PolicyConfig};
 use consent_enricher_core::state::{Arrival, State};
 use consent_enricher_testkit::corpus::oracle_fold;
 use consent_enricher_testkit::mmdb_writer::{self, Layout, Variant};
@@ -106,10 +106,12 @@ impl Fixture {
             .map(|(name, bytes)| GeoDb::open(name, bytes).unwrap())
             .collect();
         let enricher = Enricher::new(GeoIp::new(dbs), Arc::new(ZoneFinder::try_new().unwrap()));
-        let state = State::new(&policy.profile_fields);
+        let outputs = vec![PersonalOutput::single(&policy, "usage.personal")];
+        let state = State::for_outputs(&outputs);
         let core = Core::new(
             CoreSettings {
                 policy,
+                personal_outputs: outputs,
                 max_event_bytes: MAX_EVENT_BYTES,
                 max_output_bytes: MAX_OUTPUT_BYTES,
                 pseudonym_key: b"fuzz-pseudonym-key-0123456789".to_vec().into(),
@@ -239,9 +241,12 @@ pub fn check(f: &Fixture, key: Option<&[u8]>, input: &[u8], out: &Outputs) -> Op
         Outputs::Event {
             anonymous,
             personal,
-            decision,
             ..
         } => {
+            let [outcome] = personal.as_slice() else {
+                panic!("one personal output configured, {} outcomes", personal.len());
+            };
+            let (decision, personal) = (&outcome.decision, &outcome.record);
             assert!(anonymous.key.is_none(), "anonymous records have no key");
             assert!(anonymous.len() <= max);
             let anon: Value = serde_json::from_slice(&anonymous.value).unwrap();
