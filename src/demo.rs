@@ -2,10 +2,12 @@
 //! cluster, creates the topics, loads generated data, runs the real worker loop over it,
 //! then prints what reached each topic: counts, an anonymous record next to its personal
 //! twin, one record of each personal output of `examples/outputs.toml`, and dead-letter
-//! reasons. Needs nothing but cargo; it is not a test of Kafka (the
-//! integration tests use a real broker).
+//! reasons. Needs nothing but cargo: without a fetched geoip database it builds a small one
+//! for the generator's addresses, so IP location and time zone show too. It is not a test
+//! of Kafka (the integration tests use a real broker).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +49,7 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     let expected = consent_enricher_gen::summary(&cfg);
     load::produce_generated(&config, &cfg)?;
 
+    let geo = DemoGeo::choose(&mut config)?;
     let core = Arc::new(crate::cli::build_core(&config)?.0);
     let state = Arc::new(
         State::for_outputs(&config.personal_outputs())
@@ -64,7 +67,110 @@ pub fn run(users: u64, events: u64) -> Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the worker thread panicked"))??;
     print_summary(&config, &seen, &report, &expected);
+    println!("\n{}", geo.describe(&seen.anonymous));
     Ok(())
+}
+
+/// Where the demo's IP locations come from.
+enum DemoGeo {
+    /// The configured or fetched databases (`cli::geoip_paths`).
+    Real(Vec<PathBuf>),
+    /// [`demo_geoip_database`]'s, in a directory removed when the demo ends (the core
+    /// read the file into memory at start); held only for that.
+    Built { _dir: RemoveOnDrop },
+}
+
+/// A directory of our own, removed with its contents when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory in the temp dir harms nothing.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl DemoGeo {
+    /// The real databases when there are any, so a user who ran `scripts/fetch-geoip`
+    /// sees real locations; else a demo database, pointed at by `enrich.geoip`. Without
+    /// one, `geo` would be null on every record and `time` on all but the few with a
+    /// device location: half of what the worker adds would not show.
+    fn choose(config: &mut Config) -> Result<DemoGeo> {
+        let real = crate::cli::geoip_paths(config);
+        if !real.is_empty() {
+            return Ok(DemoGeo::Real(real));
+        }
+        let dir = RemoveOnDrop(
+            std::env::temp_dir().join(format!("consent-enricher-demo-{}", std::process::id())),
+        );
+        std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+        config.enrich.geoip = vec![demo_geoip_database(&dir.0)?];
+        Ok(DemoGeo::Built { _dir: dir })
+    }
+
+    /// The line that says where `geo` came from, and how many records it located.
+    fn describe(&self, anonymous: &[Value]) -> String {
+        let located = anonymous.iter().filter(|a| a["geo"].is_object()).count();
+        let share = format!("{located} of {} anonymous records located", anonymous.len());
+        match self {
+            DemoGeo::Real(paths) => {
+                let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                format!("geo: from {} ({share})", paths.join(", "))
+            }
+            DemoGeo::Built { .. } => format!(
+                "geo: from a demo database built at start from the generator's tables \
+                 (crates/gen/data: each address block placed in a city of its country, not \
+                 real locations; {share}); for real data run scripts/fetch-geoip"
+            ),
+        }
+    }
+}
+
+/// Writes a MaxMind City-layout database covering every address the generator gives a
+/// person (`consent_enricher_gen::client_networks`; crawlers stay unlocated) into `dir`.
+/// City-level records with coordinates, so the core derives the time zone from them too.
+fn demo_geoip_database(dir: &Path) -> Result<PathBuf> {
+    use consent_enricher_mmdb_writer::{Value as Mm, Writer};
+    let built = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // One IPv6 tree holding both families, as GeoLite2-City ships.
+    let mut w = Writer::new(6, 28, "consent-enricher-demo-City", built)
+        .with_description("consent-enricher demo: made-up locations for generated addresses");
+    let degrees = |micro: i32| Mm::Double(f64::from(micro) / 1e6);
+    for n in consent_enricher_gen::client_networks() {
+        let names = |en: &str| Mm::map([("names", Mm::map([("en", Mm::str(en))]))]);
+        let record = Mm::map([
+            ("country", Mm::map([("iso_code", Mm::str(n.country))])),
+            ("subdivisions", Mm::Array(vec![names(n.region)])),
+            ("city", names(n.city)),
+            (
+                "location",
+                Mm::map([
+                    ("latitude", degrees(n.lat_micro)),
+                    ("longitude", degrees(n.lon_micro)),
+                ]),
+            ),
+        ]);
+        w.insert(n.addr, n.prefix_len, &record);
+    }
+    let path = dir.join("demo-city.mmdb");
+    w.write(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// `records` with those showing the enrichment (IP location and time zone) first, each
+/// group in arrival order: the printed samples should show what the worker adds.
+fn enriched_first<'a>(records: impl IntoIterator<Item = &'a Value>) -> Vec<&'a Value> {
+    let mut v: Vec<&Value> = records.into_iter().collect();
+    v.sort_by_key(|r| !(r["geo"].is_object() && r["time"].is_object()));
+    v
+}
+
+/// The record to print of `records`: the first showing the enrichment, else the first.
+fn sample<'a>(records: impl IntoIterator<Item = &'a Value>) -> Option<&'a Value> {
+    enriched_first(records).first().copied()
 }
 
 /// The personal outputs the demo shows: those of `examples/outputs.toml`, the file the
@@ -185,7 +291,7 @@ fn print_summary(
         println!("  {r:<20} {n}");
     }
     let pseudo = Pseudonymizer::new(DEMO_KEY.as_bytes());
-    let first = outputs.first().and_then(|o| seen.personal.get(&o.topic));
+    let first = (outputs.first().and_then(|o| seen.personal.get(&o.topic))).map(enriched_first);
     let twin = first.into_iter().flatten().find_map(|p| {
         let id = p["event_id"].as_str()?;
         let hashed = pseudo.pseudonym(id);
@@ -205,7 +311,7 @@ fn print_summary(
         println!("{}", serde_json::to_string_pretty(a).unwrap_or_default());
     }
     for o in outputs.iter().skip(1) {
-        let Some(p) = seen.personal.get(&o.topic).and_then(|v| v.first()) else {
+        let Some(p) = seen.personal.get(&o.topic).and_then(sample) else {
             println!(
                 "\n--- {} ({}): no record (no user granted its purposes) ---",
                 o.name, o.topic
@@ -218,13 +324,63 @@ fn print_summary(
         );
         println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
     }
-    if let Some(a) = seen.anonymous.iter().find(|a| {
+    if let Some(a) = sample(seen.anonymous.iter().filter(|a| {
         let p = a["properties"].to_string();
         ["[email]", "[phone]", "[card]", "[id]", "[ip]"]
             .iter()
             .any(|m| p.contains(m))
-    }) {
+    })) {
         println!("\n--- an anonymous record whose free text was scrubbed ---");
         println!("{}", serde_json::to_string_pretty(a).unwrap_or_default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consent_enricher::enrich::enrich;
+    use consent_enricher::model::RawEvent;
+
+    /// The demo database gives a person's generated address a city and, from its
+    /// coordinates, a time zone: what the demo's printed records rely on.
+    #[test]
+    fn the_demo_database_locates_generated_addresses_with_a_zone() {
+        let dir = RemoveOnDrop(
+            std::env::temp_dir().join(format!("demo-geoip-test-{}", std::process::id())),
+        );
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let path = demo_geoip_database(&dir.0).unwrap();
+        let (enricher, _) = consent_enricher::enrichment::open(&[path]).unwrap();
+        let cfg = GenConfig {
+            users: 100,
+            events: 1_000,
+            ip_share: 1.0,
+            // Without a device location the zone can only come from the IP location.
+            device_location_share: 0.0,
+            malformed: 0.0,
+            ..GenConfig::default()
+        };
+        let (mut with_ip, mut located, mut zoned) = (0, 0, 0);
+        for rec in consent_enricher_gen::events(&cfg) {
+            let bytes = rec.value.unwrap();
+            let ev = RawEvent::parse(&bytes, 1 << 20).unwrap();
+            if ev.ip.is_none() {
+                continue;
+            }
+            let e = enrich(&ev, &enricher);
+            with_ip += 1;
+            if let Some(g) = &e.geo {
+                assert!(g.location.city.is_some(), "{:?}", g.location);
+                located += 1;
+            }
+            zoned += u32::from(e.time.is_some());
+        }
+        // Crawlers (about 3% of visitor events) are left unlocated.
+        assert!(with_ip > 900, "{with_ip} events with an IP");
+        assert!(
+            located * 100 >= with_ip * 95,
+            "{located} of {with_ip} located"
+        );
+        assert_eq!(zoned, located, "every located event has a zone");
     }
 }

@@ -20,7 +20,8 @@
 //!   stable traits of a person (locale, name, device, browser).
 //! * `records` — the state topics: consent, profile and erasure records.
 //! * `events` — the raw event envelope: who sends it, its identifiers, the bad-input mix.
-//! * `ip`, `url` — an event's client address and page URL.
+//! * `ip`, `url` — an event's client address and page URL; `ip` also lists the blocks
+//!   addresses come from ([`client_networks`]), for a geolocation database that covers them.
 //! * `properties` — the per-type `properties` object and the SDK trailer.
 //! * `json` — byte-level writers: JSON strings and numbers, form-encoding, radix ids.
 //! * `time` — millisecond units and the RFC 3339 writer.
@@ -48,6 +49,8 @@ mod contract;
 mod tests;
 
 use std::ops::Range;
+
+pub use ip::{ClientNetwork, client_networks};
 
 use events::{Actor, make_event, plan_event};
 use population::{Category, Model, category_of};

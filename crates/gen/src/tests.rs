@@ -6,6 +6,7 @@
 //! tests of one module's internals belong in that module.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 
 use serde_json::Value;
@@ -370,6 +371,57 @@ fn shares_show_up_in_the_events() {
     let most = types.iter().max_by_key(|e| e.1).map(|e| e.0.as_str());
     assert_eq!(most, Some("page_view"));
     assert_eq!(types.len(), 7);
+}
+
+/// `ip` lies in the network `net/prefix_len` (never across families).
+fn inside((net, prefix_len): (IpAddr, u8), ip: IpAddr) -> bool {
+    let (addr, ip, bits) = match (net, ip) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(a.to_bits()), u128::from(b.to_bits()), 32),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
+        _ => return false,
+    };
+    let host_bits = bits - u32::from(prefix_len);
+    (addr >> host_bits) == (ip >> host_bits)
+}
+
+/// A geolocation database built from `client_networks` finds every person's address:
+/// each generated IP but a crawler's is inside exactly one network, and every city of
+/// the tables has a network, so the demo's events spread over all of them.
+#[test]
+fn client_networks_hold_every_persons_address_once() {
+    let nets = client_networks();
+    let cfg = GenConfig {
+        events: 20_000,
+        ip_share: 1.0,
+        ..small()
+    };
+    let tables = crate::tables::Tables::get();
+    let (mut located, mut v6) = (0, 0);
+    for rec in events(&cfg) {
+        let Some(o) = rec.value.and_then(|v| classify(&v).ok()) else {
+            continue;
+        };
+        let Some(text) = o.get("ip").and_then(Value::as_str) else {
+            continue;
+        };
+        let ip: IpAddr = text.parse().expect("an address");
+        let crawler = text.starts_with("2001:4860:4801:")
+            || (tables.bot_ranges.iter())
+                .any(|&(base, len)| inside((Ipv4Addr::from(base).into(), len), ip));
+        if crawler {
+            continue;
+        }
+        let holders = (nets.iter())
+            .filter(|n| inside((n.addr, n.prefix_len), ip))
+            .count();
+        assert_eq!(holders, 1, "{text} is in {holders} client networks");
+        located += 1;
+        v6 += u32::from(ip.is_ipv6());
+    }
+    assert!(located > 15_000 && v6 > 0, "{located} located, {v6} IPv6");
+    let cities: HashSet<(&str, &str)> = nets.iter().map(|n| (n.country, n.city)).collect();
+    let listed: usize = tables.locales.iter().map(|l| l.cities.len()).sum();
+    assert_eq!(cities.len(), listed, "every city of data/cities.tsv");
 }
 
 #[test]

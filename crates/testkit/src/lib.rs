@@ -3,8 +3,8 @@
 //!
 //! - `corpus` — the scrubber's adversarial and benign evaluation corpora and the oracle
 //!   that judges them.
-//! - `mmdb_writer` — a minimal MaxMind DB writer and the geoip fixture databases built
-//!   from the readable source `testdata/geoip-networks.json`.
+//! - `mmdb_writer` — the geoip fixture databases built from the readable source
+//!   `testdata/geoip-networks.json`, with the writer of `crates/mmdb-writer` (re-exported).
 //!
 //! The broker harness lives with the integration tests (`tests/it/broker.rs`), which
 //! are its only users.
