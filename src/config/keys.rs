@@ -38,8 +38,8 @@ pub const OUTPUT_KEYS: &[ConfigKey] = &[
     },
     ConfigKey {
         key: "outputs.personal[].context",
-        default: "(every field; for third_party_sharing all but ip and device_location)",
-        meaning: "Event context it carries, of identifiers (anonymous_id, device_id, session_id), ip, user_agent, language, url, referrer, app, properties, geo, device_location, time; the others are absent from its records. A third-party output gets ip or device_location only when they are named here.",
+        default: "(every field; for third_party_sharing all but ip, device_location and geo)",
+        meaning: "Event context it carries, of identifiers (anonymous_id, device_id, session_id), ip, user_agent, language, url, referrer, app, properties, geo, device_location, time; the others are absent from its records. A third-party output gets ip, device_location or geo (the IP's location) only when they are named here, and never the input's trace headers.",
     },
     ConfigKey {
         key: "outputs.personal[].properties_allow_list",

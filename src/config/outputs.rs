@@ -168,6 +168,7 @@ mod tests {
             context: None,
             properties_allow_list: vec!["*".into()],
             key: Default::default(),
+            profile_always: false,
         }
     }
 
@@ -239,7 +240,11 @@ mod tests {
         let fields = partner.context_fields();
         assert!(!fields.contains(&ContextField::Ip));
         assert!(!fields.contains(&ContextField::DeviceLocation));
-        assert!(fields.contains(&ContextField::Geo));
+        assert!(
+            !fields.contains(&ContextField::Geo),
+            "the address's coordinates neither"
+        );
+        assert!(fields.contains(&ContextField::Time));
         assert!(third_party_disclosures(std::slice::from_ref(&partner)).is_empty());
         partner.context = Some(vec![ContextField::Ip, ContextField::Time]);
         assert_eq!(

@@ -199,7 +199,7 @@ fn check_shape(o: &PersonalOutput, doc: &Value) {
         top.extend(t);
         context.extend(c);
     }
-    if !o.profile_fields.is_empty() {
+    if o.profile_always || !o.profile_fields.is_empty() {
         top.push("profile");
     }
     top.sort_unstable();
@@ -328,6 +328,30 @@ proptest! {
 }
 
 #[test]
+fn the_default_output_keeps_every_field_of_the_single_output_of_old() {
+    let ev = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1"}"#;
+    for fields in [support::config().policy.profile_fields, Vec::new()] {
+        let mut c = support::config();
+        c.policy.profile_fields = fields;
+        let single = &c.personal_outputs()[0];
+        let state = planted_state(&c, "u1", "4539 1488 0343 6467", "QQ123456C");
+        let out = support::run(&core_of(&c), &state, ev);
+        let doc: Value = serde_json::from_slice(&out.personal_record(0).unwrap().value).unwrap();
+        check_shape(single, &doc);
+        assert_eq!(
+            sorted_keys(&doc).len(),
+            14,
+            "every key, null when the event has none"
+        );
+        assert_eq!(sorted_keys(&doc["context"]).len(), 7);
+        assert!(
+            doc["profile"].is_object(),
+            "present even with no profile fields: {doc}"
+        );
+    }
+}
+
+#[test]
 fn a_third_party_output_without_a_context_list_leaves_out_ip_and_device_location() {
     let mut c = support::config();
     c.outputs.personal = vec![PersonalOutput {
@@ -338,6 +362,7 @@ fn a_third_party_output_without_a_context_list_leaves_out_ip_and_device_location
         context: None,
         properties_allow_list: vec!["*".into()],
         key: OutputKey::UserId,
+        profile_always: false,
     }];
     c.validate().unwrap();
     let ev = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1","ip":"81.2.69.160","user_agent":"UA","location":{"lat":51.5,"lon":-0.12,"accuracy_m":10}}"#;
@@ -384,11 +409,13 @@ fn all_outputs_of_an_input_commit_together_through_a_broker() {
     reader.read_until("every input", Duration::from_secs(120), |r| {
         r.count(&t.anonymous) + r.count(&t.dead_letter) >= cfg.events as usize
     });
+    let state = std::sync::Arc::clone(&worker.state);
     let report = worker.stop();
     reader.drain(Duration::from_secs(1));
     let outputs = config.personal_outputs();
     let counts = &report.counts;
-    let mut by_event: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    // Event id -> its user and the outputs it reached.
+    let mut by_event: BTreeMap<String, (String, Vec<&str>)> = BTreeMap::new();
     for (o, n) in outputs.iter().zip(&counts.outputs) {
         let got = reader.count(&o.topic) as u64;
         println!(
@@ -401,8 +428,9 @@ fn all_outputs_of_an_input_commit_together_through_a_broker() {
             let doc: Value = serde_json::from_slice(&r.value).unwrap();
             Schemas::get().check("personal-event.schema.json", &doc);
             check_shape(o, &doc);
-            let event_time = format!("{}/{}", doc["user_id"], doc["occurred_at"]);
-            by_event.entry(event_time).or_default().push(&o.name);
+            let user = doc["user_id"].as_str().unwrap().to_string();
+            let entry = by_event.entry(doc["event_id"].as_str().unwrap().to_string());
+            entry.or_insert((user, Vec::new())).1.push(&o.name);
         }
     }
     assert!(
@@ -411,8 +439,20 @@ fn all_outputs_of_an_input_commit_together_through_a_broker() {
         counts.outputs
     );
     assert_eq!(counts.raw, cfg.events);
-    // The outputs differ only by purpose: a user with all three purposes is in all.
-    assert!(by_event.values().any(|o| o.len() == 3));
+    // The tables were read to their end before the first event and did not change: each
+    // event reached exactly the outputs whose purposes its user granted, once each.
+    for (event, (user, got)) in &by_event {
+        let consent = state
+            .consent(user)
+            .expect("a user with personal records consented");
+        let want: Vec<&str> = outputs
+            .iter()
+            .filter(|o| o.purposes.iter().all(|p| consent.purposes.grants(*p)))
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(got, &want, "event {event} of {user}");
+    }
+    assert!(by_event.values().any(|(_, o)| o.len() == 3));
 }
 
 #[test]
@@ -448,8 +488,21 @@ fn a_withdrawn_purpose_stops_its_output_live_and_erasure_stops_all() {
         &[(Some("u1"), Some(&grant("2026-11-01T00:00:00Z", all)))],
     );
     broker::wait_for("grant applied", T, || worker.state.consent("u1").is_some());
-    broker::produce(&config, &t.raw, &[(Some("u1"), Some(&ev("e1")))]);
+    let e1 = ev("e1");
+    let headers = [(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )];
+    crate::telemetry::produce_with_headers(&config, &t.raw, &[(Some("u1"), Some(&e1), &headers)]);
     reader.read_until("e1 in every output", T, |r| per_output(r) == [1, 1, 1]);
+    for (topic, carries) in topics.iter().zip([true, true, false]) {
+        let r = reader.records.iter().find(|r| &r.topic == topic).unwrap();
+        assert_eq!(
+            r.headers.contains_key("traceparent"),
+            carries,
+            "{topic}: the trace continues on our own outputs, never on the partner's"
+        );
+    }
 
     let no_marketing = json!({"analytics": true, "marketing": false, "third_party_sharing": true});
     broker::produce(

@@ -228,6 +228,7 @@ struct Context<'a> {
 struct OutputPolicy {
     purposes: Vec<Purpose>,
     profile_fields: Vec<String>,
+    profile_always: bool,
     /// Bit `f as u16` set for each [`ContextField`] `f` it carries.
     context: u16,
     /// Top-level property keys kept; `None` = all.
@@ -241,6 +242,7 @@ impl OutputPolicy {
         OutputPolicy {
             purposes: o.purposes.clone(),
             profile_fields: o.profile_fields.clone(),
+            profile_always: o.profile_always,
             context: o
                 .context_fields()
                 .into_iter()
@@ -325,7 +327,9 @@ impl Policy {
         let (Some(c), Some(o)) = (verdict.consent, self.outputs.get(output)) else {
             return Decision::PurposeNotGranted;
         };
-        if o.purposes.iter().all(|p| c.purposes.grants(*p)) {
+        // An output needing no purpose would take every consented user: none is given
+        // one (the edge refuses such an output; this keeps the core's promise anyway).
+        if !o.purposes.is_empty() && o.purposes.iter().all(|p| c.purposes.grants(*p)) {
             Decision::Personal
         } else {
             Decision::PurposeNotGranted
@@ -419,7 +423,7 @@ impl Policy {
         let id = |v: &'a Option<Cow<'a, str>>| {
             o.carry(ContextField::Identifiers, || v.as_deref().map(cards))
         };
-        let profile = (!o.profile_fields.is_empty()).then(|| {
+        let profile = (o.profile_always || !o.profile_fields.is_empty()).then(|| {
             // Scrubbed of cards and the user's own card/id values when it was loaded.
             verdict.profile.as_deref().map(|profile| ProfileOut {
                 profile,

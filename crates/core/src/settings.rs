@@ -108,10 +108,14 @@ impl ContextField {
         ContextField::DeviceLocation,
         ContextField::Time,
     ];
-    /// What a third-party output discloses only when its configuration names it:
-    /// a raw address and a device's position are more than a partner's service needs.
-    pub const NAMED_FOR_THIRD_PARTIES: [ContextField; 2] =
-        [ContextField::Ip, ContextField::DeviceLocation];
+    /// What a third-party output discloses only when its configuration names it: a raw
+    /// address, a device's position and the coordinates looked up from the address are
+    /// more than a partner's service needs.
+    pub const NAMED_FOR_THIRD_PARTIES: [ContextField; 3] = [
+        ContextField::Ip,
+        ContextField::DeviceLocation,
+        ContextField::Geo,
+    ];
     /// The configuration name.
     pub fn name(self) -> &'static str {
         match self {
@@ -157,9 +161,9 @@ pub struct PersonalOutput {
     /// Profile fields it may carry; `bank_card` and `government_id` are refused.
     #[serde(default)]
     pub profile_fields: Vec<String>,
-    /// Event context it may carry. Absent: every field, except `ip` and
-    /// `device_location` when `purposes` holds `third_party_sharing` (a partner gets
-    /// those only when they are named here).
+    /// Event context it may carry. Absent: every field, except `ip`,
+    /// `device_location` and `geo` when `purposes` holds `third_party_sharing` (a
+    /// partner gets those only when they are named here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Vec<ContextField>>,
     /// Top-level property keys kept when `context` allows `properties`; `["*"]` keeps
@@ -169,6 +173,11 @@ pub struct PersonalOutput {
     /// The records' Kafka key.
     #[serde(default)]
     pub key: OutputKey,
+    /// `profile` is present (`null` or `{}`) even with no profile fields: the shape of
+    /// the single output of old, which its consumers validate against. Not configurable;
+    /// set by [`PersonalOutput::single`] only.
+    #[serde(skip)]
+    pub profile_always: bool,
 }
 
 fn all_keys() -> Vec<String> {
@@ -188,6 +197,7 @@ impl PersonalOutput {
             context: Some(ContextField::ALL.to_vec()),
             properties_allow_list: all_keys(),
             key: OutputKey::UserId,
+            profile_always: true,
         }
     }
 

@@ -709,21 +709,26 @@ mod tests {
     use crate::state::State;
 
     fn event(user: Option<&str>) -> Outputs {
+        let made = || PersonalOutcome {
+            decision: Decision::Personal,
+            record: Some(Produced {
+                key: user.map(str::to_owned),
+                value: b"{}".to_vec(),
+            }),
+        };
         Outputs::Event {
             anonymous: Produced {
                 key: None,
                 value: b"{}".to_vec(),
             },
-            // Two outputs: both records are watched, or withheld, together.
+            // Three outputs, two with a record: those are watched, or withheld, together.
             personal: vec![
+                made(),
                 PersonalOutcome {
-                    decision: Decision::Personal,
-                    record: Some(Produced {
-                        key: user.map(str::to_owned),
-                        value: b"{}".to_vec(),
-                    }),
-                };
-                2
+                    decision: Decision::PurposeNotGranted,
+                    record: None,
+                },
+                made(),
             ],
             user_id: user.map(str::to_owned),
             misses: Vec::new(),
@@ -735,7 +740,7 @@ mod tests {
             return false;
         };
         let made = personal.iter().filter(|p| p.record.is_some()).count();
-        assert!(made == 0 || made == personal.len(), "all or none");
+        assert!(made == 0 || made == 2, "both records or neither: {made}");
         made > 0
     }
 

@@ -130,8 +130,8 @@ struct Shared<'a> {
     fresh: &'a FreshStamp,
     /// Instances subscribed so far.
     subscribed: &'a AtomicUsize,
-    /// Each personal output's topic, in the core's order.
-    personal_topics: Vec<String>,
+    /// Each personal output's topic and trace rule, in the core's order.
+    personal_routes: Vec<produce::PersonalRoute>,
     /// The core's personal output names, for the report.
     output_names: Vec<&'a str>,
 }
@@ -179,11 +179,7 @@ pub fn run(
         metrics: &metrics,
         fresh: &tables.consent_fresh,
         subscribed: &subscribed,
-        personal_topics: config
-            .personal_outputs()
-            .into_iter()
-            .map(|o| o.topic)
-            .collect(),
+        personal_routes: produce::PersonalRoute::all(config),
         output_names: core.output_names(),
     };
     let n = config.delivery.instances;
@@ -416,7 +412,7 @@ impl<'a, M: Mode> Instance<'a, M> {
             ))
             .map_err(fatal("creating the consumer"))?;
         let mut outputs: Vec<&str> = vec![&t.anonymous, &t.dead_letter];
-        outputs.extend(shared.personal_topics.iter().map(String::as_str));
+        outputs.extend(shared.personal_routes.iter().map(|r| r.topic.as_str()));
         let mut used = vec![t.raw.as_str(), &t.audit];
         used.extend(&outputs);
         super::check_topics(&consumer, &config.kafka, &used)?;
@@ -591,7 +587,7 @@ impl<'a, M: Mode> Instance<'a, M> {
         produce::send_outputs(
             &self.producer,
             topics,
-            &self.shared.personal_topics,
+            &self.shared.personal_routes,
             msg,
             out,
             consumed_at,

@@ -37,13 +37,38 @@ impl<C: ProducerContext<DeliveryOpaque = Box<Tag>> + 'static> Tagged for C {}
 
 type Record<'a> = BaseRecord<'a, [u8], [u8], Box<Tag>>;
 
+/// Where one personal output's records go, and whether they carry the input's trace
+/// context: a third-party output's do not, since a trace id would link its records to
+/// the other outputs' and to the producer's own traces.
+#[derive(Debug, Clone)]
+pub(super) struct PersonalRoute {
+    pub(super) topic: String,
+    pub(super) trace: bool,
+}
+
+impl PersonalRoute {
+    /// The route of each of `config`'s personal outputs, in the core's order.
+    pub(super) fn all(config: &crate::config::Config) -> Vec<PersonalRoute> {
+        config
+            .personal_outputs()
+            .into_iter()
+            .map(|o| PersonalRoute {
+                trace: !o
+                    .purposes
+                    .contains(&crate::model::Purpose::ThirdPartySharing),
+                topic: o.topic,
+            })
+            .collect()
+    }
+}
+
 /// Enqueues every output of `msg`. Only the personal records carry input headers: the
-/// trace context, re-encoded, when it is valid. `personal` holds each personal output's
-/// topic, in the core's order.
+/// trace context, re-encoded, when it is valid and the output's route takes it.
+/// `personal_routes` holds each personal output's route, in the core's order.
 pub(super) fn send_outputs<C: Tagged>(
     producer: &ThreadedProducer<C>,
     topics: &TopicsConfig,
-    personal_topics: &[String],
+    personal_routes: &[PersonalRoute],
     msg: &BorrowedMessage<'_>,
     out: &Outputs,
     consumed_at: Instant,
@@ -69,16 +94,17 @@ pub(super) fn send_outputs<C: Tagged>(
             send(producer, anonymous, stop)?;
             let mut records = personal
                 .iter()
-                .zip(personal_topics)
-                .filter_map(|(p, topic)| Some((p.record.as_ref()?, topic)))
+                .zip(personal_routes)
+                .filter_map(|(p, route)| Some((p.record.as_ref()?, route)))
                 .peekable();
             if records.peek().is_none() {
                 return Ok(());
             }
             // Read only here: an event without a personal record never looks at headers.
             let trace = trace_context(msg);
-            for (p, topic) in records {
-                let rec = event(topic, p, trace.as_ref(), tag(OutTopic::Personal));
+            for (p, route) in records {
+                let trace = trace.as_ref().filter(|_| route.trace);
+                let rec = event(&route.topic, p, trace, tag(OutTopic::Personal));
                 send(producer, rec, stop)?;
             }
             Ok(())
