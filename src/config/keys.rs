@@ -29,7 +29,7 @@ pub const OUTPUT_KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "outputs.personal[].purposes",
         default: "(required)",
-        meaning: "Consent purposes it needs, all of them (analytics, personalization, marketing, third_party_sharing); not empty.",
+        meaning: "Consent purposes it needs, all of them (analytics, personalization, marketing, third_party_sharing); not empty. Its records' consent.purposes show these only.",
     },
     ConfigKey {
         key: "outputs.personal[].profile_fields",

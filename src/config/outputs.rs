@@ -168,7 +168,7 @@ mod tests {
             context: None,
             properties_allow_list: vec!["*".into()],
             key: Default::default(),
-            profile_always: false,
+            single_shape: false,
         }
     }
 

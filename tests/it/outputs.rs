@@ -199,7 +199,7 @@ fn check_shape(o: &PersonalOutput, doc: &Value) {
         top.extend(t);
         context.extend(c);
     }
-    if o.profile_always || !o.profile_fields.is_empty() {
+    if o.single_shape || !o.profile_fields.is_empty() {
         top.push("profile");
     }
     top.sort_unstable();
@@ -209,6 +209,17 @@ fn check_shape(o: &PersonalOutput, doc: &Value) {
         sorted_keys(&doc["context"]),
         context,
         "{}: context keys",
+        o.name
+    );
+    let mut purposes: Vec<&str> = match o.single_shape {
+        true => Purpose::ALL.iter().map(|p| p.name()).collect(),
+        false => o.purposes.iter().map(|p| p.name()).collect(),
+    };
+    purposes.sort_unstable();
+    assert_eq!(
+        sorted_keys(&doc["consent"]["purposes"]),
+        purposes,
+        "{}: a listed output shows only the purposes it needs",
         o.name
     );
     if let Some(p) = doc["profile"].as_object() {
@@ -362,7 +373,7 @@ fn a_third_party_output_without_a_context_list_leaves_out_ip_and_device_location
         context: None,
         properties_allow_list: vec!["*".into()],
         key: OutputKey::UserId,
-        profile_always: false,
+        single_shape: false,
     }];
     c.validate().unwrap();
     let ev = br#"{"event_id":"e1","event_type":"click","occurred_at":"2026-11-29T10:00:00Z","user_id":"u1","ip":"81.2.69.160","user_agent":"UA","location":{"lat":51.5,"lon":-0.12,"accuracy_m":10}}"#;

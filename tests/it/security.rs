@@ -265,7 +265,7 @@ fn each_personal_output_is_readable_by_its_own_principal_only() {
         context: None,
         properties_allow_list: vec!["*".into()],
         key: Default::default(),
-        profile_always: false,
+        single_shape: false,
     };
     let outputs = vec![
         output("marketing", Purpose::Marketing),

@@ -197,12 +197,18 @@ struct ConsentOut {
     purposes: PurposesOut,
 }
 
+/// The consent's purposes an output shows: all four for the single output of old, only
+/// its own for a listed one (absent otherwise).
 #[derive(Debug, Serialize)]
 struct PurposesOut {
-    analytics: bool,
-    personalization: bool,
-    marketing: bool,
-    third_party_sharing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analytics: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    personalization: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    marketing: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    third_party_sharing: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -228,7 +234,7 @@ struct Context<'a> {
 struct OutputPolicy {
     purposes: Vec<Purpose>,
     profile_fields: Vec<String>,
-    profile_always: bool,
+    single_shape: bool,
     /// Bit `f as u16` set for each [`ContextField`] `f` it carries.
     context: u16,
     /// Top-level property keys kept; `None` = all.
@@ -242,7 +248,7 @@ impl OutputPolicy {
         OutputPolicy {
             purposes: o.purposes.clone(),
             profile_fields: o.profile_fields.clone(),
-            profile_always: o.profile_always,
+            single_shape: o.single_shape,
             context: o
                 .context_fields()
                 .into_iter()
@@ -418,12 +424,15 @@ impl Policy {
         let never = Known::of([verdict.profile.as_deref().map(|p| &p.redact_always), None]);
         let cards = |s: &'a str| scrub::scrub(s, Level::CardsOnly, &never);
         let url_cards = |s: &'a str| url::scrub_cards(s, &never);
+        let shown = |p: Purpose| {
+            (o.single_shape || o.purposes.contains(&p)).then(|| consent.purposes.grants(p))
+        };
         // Identifiers are copied, but a card or the user's government id written into
         // one is not (fuzzing found a card in `anonymous_id`; FUZZING.md).
         let id = |v: &'a Option<Cow<'a, str>>| {
             o.carry(ContextField::Identifiers, || v.as_deref().map(cards))
         };
-        let profile = (o.profile_always || !o.profile_fields.is_empty()).then(|| {
+        let profile = (o.single_shape || !o.profile_fields.is_empty()).then(|| {
             // Scrubbed of cards and the user's own card/id values when it was loaded.
             verdict.profile.as_deref().map(|profile| ProfileOut {
                 profile,
@@ -443,10 +452,10 @@ impl Policy {
             consent: ConsentOut {
                 policy_version: state.policy_version(consent.policy_version),
                 purposes: PurposesOut {
-                    analytics: consent.purposes.grants(Purpose::Analytics),
-                    personalization: consent.purposes.grants(Purpose::Personalization),
-                    marketing: consent.purposes.grants(Purpose::Marketing),
-                    third_party_sharing: consent.purposes.grants(Purpose::ThirdPartySharing),
+                    analytics: shown(Purpose::Analytics),
+                    personalization: shown(Purpose::Personalization),
+                    marketing: shown(Purpose::Marketing),
+                    third_party_sharing: shown(Purpose::ThirdPartySharing),
                 },
             },
             profile,

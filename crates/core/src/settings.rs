@@ -173,11 +173,13 @@ pub struct PersonalOutput {
     /// The records' Kafka key.
     #[serde(default)]
     pub key: OutputKey,
-    /// `profile` is present (`null` or `{}`) even with no profile fields: the shape of
-    /// the single output of old, which its consumers validate against. Not configurable;
-    /// set by [`PersonalOutput::single`] only.
+    /// The shape of the single output of old, which its consumers validate against:
+    /// `profile` present (`null` or `{}`) even with no profile fields, and the consent's
+    /// four purposes, where a listed output shows only those it needs (a partner need
+    /// not learn whether the user allowed marketing). Not configurable; set by
+    /// [`PersonalOutput::single`] only.
     #[serde(skip)]
-    pub profile_always: bool,
+    pub single_shape: bool,
 }
 
 fn all_keys() -> Vec<String> {
@@ -197,7 +199,7 @@ impl PersonalOutput {
             context: Some(ContextField::ALL.to_vec()),
             properties_allow_list: all_keys(),
             key: OutputKey::UserId,
-            profile_always: true,
+            single_shape: true,
         }
     }
 

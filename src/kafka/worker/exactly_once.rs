@@ -68,8 +68,10 @@ struct TxnState {
     /// Set when a revocation aborted the open transaction: the loop drops its batch
     /// and rewinds to the committed offsets.
     aborted: bool,
-    /// Set when the callback could not abort: the producer is unusable, the loop stops.
-    failed: Option<String>,
+    /// Set when the callback could not abort: the producer is unusable, the loop stops
+    /// with this error (INVALID_TXN_STATE, which Kafka 4 sometimes answers here, makes
+    /// `run_instance` start the slot afresh instead of ending the process).
+    failed: Option<rdkafka::error::KafkaError>,
     /// The first output delivery the broker refused in this transaction.
     refused: Option<Refusal>,
 }
@@ -139,7 +141,7 @@ impl Mode for Transactions {
             producer.abort_transaction(CALL_TIMEOUT)
         }) {
             log::error(&format!("revocation: abort failed ({e})"));
-            txn.failed = Some(format!("aborting at revocation: {e}"));
+            txn.failed = Some(e);
         }
         txn.open = false;
         txn.aborted = true;
@@ -412,8 +414,11 @@ impl Instance<'_, Transactions> {
 
     fn take_rebalance_abort(&self) -> Result<bool, EdgeError> {
         let mut txn = lock(&self.mode.txn);
-        if let Some(f) = txn.failed.take() {
-            return Err(EdgeError::DeliveryFailed(f));
+        if let Some(source) = txn.failed.take() {
+            return Err(EdgeError::Fatal {
+                context: "aborting at revocation",
+                source,
+            });
         }
         Ok(std::mem::take(&mut txn.aborted))
     }
