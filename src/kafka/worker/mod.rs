@@ -246,21 +246,27 @@ pub fn run(
     }
 }
 
-/// Fresh starts of one consumer slot after its producer became unusable the way Kafka 4
-/// sometimes leaves it when a rebalance aborts a transaction (INVALID_TXN_STATE on the
-/// abort); beyond this the error ends the process.
+/// Fresh starts of one consumer slot after its producer became unusable the ways Kafka 4
+/// and librdkafka leave it without any other process being involved; beyond this the
+/// error ends the process.
 const RESTARTS: u32 = 3;
 
 /// The instance's producer is unusable but nothing is lost: the transaction was never
 /// committed, and a new producer with the same transactional.id fences and aborts it.
-fn producer_unusable(e: &EdgeError) -> bool {
-    matches!(
-        e,
+/// Two ways, both seen under load in CI: INVALID_TXN_STATE on an abort after a
+/// rebalance, and a fencing after a broker stall (requests timed out, librdkafka bumped
+/// the epoch, the coordinator answered PRODUCER_FENCED, and the static consumer was
+/// fenced by its own rejoin). A real second process with the same transactional id is
+/// fenced back by the fresh start and, after [`RESTARTS`], one of the two exits (7).
+fn slot_restartable(e: &EdgeError) -> bool {
+    match e {
+        EdgeError::Fenced(_) => true,
         EdgeError::Fatal {
             source: rdkafka::error::KafkaError::Transaction(re),
             ..
-        } if re.code() == rdkafka::error::RDKafkaErrorCode::InvalidTransactionalState
-    )
+        } => re.code() == rdkafka::error::RDKafkaErrorCode::InvalidTransactionalState,
+        _ => false,
+    }
 }
 
 fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
@@ -274,10 +280,13 @@ fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
         match r {
             Err(e)
                 if restarts < RESTARTS
-                    && producer_unusable(&e)
+                    && slot_restartable(&e)
                     && !shared.stop.load(Ordering::SeqCst) =>
             {
                 restarts += 1;
+                // The fresh producer is not fenced (it fences a stale one); it says so
+                // again if another process takes the id back.
+                shared.metrics.fenced.store(false, Ordering::SeqCst);
                 log::warn(&format!(
                     "instance {slot}: {e}; starting it afresh from the committed offsets ({restarts}/{RESTARTS})"
                 ));
@@ -627,4 +636,21 @@ fn record_process_span(
             outcome,
         ],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fenced_slot_starts_afresh_other_errors_end_the_process() {
+        assert!(slot_restartable(&EdgeError::Fenced("x".into())));
+        for e in [
+            EdgeError::AuthorizationFailed("x".into()),
+            EdgeError::DeliveryFailed("x".into()),
+            EdgeError::AbortsExhausted("x".into()),
+        ] {
+            assert!(!slot_restartable(&e), "{e}");
+        }
+    }
 }
