@@ -209,11 +209,7 @@ fn read_outputs(
     .set("auto.offset.reset", "earliest")
     .set("isolation.level", "read_committed")
     .create()?;
-    let personal: Vec<String> = config
-        .personal_outputs()
-        .into_iter()
-        .map(|o| o.topic)
-        .collect();
+    let personal = config.personal_topics();
     let mut topics: Vec<&str> = vec![&t.anonymous, &t.dead_letter, &t.audit];
     topics.extend(personal.iter().map(String::as_str));
     consumer.subscribe(&topics)?;

@@ -190,11 +190,7 @@ pub fn process_events(
     summary: &mut Summary,
 ) -> std::io::Result<()> {
     let topics = &config.topics;
-    let personal_topics: Vec<String> = config
-        .personal_outputs()
-        .into_iter()
-        .map(|o| o.topic)
-        .collect();
+    let personal_topics = config.personal_topics();
     let mut offset = 0i64;
     for line in r.split(b'\n') {
         let mut line = line?;

@@ -46,6 +46,14 @@ impl Config {
         self.outputs.personal.clone()
     }
 
+    /// Each personal output's topic, in order.
+    pub fn personal_topics(&self) -> Vec<String> {
+        self.personal_outputs()
+            .into_iter()
+            .map(|o| o.topic)
+            .collect()
+    }
+
     /// The list's rules: names are labels, purposes are not empty, forbidden fields are
     /// refused, and a list replaces the single output's keys rather than sitting
     /// beside them silently.

@@ -285,11 +285,7 @@ impl Reader {
         // and, with nothing committed, read everything again, which would look like
         // duplicates.
         let mut tpl = TopicPartitionList::new();
-        let personal: Vec<String> = config
-            .personal_outputs()
-            .into_iter()
-            .map(|o| o.topic)
-            .collect();
+        let personal = config.personal_topics();
         for topic in [&t.anonymous, &t.dead_letter, &t.audit]
             .into_iter()
             .chain(&personal)

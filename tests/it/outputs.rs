@@ -475,11 +475,7 @@ fn a_withdrawn_purpose_stops_its_output_live_and_erasure_stops_all() {
         broker::config_with_outputs(kafka, "outputs-live", 1, example_config().outputs.personal);
     let worker = TestWorker::start(&config);
     let t = config.topics.clone();
-    let topics: Vec<String> = config
-        .personal_outputs()
-        .into_iter()
-        .map(|o| o.topic)
-        .collect();
+    let topics = config.personal_topics();
     let mut reader = Reader::new(&config);
     let per_output = |r: &Reader| -> Vec<usize> { topics.iter().map(|t| r.count(t)).collect() };
     let ev = |id: &str| {

@@ -281,7 +281,7 @@ fn each_personal_output_is_readable_by_its_own_principal_only() {
     let failed = acls::apply(&with_group(admin, &c), &acls::needed(&c, &principals))
         .expect("creating the ACLs");
     assert!(failed.is_empty(), "{failed:?}");
-    let topics: Vec<String> = c.personal_outputs().into_iter().map(|o| o.topic).collect();
+    let topics = c.personal_topics();
     let admin = as_role(&c, "admin");
     for topic in &topics {
         produce(&admin, topic, &[(Some("k"), Some(b"{}"))]);

@@ -323,9 +323,9 @@ fn needs(config: &Config) -> Vec<(String, Need)> {
     needs.extend([&t.anonymous, &t.dead_letter, &t.audit].map(|o| (o.clone(), Need::Write)));
     needs.extend(
         config
-            .personal_outputs()
+            .personal_topics()
             .into_iter()
-            .map(|o| (o.topic, Need::Write)),
+            .map(|t| (t, Need::Write)),
     );
     if config.erasure.tombstone_tables {
         needs.extend([&t.consent, &t.profile].map(|o| (o.clone(), Need::Write)));
