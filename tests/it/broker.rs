@@ -234,11 +234,51 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Produces records (key, value; `None` value = tombstone) to `topic` and waits for them.
+/// Counts the records the broker refused, which `flush` alone does not report: a record
+/// to a partition the producer's metadata does not know yet is failed in its delivery
+/// report, and `flush` still returns Ok once the queue is empty.
+#[derive(Default)]
+pub struct Delivered {
+    failed: Mutex<Vec<String>>,
+}
+
+impl rdkafka::ClientContext for Delivered {}
+
+impl rdkafka::producer::ProducerContext for Delivered {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed
+                .lock()
+                .expect("delivery list")
+                .push(e.to_string());
+        }
+    }
+}
+
+/// A producer whose `flush_delivered` says whether every record was acknowledged.
+pub fn checked_producer(config: &Config) -> BaseProducer<Delivered> {
+    client_config(&config.kafka, Role::Producer)
+        .create_with_context(Delivered::default())
+        .expect("producer")
+}
+
+/// Flushes `p`; Err names the delivery failures since the last call.
+pub fn flush_delivered(p: &BaseProducer<Delivered>, timeout: Duration) -> Result<(), String> {
+    p.flush(timeout).map_err(|e| format!("flush: {e}"))?;
+    let failed = std::mem::take(&mut *p.context().failed.lock().expect("delivery list"));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
+/// Produces records (key, value; `None` value = tombstone) to `topic` and waits until
+/// the broker has acknowledged every one.
 pub fn produce(config: &Config, topic: &str, records: &[(Option<&str>, Option<&[u8]>)]) {
-    let p: BaseProducer = client_config(&config.kafka, Role::Producer)
-        .create()
-        .expect("producer");
+    let p = checked_producer(config);
     for (k, v) in records {
         let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
         if let Some(k) = k {
@@ -250,7 +290,9 @@ pub fn produce(config: &Config, topic: &str, records: &[(Option<&str>, Option<&[
         p.send(r).map_err(|(e, _)| e).expect("send");
         p.poll(Duration::ZERO);
     }
-    p.flush(Duration::from_secs(30)).expect("flush");
+    if let Err(e) = flush_delivered(&p, Duration::from_secs(30)) {
+        panic!("records to {topic} not delivered: {e}");
+    }
 }
 
 /// One record read back from an output topic.

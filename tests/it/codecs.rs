@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use consent_enricher::kafka::{Role, client_config};
 use consent_enricher::policy::Pseudonymizer;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use serde_json::Value;
 
 use crate::broker::{self, Reader, TestWorker};
@@ -35,10 +35,10 @@ fn produce_with(
     codec: &str,
     records: &[(String, Vec<u8>)],
 ) {
-    let p: BaseProducer = client_config(&config.kafka, Role::Producer)
+    let p: BaseProducer<broker::Delivered> = client_config(&config.kafka, Role::Producer)
         .set("compression.type", codec)
         .set("linger.ms", "50")
-        .create()
+        .create_with_context(broker::Delivered::default())
         .unwrap_or_else(|e| panic!("producer with compression.type={codec}: {e}"));
     for (k, v) in records {
         p.send(
@@ -50,7 +50,9 @@ fn produce_with(
         .expect("send");
         p.poll(Duration::ZERO);
     }
-    p.flush(Duration::from_secs(30)).expect("flush");
+    if let Err(e) = broker::flush_delivered(&p, Duration::from_secs(30)) {
+        panic!("records with compression.type={codec} not delivered: {e}");
+    }
 }
 
 #[test]

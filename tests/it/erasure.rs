@@ -328,10 +328,11 @@ fn a_consent_partition_added_while_running_is_read_and_its_withdrawal_honoured()
         r.unwrap();
     }
     let withdrawal = consent(user, Utc::now(), false);
+    // The broker applies the new partition to its metadata a moment after the controller
+    // answers, so a fresh producer may still see one partition and fail the record in its
+    // delivery report: only an acknowledged record ends the wait.
     broker::wait_for("the new partition accepting records", T, || {
-        let p: BaseProducer = client_config(&config.kafka, Role::Producer)
-            .create()
-            .unwrap();
+        let p = broker::checked_producer(&config);
         let sent = p
             .send(
                 BaseRecord::<str, [u8]>::to(&t.consent)
@@ -340,7 +341,7 @@ fn a_consent_partition_added_while_running_is_read_and_its_withdrawal_honoured()
                     .payload(withdrawal.as_slice()),
             )
             .is_ok();
-        sent && p.flush(Duration::from_secs(5)).is_ok()
+        sent && broker::flush_delivered(&p, Duration::from_secs(5)).is_ok()
     });
     broker::wait_for("the withdrawal in the new partition applied", T, || {
         worker.assert_running();

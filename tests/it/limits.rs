@@ -14,7 +14,7 @@ use consent_enricher::pipeline::DLQ_VALUE_PREFIX_BYTES;
 use consent_enricher::state::State;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 
 use crate::broker::{self, Reader, TestWorker};
 
@@ -55,9 +55,9 @@ fn set_topic_config(config: &Config, topic: &str, key: &str, value: &str) {
 /// Produces keyed records with a producer allowed 3 MB records (the harness's producer
 /// has librdkafka's 1,000,000-byte default).
 fn produce_large(config: &Config, records: &[(String, Vec<u8>)]) {
-    let p: BaseProducer = client_config(&config.kafka, Role::Producer)
+    let p: BaseProducer<broker::Delivered> = client_config(&config.kafka, Role::Producer)
         .set("message.max.bytes", "3000000")
-        .create()
+        .create_with_context(broker::Delivered::default())
         .expect("producer");
     for (k, v) in records {
         let r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&config.topics.raw)
@@ -66,7 +66,9 @@ fn produce_large(config: &Config, records: &[(String, Vec<u8>)]) {
         p.send(r).map_err(|(e, _)| e).expect("send");
         p.poll(Duration::ZERO);
     }
-    p.flush(Duration::from_secs(60)).expect("flush");
+    if let Err(e) = broker::flush_delivered(&p, Duration::from_secs(60)) {
+        panic!("large records not delivered: {e}");
+    }
 }
 
 #[test]

@@ -13,11 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use consent_enricher::config::Config;
-use consent_enricher::kafka::{Role, client_config};
 use consent_enricher::telemetry::prometheus::CATALOGUE;
 use consent_enricher::telemetry::{AttrValue, Metrics, TraceContext, otlp};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::BaseRecord;
 use serde_json::{Value, json};
 
 use crate::broker::{self, Reader, wait_for};
@@ -307,9 +306,7 @@ pub(crate) type Rec<'a> = (Option<&'a str>, Option<&'a [u8]>, &'a [(&'a str, &'a
 
 /// Produces (key, value, headers) records and waits for them.
 pub(crate) fn produce_with_headers(config: &Config, topic: &str, records: &[Rec<'_>]) {
-    let p: BaseProducer = client_config(&config.kafka, Role::Producer)
-        .create()
-        .expect("producer");
+    let p = broker::checked_producer(config);
     for (k, v, headers) in records {
         let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
         if let Some(k) = k {
@@ -331,7 +328,9 @@ pub(crate) fn produce_with_headers(config: &Config, topic: &str, records: &[Rec<
         p.send(r).map_err(|(e, _)| e).expect("send");
         p.poll(Duration::ZERO);
     }
-    p.flush(Duration::from_secs(30)).expect("flush");
+    if let Err(e) = broker::flush_delivered(&p, Duration::from_secs(30)) {
+        panic!("records to {topic} not delivered: {e}");
+    }
 }
 
 pub(crate) fn event(id: &str, user: Option<&str>) -> Vec<u8> {
