@@ -1,8 +1,10 @@
-//! Minimal structured logging to stderr: one line per event, `time LEVEL message` (text)
-//! or `{"ts","level","msg"}` (JSON lines), filtered by a process-wide level set once by
-//! [`init`] (before it: text at `info`). It owns the format and the filter only. Callers
-//! pass messages that never contain personal data: counts, codes, topic names, partitions
-//! and offsets, never record contents, keys or header values.
+//! Minimal structured logging to stderr: one line per event, `time LEVEL message k=v…`
+//! (text) or `{"ts","level","msg",k…}` (JSON lines), filtered by a process-wide level set
+//! once by [`init`] (before it: text at `info`). Structured fields ([`with`]) are typed
+//! ([`Field`]: numbers, compile-time codes, partition lists, topic and facility names) so
+//! that a field cannot carry record contents. It owns the format and the filter only.
+//! Callers pass messages that never contain personal data: counts, codes, topic names,
+//! partitions and offsets, never record contents, keys or header values.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -78,24 +80,85 @@ pub fn enabled(level: Level) -> bool {
     level <= settings().1
 }
 
+/// A structured field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// A number: a partition, an offset, a count.
+    Int(i64),
+    /// A fixed code (a reason, a decision, a mode).
+    Code(&'static str),
+    /// Partition numbers.
+    Partitions(Vec<i32>),
+    /// A configured topic name or a librdkafka facility: operator- or library-chosen
+    /// words, never record contents.
+    Name(String),
+}
+
+impl Field {
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Field::Int(v) => (*v).into(),
+            Field::Code(v) => (*v).into(),
+            Field::Partitions(v) => v.clone().into(),
+            Field::Name(v) => v.as_str().into(),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Field::Int(v) => v.to_string(),
+            Field::Code(v) => (*v).to_string(),
+            Field::Partitions(v) => format!("{v:?}").replace(' ', ""),
+            Field::Name(v) => v.clone(),
+        }
+    }
+}
+
+/// The names the fixed JSON keys take; a field may not reuse one.
+const RESERVED: [&str; 3] = ["ts", "level", "msg"];
+
 /// One formatted line (no trailing newline).
-fn format_line(format: LogFormat, level: Level, msg: &str) -> String {
+fn format_line(
+    format: LogFormat,
+    level: Level,
+    msg: &str,
+    fields: &[(&'static str, Field)],
+) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let fields = fields.iter().filter(|(k, _)| !RESERVED.contains(k));
     match format {
-        LogFormat::Text => format!("{now} {} {msg}", level.upper()),
+        LogFormat::Text => {
+            let mut line = format!("{now} {} {msg}", level.upper());
+            for (k, v) in fields {
+                line.push_str(&format!(" {k}={}", v.text()));
+            }
+            line
+        }
         LogFormat::Json => {
-            serde_json::json!({"ts": now, "level": level.lower(), "msg": msg}).to_string()
+            let mut o = serde_json::Map::new();
+            o.insert("ts".into(), now.into());
+            o.insert("level".into(), level.lower().into());
+            o.insert("msg".into(), msg.into());
+            for (k, v) in fields {
+                o.insert((*k).into(), v.json());
+            }
+            serde_json::Value::Object(o).to_string()
         }
     }
 }
 
 /// Writes `msg` at `level` if the configured level allows it.
 pub fn log(level: Level, msg: &str) {
+    with(level, msg, &[]);
+}
+
+/// Writes `msg` with structured `fields` at `level` if the configured level allows it.
+pub fn with(level: Level, msg: &str, fields: &[(&'static str, Field)]) {
     let (format, max) = settings();
     if level > max {
         return;
     }
-    let line = format_line(format, level, msg);
+    let line = format_line(format, level, msg, fields);
     let mut err = std::io::stderr().lock();
     // A log line that cannot be written (closed stderr) is not worth failing for.
     let _ = writeln!(err, "{line}");
@@ -153,7 +216,11 @@ pub fn kafka(level: i32, facility: &str, msg: &str) {
         _ => Level::Debug,
     };
     if enabled(level) {
-        log(level, &format!("librdkafka {facility}: {msg}"));
+        with(
+            level,
+            &format!("librdkafka {facility}: {msg}"),
+            &[("facility", Field::Name(facility.to_string()))],
+        );
     }
 }
 
@@ -222,13 +289,34 @@ mod tests {
 
     #[test]
     fn json_lines_escape_and_carry_ts_level_msg() {
-        let line = format_line(LogFormat::Json, Level::Warn, "a \"quoted\"\nline");
+        let line = format_line(LogFormat::Json, Level::Warn, "a \"quoted\"\nline", &[]);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["level"], "warn");
         assert_eq!(v["msg"], "a \"quoted\"\nline");
         assert!(v["ts"].as_str().unwrap().ends_with('Z'));
         assert_eq!(v.as_object().unwrap().len(), 3);
-        let text = format_line(LogFormat::Text, Level::Info, "hello");
+        let text = format_line(LogFormat::Text, Level::Info, "hello", &[]);
         assert!(text.ends_with(" INFO hello"), "{text}");
+    }
+
+    #[test]
+    fn fields_are_typed_keys_in_json_and_pairs_in_text() {
+        let fields = [
+            ("partition", Field::Int(3)),
+            ("reason", Field::Code("invalid_json")),
+            ("partitions", Field::Partitions(vec![0, 2])),
+            ("msg", Field::Code("cannot overwrite the message")),
+        ];
+        let line = format_line(LogFormat::Json, Level::Info, "m", &fields);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["partition"], 3);
+        assert_eq!(v["reason"], "invalid_json");
+        assert_eq!(v["partitions"], serde_json::json!([0, 2]));
+        assert_eq!(v["msg"], "m");
+        let text = format_line(LogFormat::Text, Level::Info, "m", &fields);
+        assert!(
+            text.ends_with(" INFO m partition=3 reason=invalid_json partitions=[0,2]"),
+            "{text}"
+        );
     }
 }

@@ -457,12 +457,20 @@ fn apply(
             .readable(),
     };
     if !ok {
-        log::warn(&format!(
-            "unreadable {table:?} record at {}/{}@{} (its key's consent is removed, an erasure's key is erased: fail closed)",
-            msg.topic(),
-            msg.partition(),
-            msg.offset()
-        ));
+        log::with(
+            log::Level::Warn,
+            &format!(
+                "unreadable {table:?} record at {}/{}@{} (its key's consent is removed, an erasure's key is erased: fail closed)",
+                msg.topic(),
+                msg.partition(),
+                msg.offset()
+            ),
+            &[
+                ("topic", log::Field::Name(msg.topic().to_string())),
+                ("partition", log::Field::Int(i64::from(msg.partition()))),
+                ("offset", log::Field::Int(msg.offset())),
+            ],
+        );
     }
     Some((table, ok))
 }

@@ -100,7 +100,11 @@ impl<M: Mode> ConsumerContext for Context<M> {
         };
         let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         self.mode.revoking(consumer, producer, &revoked);
-        log::info(&format!("partitions revoked: {revoked:?}"));
+        log::with(
+            log::Level::Info,
+            &format!("partitions revoked: {revoked:?}"),
+            &[("partitions", log::Field::Partitions(revoked))],
+        );
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -112,6 +116,10 @@ impl<M: Mode> ConsumerContext for Context<M> {
         };
         fence::on_assign(consumer, tpl, fence_held);
         let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        log::info(&format!("partitions assigned: {parts:?}"));
+        log::with(
+            log::Level::Info,
+            &format!("partitions assigned: {parts:?}"),
+            &[("partitions", log::Field::Partitions(parts))],
+        );
     }
 }

@@ -549,16 +549,24 @@ impl Instance<'_, Transactions> {
         self.shared.metrics.abort_streak(self.slot, n);
         match verdict {
             Verdict::Stop(stop) => {
-                log::error(&format!(
-                    "transaction of {inputs} inputs aborted ({e}); {n} in a row, the bound: stopping"
-                ));
+                log::with(
+                    log::Level::Error,
+                    &format!(
+                        "transaction of {inputs} inputs aborted ({e}); {n} in a row, the bound: stopping"
+                    ),
+                    &abort_fields(inputs, n),
+                );
                 Err(stop)
             }
             Verdict::Retry(wait) => {
-                log::warn(&format!(
-                    "transaction of {inputs} inputs aborted ({e}); {n} in a row: rewound to the committed offsets, retrying in {} ms",
-                    wait.as_millis()
-                ));
+                log::with(
+                    log::Level::Warn,
+                    &format!(
+                        "transaction of {inputs} inputs aborted ({e}); {n} in a row: rewound to the committed offsets, retrying in {} ms",
+                        wait.as_millis()
+                    ),
+                    &abort_fields(inputs, n),
+                );
                 self.back_off(wait);
                 Ok(())
             }
@@ -594,10 +602,21 @@ impl Instance<'_, Transactions> {
         if why == Replay::Changed {
             batch.replays.replayed(changed);
         }
-        log::info(&format!(
-            "transaction of {} inputs aborted before commit ({cause}); replaying from the committed offsets ({} in a row)",
-            batch.inputs, batch.replays.in_a_row
-        ));
+        log::with(
+            log::Level::Info,
+            &format!(
+                "transaction of {} inputs aborted before commit ({cause}); replaying from the committed offsets ({} in a row)",
+                batch.inputs, batch.replays.in_a_row
+            ),
+            &[
+                ("inputs", log::Field::Int(batch.inputs as i64)),
+                ("replay", log::Field::Code(why.label())),
+                (
+                    "in_a_row",
+                    log::Field::Int(i64::from(batch.replays.in_a_row)),
+                ),
+            ],
+        );
         self.shared.metrics.consent_replay(why);
         self.abort_and_rewind(batch)
     }
@@ -688,6 +707,17 @@ fn host_name() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "local".into())
+}
+
+/// The structured fields of an aborted transaction's log line.
+fn abort_fields(inputs: usize, in_a_row: u32) -> [(&'static str, log::Field); 2] {
+    [
+        (
+            "inputs",
+            log::Field::Int(i64::try_from(inputs).unwrap_or(i64::MAX)),
+        ),
+        ("in_a_row", log::Field::Int(i64::from(in_a_row))),
+    ]
 }
 
 #[cfg(test)]
