@@ -312,6 +312,7 @@ fn benches(c: &mut Criterion, f: &Fixture) {
         })
     });
     g.finish();
+    telemetry(c, f);
 
     paired_ratio(f);
     summary(&[
@@ -325,6 +326,73 @@ fn benches(c: &mut Criterion, f: &Fixture) {
         ("stage_timezone", coords.len() as u64, n),
         ("stage_agent_parse", agents.len() as u64, n),
     ]);
+}
+
+/// What the worker's telemetry costs per record on the hot path, tracer off (the
+/// default without an OTLP endpoint): counting the input, the core's decisions and misses,
+/// the outputs acknowledged, and the latency observation — over the corpus's own outputs.
+fn telemetry(c: &mut Criterion, f: &Fixture) {
+    use consent_enricher::telemetry::{AttrValue, InTopic, Metrics, OutTopic};
+    let outs: Vec<_> = f
+        .corpus
+        .iter()
+        .map(|v| f.core.process(&record(v), &f.state, f.now))
+        .collect();
+    let metrics = Metrics::default();
+    let per_record = |metrics: &Metrics| {
+        for out in &outs {
+            metrics.record_in(InTopic::Raw);
+            metrics.outputs(black_box(out));
+            metrics.records_out(OutTopic::Anonymous, 1);
+            metrics.delivered(Duration::from_micros(700));
+        }
+    };
+    let mut g = c.benchmark_group("telemetry");
+    g.throughput(Throughput::Elements(outs.len() as u64));
+    g.bench_function("per_record", |b| b.iter(|| per_record(&metrics)));
+    // The same with OTLP metrics on: each latency observation is also recorded in the
+    // SDK's histogram. The endpoint is never reached within the bench (the reader exports
+    // every 60 s; a failure there is counted, not retried).
+    let with_otlp = std::sync::Arc::new(Metrics::default());
+    let cfg = consent_enricher::config::TelemetryConfig {
+        otlp_endpoint: "http://127.0.0.1:9".into(),
+        ..Default::default()
+    };
+    let rt = consent_enricher::telemetry::runtime().expect("the telemetry runtime");
+    let exporter = consent_enricher::telemetry::otlp::start(&cfg, &with_otlp, rt, |_| None)
+        .expect("an OTLP exporter");
+    g.bench_function("per_record_otlp_on", |b| b.iter(|| per_record(&with_otlp)));
+    drop(exporter);
+    // One span per record as the worker records them with OTLP on, at the default ratio
+    // (1 %): the sampler's decision, and for the sampled few the SDK's span, ended into a
+    // provider without an exporter.
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(opentelemetry_sdk::trace::Sampler::TraceIdRatioBased(0.01))
+        .build();
+    metrics
+        .tracer
+        .enable(opentelemetry::trace::TracerProvider::tracer(
+            &provider, "bench",
+        ));
+    let attrs = [
+        ("messaging.kafka.partition", AttrValue::Int(3)),
+        ("messaging.kafka.offset", AttrValue::Int(123_456)),
+        ("consent_enricher.decision", AttrValue::Code("no_consent")),
+    ];
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("span_at_1_percent", |b| {
+        b.iter(|| {
+            let now = std::time::SystemTime::now();
+            metrics.tracer.record_span(
+                None,
+                "consent-enricher process",
+                now,
+                now,
+                black_box(&attrs),
+            );
+        })
+    });
+    g.finish();
 }
 
 /// process / floor measured back to back, round after round, so that a noisy neighbour

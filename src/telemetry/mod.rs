@@ -7,6 +7,7 @@
 //! Every label value comes from a fixed vocabulary (topic roles, reason and decision
 //! codes, partition and broker numbers, client roles).
 
+pub mod counters;
 pub mod http;
 pub mod otlp;
 pub mod prometheus;
@@ -19,12 +20,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::config::MAX_OUTPUTS;
 use crate::config::TelemetryConfig;
 use crate::enrich::Miss;
 use crate::model::DlqReason;
 use crate::pipeline::Outputs;
+use crate::policy::Decision;
 use crate::state::Sizes;
 
+pub use counters::{Counters, index};
 pub use stats::ClientStats;
 pub use trace::{AttrValue, Tracer};
 pub use trace_context::TraceContext;
@@ -48,7 +52,7 @@ pub enum TelemetryError {
         /// Why.
         source: std::io::Error,
     },
-    /// The OTLP endpoint is not a plain `http://host:port[/path]` URL.
+    /// The OTLP endpoint or protocol is not one the exporter can use.
     #[error("invalid OTLP endpoint {endpoint:?}: {why}")]
     Endpoint {
         /// The endpoint as configured.
@@ -56,6 +60,35 @@ pub enum TelemetryError {
         /// Why.
         why: &'static str,
     },
+    /// The SDK refused to build an OTLP exporter (its message names the setting).
+    #[error("cannot build the OTLP {signal} exporter: {why}")]
+    Build {
+        /// `traces` or `metrics`.
+        signal: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The telemetry runtime: one small tokio runtime, on one worker thread of its own, for
+/// the HTTP server and the gRPC exporter's channel; started on first use and kept for
+/// the life of the process (the Kafka threads never run on it).
+pub fn runtime() -> Result<&'static tokio::runtime::Handle, TelemetryError> {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = RT.get() {
+        return Ok(rt.handle());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("telemetry")
+        .enable_all()
+        .build()
+        .map_err(|source| TelemetryError::Io {
+            context: "starting the telemetry runtime",
+            source,
+        })?;
+    // Two threads racing here build two runtimes; the loser's is dropped unused.
+    Ok(RT.get_or_init(|| rt).handle())
 }
 
 /// Input topics, as metric labels.
@@ -168,6 +201,8 @@ pub struct Histogram {
     pub sum_us: AtomicU64,
     /// Observations.
     pub count: AtomicU64,
+    /// The SDK's histogram of the same observations, once OTLP metrics are exported.
+    sdk: std::sync::OnceLock<opentelemetry::metrics::Histogram<f64>>,
 }
 
 /// Latency buckets (seconds) from 1 ms to 10 s.
@@ -183,7 +218,13 @@ impl Histogram {
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum_us: AtomicU64::new(0),
             count: AtomicU64::new(0),
+            sdk: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records every later observation in `h` too (the OTLP export's histogram).
+    pub fn feed(&self, h: opentelemetry::metrics::Histogram<f64>) {
+        let _ = self.sdk.set(h);
     }
 
     /// Records one observation.
@@ -202,6 +243,9 @@ impl Histogram {
             Ordering::Relaxed,
         );
         self.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(h) = self.sdk.get() {
+            h.record(secs, &[]);
+        }
     }
 
     /// A consistent-enough copy: per-bucket counts (non-cumulative, +Inf last), sum in
@@ -231,18 +275,19 @@ pub const FENCE_NOT_READY_AFTER: Duration = Duration::from_secs(5);
 /// Every metric of one process. Shared by all worker instances behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
-    /// Records consumed per input topic.
-    pub records_in: Mutex<BTreeMap<InTopic, u64>>,
-    /// Records produced (acknowledged) per output topic.
-    pub records_out: Mutex<BTreeMap<OutTopic, u64>>,
-    /// Dead letters per reason code.
-    pub dead_letters: Mutex<BTreeMap<&'static str, u64>>,
-    /// Personal-record decisions per (personal output index, decision code).
-    pub decisions: Mutex<BTreeMap<(usize, &'static str), u64>>,
+    /// Records consumed per input topic (by [`InTopic::ALL`]).
+    pub records_in: Counters<{ InTopic::ALL.len() }>,
+    /// Records produced (acknowledged) per output topic (by [`OutTopic::ALL`]).
+    pub records_out: Counters<{ OutTopic::ALL.len() }>,
+    /// Dead letters per reason (by [`DlqReason::ALL`]).
+    pub dead_letters: Counters<{ DlqReason::ALL.len() }>,
+    /// Personal-record decisions per personal output (by index) and decision (by
+    /// [`Decision::ALL`]).
+    pub decisions: [Counters<{ Decision::ALL.len() }>; MAX_OUTPUTS],
     /// The personal outputs' names, by index (the `output` label).
     pub output_names: Mutex<Vec<String>>,
-    /// Enrichment misses per reason code.
-    pub enrich_misses: Mutex<BTreeMap<&'static str, u64>>,
+    /// Enrichment misses per reason (by [`MISSES`]).
+    pub enrich_misses: Counters<{ MISSES.len() }>,
     /// Consume → every output acknowledged.
     pub latency: Histogram,
     /// Transaction commit durations.
@@ -258,8 +303,8 @@ pub struct Metrics {
     pub lag: Mutex<BTreeMap<i32, i64>>,
     /// Time spent paused by the consent-staleness fence, microseconds.
     pub paused_us: AtomicU64,
-    /// Transactions aborted and replayed before commit, per reason.
-    pub consent_replays: Mutex<BTreeMap<Replay, u64>>,
+    /// Transactions aborted and replayed before commit, per reason (by [`Replay::ALL`]).
+    pub consent_replays: Counters<{ Replay::ALL.len() }>,
     /// Personal records withheld by the replay bound.
     pub personal_withheld: AtomicU64,
     /// Current table sizes.
@@ -290,12 +335,12 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            records_in: Mutex::default(),
-            records_out: Mutex::default(),
-            dead_letters: Mutex::default(),
-            decisions: Mutex::default(),
+            records_in: Counters::default(),
+            records_out: Counters::default(),
+            dead_letters: Counters::default(),
+            decisions: std::array::from_fn(|_| Counters::default()),
             output_names: Mutex::new(vec!["personal".to_string()]),
-            enrich_misses: Mutex::default(),
+            enrich_misses: Counters::default(),
             latency: Histogram::new(LATENCY_BOUNDS),
             txn_duration: Histogram::new(LATENCY_BOUNDS),
             txn_commits: AtomicU64::new(0),
@@ -303,7 +348,7 @@ impl Default for Metrics {
             abort_streaks: Mutex::default(),
             lag: Mutex::default(),
             paused_us: AtomicU64::new(0),
-            consent_replays: Mutex::default(),
+            consent_replays: Counters::default(),
             personal_withheld: AtomicU64::new(0),
             state: Mutex::default(),
             ready: AtomicBool::new(false),
@@ -330,9 +375,22 @@ fn bump<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, k: K, n: u64) {
 }
 
 impl Metrics {
+    /// The histogram documented by `doc`, if it is one.
+    pub fn histogram(&self, doc: &prometheus::MetricDoc) -> Option<&Histogram> {
+        // By name: the docs are `const`s, so two references to one need not share an
+        // address.
+        if doc.name == prometheus::LATENCY.name {
+            Some(&self.latency)
+        } else if doc.name == prometheus::TXN_DURATION.name {
+            Some(&self.txn_duration)
+        } else {
+            None
+        }
+    }
+
     /// One record consumed from `topic`.
     pub fn record_in(&self, topic: InTopic) {
-        bump(&self.records_in, topic, 1);
+        self.records_in.add(index(&InTopic::ALL, &topic), 1);
     }
 
     /// What the core decided for one raw record (counted when processed).
@@ -341,16 +399,14 @@ impl Metrics {
             Outputs::Event {
                 personal, misses, ..
             } => {
-                let mut decisions = locked(&self.decisions);
-                for (i, p) in personal.iter().enumerate() {
-                    *decisions.entry((i, p.decision.code())).or_default() += 1;
+                for (per_output, p) in self.decisions.iter().zip(personal) {
+                    per_output.add(index(&Decision::ALL, &p.decision), 1);
                 }
-                drop(decisions);
                 for m in misses {
-                    bump(&self.enrich_misses, Miss::code(*m), 1);
+                    self.enrich_misses.add(index(&MISSES, m), 1);
                 }
             }
-            Outputs::DeadLetter(d) => bump(&self.dead_letters, d.reason.code(), 1),
+            Outputs::DeadLetter(d) => self.dead_letters.add(index(&DlqReason::ALL, &d.reason), 1),
         }
     }
 
@@ -362,12 +418,12 @@ impl Metrics {
 
     /// An unreadable table record sent to the dead-letter topic.
     pub fn table_dead_letter(&self, reason: DlqReason) {
-        bump(&self.dead_letters, reason.code(), 1);
+        self.dead_letters.add(index(&DlqReason::ALL, &reason), 1);
     }
 
     /// `n` records acknowledged on `topic`.
     pub fn records_out(&self, topic: OutTopic, n: u64) {
-        bump(&self.records_out, topic, n);
+        self.records_out.add(index(&OutTopic::ALL, &topic), n);
     }
 
     /// Consume → acknowledged latency of one input.
@@ -419,7 +475,19 @@ impl Metrics {
 
     /// One transaction aborted and replayed before commit, for `why`.
     pub fn consent_replay(&self, why: Replay) {
-        bump(&self.consent_replays, why, 1);
+        self.consent_replays.add(index(&Replay::ALL, &why), 1);
+    }
+
+    /// Transactions replayed for `why` so far.
+    pub fn replays(&self, why: Replay) -> u64 {
+        self.consent_replays.get(index(&Replay::ALL, &why))
+    }
+
+    /// How often personal output `output` (by index) got decision `d` so far.
+    pub fn decided(&self, output: usize, d: Decision) -> u64 {
+        self.decisions
+            .get(output)
+            .map_or(0, |c| c.get(index(&Decision::ALL, &d)))
     }
 
     /// One personal record withheld by the replay bound.
@@ -530,16 +598,18 @@ impl Telemetry {
         config: &TelemetryConfig,
         metrics: &Arc<Metrics>,
     ) -> Result<Telemetry, TelemetryError> {
+        let rt = runtime()?;
         let http = if config.http_port == 0 {
             None
         } else {
             Some(http::serve(
+                rt,
                 &config.http_bind,
                 config.http_port,
                 Arc::clone(metrics),
             )?)
         };
-        let otlp = otlp::start(config, metrics, |k| std::env::var(k).ok())?;
+        let otlp = otlp::start(config, metrics, rt, |k| std::env::var(k).ok())?;
         Ok(Telemetry { http, otlp })
     }
 

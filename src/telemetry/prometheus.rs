@@ -237,7 +237,7 @@ metric!(
     "spans_total",
     Counter,
     ["outcome"],
-    "Per-record spans: sampled, not_sampled, dropped (export queue full)."
+    "Per-record spans: sampled, not_sampled (the SDK's batch processor drops spans beyond its queue of 8192)."
 );
 metric!(
     OTLP,
@@ -328,64 +328,56 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
     let mut fam = |doc: &'static MetricDoc, samples: Vec<Sample>| {
         out.push(Family { doc, samples });
     };
-    {
-        let map = locked(&m.records_in);
-        let s = InTopic::ALL
-            .iter()
-            .map(|t| {
-                let n = map.get(t).copied().unwrap_or(0);
-                value(l1("topic", t.label()), n as f64)
-            })
-            .collect();
-        fam(&RECORDS_IN, s);
-    }
-    {
-        let map = locked(&m.records_out);
-        let s = OutTopic::ALL
-            .iter()
-            .map(|t| {
-                let n = map.get(t).copied().unwrap_or(0);
-                value(l1("topic", t.label()), n as f64)
-            })
-            .collect();
-        fam(&RECORDS_OUT, s);
-    }
-    let coded = |map: &std::collections::BTreeMap<&'static str, u64>,
-                 label: &'static str,
-                 known: &[&'static str]| {
-        let mut codes: Vec<&'static str> = known.to_vec();
-        codes.extend(map.keys().filter(|k| !known.contains(k)));
+    // Every value of a vocabulary is rendered, zeros included, in the vocabulary's order.
+    let per = |label: &'static str,
+               codes: &mut dyn Iterator<Item = &'static str>,
+               get: &dyn Fn(usize) -> u64| {
         codes
-            .into_iter()
-            .map(|c| value(l1(label, c), map.get(c).copied().unwrap_or(0) as f64))
+            .enumerate()
+            .map(|(i, c)| value(l1(label, c), get(i) as f64))
             .collect::<Vec<_>>()
     };
-    let reasons: Vec<&'static str> = DlqReason::ALL.iter().map(|r| r.code()).collect();
+    fam(
+        &RECORDS_IN,
+        per("topic", &mut InTopic::ALL.iter().map(|t| t.label()), &|i| {
+            m.records_in.get(i)
+        }),
+    );
+    fam(
+        &RECORDS_OUT,
+        per(
+            "topic",
+            &mut OutTopic::ALL.iter().map(|t| t.label()),
+            &|i| m.records_out.get(i),
+        ),
+    );
     fam(
         &DEAD_LETTERS,
-        coded(&locked(&m.dead_letters), "reason", &reasons),
+        per(
+            "reason",
+            &mut DlqReason::ALL.iter().map(|r| r.code()),
+            &|i| m.dead_letters.get(i),
+        ),
     );
     {
         let names = locked(&m.output_names).clone();
-        let map = locked(&m.decisions);
         let s = names
             .iter()
-            .enumerate()
-            .flat_map(|(i, name)| {
-                let map = &map;
-                Decision::ALL.iter().map(move |d| {
-                    let n = map.get(&(i, d.code())).copied().unwrap_or(0);
+            .zip(&m.decisions)
+            .flat_map(|(name, counts)| {
+                Decision::ALL.iter().enumerate().map(move |(i, d)| {
                     let labels = vec![("output", name.clone()), ("decision", d.code().to_string())];
-                    value(labels, n as f64)
+                    value(labels, counts.get(i) as f64)
                 })
             })
             .collect();
         fam(&DECISIONS, s);
     }
-    let misses: Vec<&'static str> = MISSES.iter().map(|d| d.code()).collect();
     fam(
         &ENRICH_MISSES,
-        coded(&locked(&m.enrich_misses), "reason", &misses),
+        per("reason", &mut MISSES.iter().map(|d| d.code()), &|i| {
+            m.enrich_misses.get(i)
+        }),
     );
     let hist = |h: &super::Histogram| {
         let (buckets, sum, count) = h.snapshot();
@@ -431,13 +423,10 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
         )],
     );
     {
-        let map = locked(&m.consent_replays);
         let s = Replay::ALL
             .iter()
-            .map(|r| {
-                let n = map.get(r).copied().unwrap_or(0);
-                value(l1("reason", r.label()), n as f64)
-            })
+            .enumerate()
+            .map(|(i, r)| value(l1("reason", r.label()), m.consent_replays.get(i) as f64))
             .collect();
         fam(&REPLAYS, s);
     }
@@ -520,13 +509,12 @@ pub fn snapshot(m: &Metrics) -> Vec<Family> {
         );
     }
     {
-        let (sampled, not_sampled, dropped) = m.tracer.counts();
+        let (sampled, not_sampled) = m.tracer.counts();
         fam(
             &SPANS,
             vec![
                 value(l1("outcome", "sampled"), sampled as f64),
                 value(l1("outcome", "not_sampled"), not_sampled as f64),
-                value(l1("outcome", "dropped"), dropped as f64),
             ],
         );
     }

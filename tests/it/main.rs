@@ -8,6 +8,7 @@
 
 mod broker;
 mod codecs;
+mod collector;
 mod core;
 mod deploy;
 mod enrich;

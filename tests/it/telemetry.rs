@@ -1,25 +1,25 @@
 //! Telemetry and operations: the worker *binary* against the real broker — health
 //! endpoints and Prometheus metrics read with a real HTTP client and the exposition parsed,
-//! OTLP spans and metrics received by an in-test collector, and the leak corpus run at the
+//! OTLP spans and metrics received by a real OpenTelemetry Collector ([`crate::collector`]), and the leak corpus run at the
 //! most verbose log level with no planted value in the logs. The deployment files and the
 //! README's tables are checked in `deploy`.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use consent_enricher::config::Config;
-use consent_enricher::telemetry::prometheus::CATALOGUE;
+use consent_enricher::telemetry::prometheus::{self, CATALOGUE};
 use consent_enricher::telemetry::{AttrValue, Metrics, TraceContext, otlp};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 use serde_json::{Value, json};
 
 use crate::broker::{self, Reader, wait_for};
+use crate::collector::{Collector, Tls};
 use crate::scrape::{http_get, scrape, value};
 use crate::support;
 
@@ -30,130 +30,36 @@ const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-
 
 // ---------------------------------------------------------------- HTTP and exposition
 
-/// Records every POST it receives: (path, parsed JSON body).
-#[derive(Clone)]
-struct Collector {
-    addr: SocketAddr,
-    got: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-impl Collector {
-    fn start() -> Collector {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&got);
-        // Detached: it lives as long as the test binary, answering each request once.
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut s) = conn else { continue };
-                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let (head_end, length) = loop {
-                    let Ok(n) = s.read(&mut chunk) else {
-                        break (0, 0);
-                    };
-                    if n == 0 {
-                        break (0, 0);
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                l.strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        break (i + 4, len);
-                    }
-                };
-                if head_end == 0 {
-                    continue;
-                }
-                while buf.len() < head_end + length {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let path = head.split(' ').nth(1).unwrap_or_default().to_string();
-                let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
-                sink.lock().unwrap().push((path, body));
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
-            }
-        });
-        Collector { addr, got }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Trace ids of every span received, with their parent span ids.
-    fn spans(&self) -> Vec<(String, Option<String>, Value)> {
-        let got = self.got.lock().unwrap();
-        let mut out = Vec::new();
-        for (path, body) in got.iter().filter(|(p, _)| p == "/v1/traces") {
-            let _ = path;
-            for rs in body["resourceSpans"].as_array().into_iter().flatten() {
-                for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
-                    for s in ss["spans"].as_array().into_iter().flatten() {
-                        out.push((
-                            s["traceId"].as_str().unwrap_or_default().to_string(),
-                            s["parentSpanId"].as_str().map(String::from),
-                            s.clone(),
-                        ));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Names of every metric received, and the service.name of their resource.
-    fn metric_names(&self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let got = self.got.lock().unwrap();
-        let (mut names, mut services) = (BTreeSet::new(), BTreeSet::new());
-        for (_, body) in got.iter().filter(|(p, _)| p == "/v1/metrics") {
-            for rm in body["resourceMetrics"].as_array().into_iter().flatten() {
-                for a in rm["resource"]["attributes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    if a["key"] == "service.name" {
-                        services.insert(
-                            a["value"]["stringValue"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string(),
-                        );
-                    }
-                }
-                for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
-                    for m in sm["metrics"].as_array().into_iter().flatten() {
-                        names.insert(m["name"].as_str().unwrap_or_default().to_string());
-                    }
-                }
-            }
-        }
-        (names, services)
-    }
-}
-
-#[test]
-fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
-    let collector = Collector::start();
+/// Spans and every metric reach a real collector over `protocol`, with the resource the
+/// environment names and the parent's trace continued.
+/// With `tls`, the collector serves TLS with a certificate of a test CA, and the exporter
+/// trusts that CA only (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
+fn exports_to_a_real_collector(protocol: &str, tls: bool) {
+    let name = format!("sdk-{}-{tls}", protocol.replace('/', "-"));
+    let ca = tls.then(|| Tls::make(&name));
+    let collector = match &ca {
+        Some(t) => Collector::start_tls(&name, t),
+        None => Collector::start(&name),
+    };
     let metrics = Arc::new(Metrics::default());
     let mut cfg = support::config().telemetry;
-    cfg.otlp_endpoint = collector.endpoint();
+    let scheme = if tls { "https" } else { "http" };
+    cfg.otlp_endpoint = match protocol {
+        "grpc" => format!("{scheme}://{}", collector.grpc),
+        _ => format!("{scheme}://{}", collector.http),
+    };
     cfg.trace_sample_ratio = 1.0;
-    let env = |k: &str| (k == "OTEL_SERVICE_NAME").then(|| "enricher-test".to_string());
-    let exporter = otlp::start(&cfg, &metrics, env)
+    let proto = protocol.to_string();
+    let ca_file = ca.map(|t| t.ca.display().to_string());
+    let env = move |k: &str| match k {
+        "OTEL_SERVICE_NAME" => Some("enricher-test".to_string()),
+        "OTEL_RESOURCE_ATTRIBUTES" => Some("deployment.environment=it".to_string()),
+        "OTEL_EXPORTER_OTLP_PROTOCOL" => Some(proto.clone()),
+        "OTEL_EXPORTER_OTLP_CERTIFICATE" => ca_file.clone(),
+        _ => None,
+    };
+    let rt = consent_enricher::telemetry::runtime().unwrap();
+    let exporter = otlp::start(&cfg, &metrics, rt, env)
         .unwrap()
         .expect("an endpoint is configured");
     let now = SystemTime::now();
@@ -176,7 +82,31 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
         .tracer
         .record_span(None, "consent-enricher process", now, now, &[]);
     metrics.record_in(consent_enricher::telemetry::InTopic::Raw);
+    metrics.delivered(Duration::from_millis(3));
+    metrics.txn_duration.observe(Duration::from_millis(7));
+    // Every family /metrics has a sample for: all but those librdkafka's statistics
+    // feed, which need a client.
+    let sampled: Vec<_> = prometheus::snapshot(&metrics)
+        .into_iter()
+        .filter(|f| !f.samples.is_empty())
+        .map(|f| f.doc.base_name())
+        .collect();
+    let from_statistics = [
+        &prometheus::LAG,
+        &prometheus::KAFKA_MSGS,
+        &prometheus::KAFKA_BYTES,
+        &prometheus::KAFKA_REPLYQ,
+        &prometheus::KAFKA_RTT,
+    ];
+    for d in CATALOGUE {
+        let fed = sampled.contains(&d.base_name());
+        let needs_client = from_statistics.iter().any(|s| s.name == d.name);
+        assert!(fed || needs_client, "{} has no sample", d.name);
+    }
     exporter.shutdown(); // flushes spans and metrics once more
+    wait_for("both spans and the metrics at the collector", T, || {
+        collector.spans().len() >= 2 && !collector.metric_names().0.is_empty()
+    });
     let spans = collector.spans();
     assert_eq!(spans.len(), 2, "{spans:?}");
     let (_, parent, span) = spans
@@ -185,6 +115,7 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
         .expect("the parent's trace is continued");
     assert_eq!(parent.as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(span["traceState"], "vendor=1");
+    assert_eq!(span["kind"], 5, "SPAN_KIND_CONSUMER");
     assert_eq!(
         span["attributes"][0],
         json!({"key": "messaging.kafka.partition", "value": {"intValue": "2"}})
@@ -196,20 +127,75 @@ fn otlp_exporter_sends_continued_spans_and_every_metric_to_a_collector() {
         "a new root trace"
     );
     let (names, services) = collector.metric_names();
-    for d in CATALOGUE {
+    for name in sampled {
         assert!(
-            names.contains(d.base_name()),
-            "{} exported over OTLP: {names:?}",
-            d.base_name()
+            names.contains(name),
+            "{name} exported over {protocol}: {names:?}"
         );
     }
     assert_eq!(services, BTreeSet::from(["enricher-test".to_string()]));
-    let snapshot = consent_enricher::telemetry::prometheus::render(&metrics);
+    let text = collector.received_text();
+    assert!(
+        text.contains("deployment.environment"),
+        "resource attributes"
+    );
+    let snapshot = prometheus::render(&metrics);
     assert!(
         snapshot
             .contains("consent_enricher_otlp_exports_total{signal=\"traces\",outcome=\"ok\"} 1"),
         "{snapshot}"
     );
+}
+
+#[test]
+fn the_sdk_exports_spans_and_every_metric_to_a_real_collector_over_http_protobuf() {
+    exports_to_a_real_collector("http/protobuf", false);
+}
+
+#[test]
+fn the_sdk_exports_spans_and_every_metric_to_a_real_collector_over_grpc() {
+    exports_to_a_real_collector("grpc", false);
+}
+
+#[test]
+fn the_sdk_exports_over_tls_trusting_a_custom_ca_over_http_protobuf() {
+    exports_to_a_real_collector("http/protobuf", true);
+}
+
+#[test]
+fn the_sdk_exports_over_tls_trusting_a_custom_ca_over_grpc() {
+    exports_to_a_real_collector("grpc", true);
+}
+
+/// Without the CA the collector's certificate is not trusted: the exports fail, are
+/// counted as errors, and nothing arrives.
+#[test]
+fn a_collector_certificate_not_trusted_fails_the_export_and_is_counted() {
+    let tls = Tls::make("untrusted");
+    let collector = Collector::start_tls("untrusted", &tls);
+    let metrics = Arc::new(Metrics::default());
+    let mut cfg = support::config().telemetry;
+    cfg.otlp_endpoint = format!("https://{}", collector.http);
+    cfg.trace_sample_ratio = 1.0;
+    let rt = consent_enricher::telemetry::runtime().unwrap();
+    let exporter = otlp::start(&cfg, &metrics, rt, |_: &str| None)
+        .unwrap()
+        .expect("an endpoint is configured");
+    let now = SystemTime::now();
+    metrics
+        .tracer
+        .record_span(None, "consent-enricher process", now, now, &[]);
+    exporter.shutdown();
+    let snapshot = prometheus::render(&metrics);
+    for signal in ["traces", "metrics"] {
+        assert!(
+            snapshot.contains(&format!(
+                "consent_enricher_otlp_exports_total{{signal=\"{signal}\",outcome=\"error\"}} 1"
+            )),
+            "{snapshot}"
+        );
+    }
+    assert!(collector.received().is_empty());
 }
 
 // ---------------------------------------------------------------- the worker binary
@@ -346,9 +332,10 @@ pub(crate) fn event(id: &str, user: Option<&str>) -> Vec<u8> {
 fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
     let _broker = broker::shared();
     let config = broker::config("telemetry-http");
-    let collector = Collector::start();
+    let collector = Collector::start("worker-binary");
     let mut run_config = config.clone();
-    run_config.telemetry.otlp_endpoint = collector.endpoint();
+    // gRPC here, http/protobuf in the SDK test above: the binary's default is HTTP.
+    run_config.telemetry.otlp_endpoint = format!("http://{}", collector.grpc);
     run_config.telemetry.trace_sample_ratio = 1.0;
     let w = BinWorker::start(
         "http",
@@ -357,6 +344,7 @@ fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
             ("OTEL_METRIC_EXPORT_INTERVAL", "300".into()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
             ("OTEL_SERVICE_NAME", "enricher-it".into()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
         ],
     );
     let (status, body) = http_get(w.addr, "/health/live").unwrap();
@@ -558,6 +546,14 @@ fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
         services.contains("enricher-it"),
         "OTEL_SERVICE_NAME honoured: {services:?}"
     );
+    // No user or event id reached the collector as any value (attributes, names).
+    let received = collector.received_text();
+    for id in ["u1", "u2", "e1", "e2", "e3"] {
+        assert!(
+            !received.contains(&format!("\"{id}\"")),
+            "{id} exported to the collector"
+        );
+    }
 
     let (status, log) = w.stop();
     assert!(
@@ -565,4 +561,96 @@ fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
         "graceful exit on SIGTERM: {status}\n{log}"
     );
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Every request head an OTLP/HTTP endpoint receives (a listener that answers 200 to
+/// each), to see what the SDK puts on the wire besides the body.
+fn request_heads() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&heads);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + 4 + len {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..end + 4 + len);
+                    seen.lock().unwrap().push(head);
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if conn.write_all(ok).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+#[test]
+fn the_sdk_sends_the_environments_headers_and_compression_and_never_logs_them() {
+    let _broker = broker::shared();
+    let config = broker::config("telemetry-headers");
+    let (addr, heads) = request_heads();
+    let w = BinWorker::start(
+        "headers",
+        config,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer%20sekret-token,x-tenant=acme".into(),
+            ),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".into()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200".into()),
+        ],
+    );
+    wait_for("a metrics export with the headers", T, || {
+        heads.lock().unwrap().iter().any(|h| {
+            h.starts_with("post /v1/metrics ")
+                && h.contains("authorization: bearer sekret-token")
+                && h.contains("x-tenant: acme")
+                && h.contains("content-encoding: gzip")
+                && h.contains("content-type: application/x-protobuf")
+        })
+    });
+    let (status, log) = w.stop();
+    assert!(status.success(), "{status}: {log}");
+    assert!(
+        !log.contains("sekret"),
+        "the exporter's headers reached the log:\n{log}"
+    );
+    // At shutdown the queued spans (none sampled at the default ratio) and the metrics
+    // are flushed: the last metrics export still carries the headers.
+    let all = heads.lock().unwrap();
+    assert!(
+        all.iter()
+            .filter(|h| h.starts_with("post /v1/metrics "))
+            .all(|h| h.contains("authorization: bearer sekret-token")),
+        "{all:?}"
+    );
 }

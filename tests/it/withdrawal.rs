@@ -37,21 +37,11 @@ fn consent(user: &str, at: &str, analytics: bool) -> Vec<u8> {
 }
 
 fn replays(m: &Metrics, why: Replay) -> u64 {
-    m.consent_replays
-        .lock()
-        .unwrap()
-        .get(&why)
-        .copied()
-        .unwrap_or(0)
+    m.replays(why)
 }
 
 fn personal_decided(m: &Metrics) -> u64 {
-    m.decisions
-        .lock()
-        .unwrap()
-        .get(&(0, "personal"))
-        .copied()
-        .unwrap_or(0)
+    m.decided(0, consent_enricher::policy::Decision::Personal)
 }
 
 /// A read_uncommitted reader of the personal topic: it also sees the records of
