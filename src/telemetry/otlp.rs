@@ -348,26 +348,39 @@ fn tls(
     }))
 }
 
+/// An OTLP/HTTP builder set for protobuf bodies, our client and the target's endpoint.
+fn over_http<B>(b: B, t: &Target, signal: &'static str) -> Result<B, TelemetryError>
+where
+    B: WithExportConfig + WithHttpConfig,
+{
+    Ok(b.with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_http_client(http_client(t, signal)?)
+        .with_endpoint(&t.endpoint))
+}
+
+/// A gRPC builder set for the target's endpoint and, for `https://`, its TLS.
+fn over_grpc<B>(b: B, t: &Target) -> Result<B, TelemetryError>
+where
+    B: WithExportConfig + WithTonicConfig,
+{
+    let b = b.with_endpoint(&t.endpoint);
+    Ok(match tls(t)? {
+        Some(tls) => b.with_tls_config(tls),
+        None => b,
+    })
+}
+
 fn span_exporter(
     t: &Target,
     rt: &tokio::runtime::Handle,
 ) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
     let b = opentelemetry_otlp::SpanExporter::builder();
     let built = match t.protocol {
-        Protocol::HttpProtobuf => b
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_http_client(http_client(t, "traces")?)
-            .with_endpoint(&t.endpoint)
-            .build(),
+        Protocol::HttpProtobuf => over_http(b.with_http(), t, "traces")?.build(),
         Protocol::Grpc => {
             // tonic's channel spawns onto the runtime it is built in.
             let _in_runtime = rt.enter();
-            let mut b = b.with_tonic().with_endpoint(&t.endpoint);
-            if let Some(tls) = tls(t)? {
-                b = b.with_tls_config(tls);
-            }
-            b.build()
+            over_grpc(b.with_tonic(), t)?.build()
         }
     };
     built.map_err(build_error("traces"))
@@ -379,19 +392,10 @@ fn metric_exporter(
 ) -> Result<opentelemetry_otlp::MetricExporter, TelemetryError> {
     let b = opentelemetry_otlp::MetricExporter::builder();
     let built = match t.protocol {
-        Protocol::HttpProtobuf => b
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_http_client(http_client(t, "metrics")?)
-            .with_endpoint(&t.endpoint)
-            .build(),
+        Protocol::HttpProtobuf => over_http(b.with_http(), t, "metrics")?.build(),
         Protocol::Grpc => {
             let _in_runtime = rt.enter();
-            let mut b = b.with_tonic().with_endpoint(&t.endpoint);
-            if let Some(tls) = tls(t)? {
-                b = b.with_tls_config(tls);
-            }
-            b.build()
+            over_grpc(b.with_tonic(), t)?.build()
         }
     };
     built.map_err(build_error("metrics"))
