@@ -166,10 +166,18 @@ fn lose_the_erasure_records(config: &Config) {
     for p in 0..config.topics.partitions {
         tpl.add_partition_offset(topic, p, Offset::End).unwrap();
     }
-    let deleted = block_on(admin.delete_records(&tpl, &AdminOptions::new())).unwrap();
-    for e in deleted.elements() {
-        assert!(e.error().is_ok(), "delete records: {:?}", e.error());
-    }
+    // The partition leader applies the new policy once the config change reaches it (CI
+    // met PolicyViolation right after the alter): until then DeleteRecords is refused.
+    broker::wait_for("DeleteRecords under the delete policy", T, || {
+        let deleted = block_on(admin.delete_records(&tpl, &AdminOptions::new())).unwrap();
+        deleted.elements().iter().all(|e| match e.error() {
+            Ok(()) => true,
+            Err(rdkafka::error::KafkaError::OffsetFetch(
+                rdkafka::types::RDKafkaErrorCode::PolicyViolation,
+            )) => false,
+            Err(other) => panic!("delete records: {other:?}"),
+        })
+    });
     // Proof that nothing is left to read: the low watermark is the high one.
     let probe: BaseConsumer = client_config(&config.kafka, Role::Consumer)
         .create()
