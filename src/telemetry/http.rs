@@ -310,7 +310,7 @@ mod tests {
                 s
             })
             .collect();
-        // Accepted in order after the 50, each of which already holds its own thread.
+        // Accepted in order after the 50, each of which already holds a connection slot.
         let mut probe = TcpStream::connect(a).unwrap();
         // The kubelet's default probe timeout: the answer must come well inside it, while
         // every slow connection is still open (their head deadline is 2 s).

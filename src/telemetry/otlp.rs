@@ -55,7 +55,14 @@ pub struct Target {
     pub protocol: Protocol,
     /// A PEM file of CA certificates to trust instead of the system's.
     pub ca_file: Option<String>,
+    /// How long one export may take (`OTEL_EXPORTER_OTLP_{TRACES_,METRICS_}TIMEOUT`, ms;
+    /// 10 s by default): given to the SDK and to the HTTP client, whose own timeout
+    /// would otherwise cut every request at its default.
+    pub timeout: Duration,
 }
+
+/// The specification's default export timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Both signals' targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,10 +127,25 @@ pub fn resolve(
         check_url(&endpoint)?;
         let ca_file = get(&format!("OTEL_EXPORTER_OTLP_{upper}_CERTIFICATE"))
             .or_else(|| get("OTEL_EXPORTER_OTLP_CERTIFICATE"));
+        let timeout = match get(&format!("OTEL_EXPORTER_OTLP_{upper}_TIMEOUT"))
+            .or_else(|| get("OTEL_EXPORTER_OTLP_TIMEOUT"))
+        {
+            None => DEFAULT_TIMEOUT,
+            Some(ms) => match ms.parse::<u64>() {
+                Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                _ => {
+                    return Err(TelemetryError::Endpoint {
+                        endpoint: String::new(),
+                        why: "OTEL_EXPORTER_OTLP_TIMEOUT must be a positive number of milliseconds",
+                    });
+                }
+            },
+        };
         Ok(Target {
             endpoint,
             protocol,
             ca_file,
+            timeout,
         })
     };
     Ok(Some(Targets {
@@ -135,8 +157,9 @@ pub fn resolve(
 /// An endpoint must be `http://` or `https://` with a host and no credentials (which
 /// would end up in logs; use `OTEL_EXPORTER_OTLP_HEADERS`).
 fn check_url(url: &str) -> Result<(), TelemetryError> {
+    // The error names the endpoint without its path, query or credentials: it is logged.
     let bad = |why| TelemetryError::Endpoint {
-        endpoint: url.to_string(),
+        endpoint: redacted(url),
         why,
     };
     let rest = url
@@ -153,6 +176,16 @@ fn check_url(url: &str) -> Result<(), TelemetryError> {
         ));
     }
     Ok(())
+}
+
+/// [`origin`] with any `user:password@` replaced by `***@`.
+fn redacted(url: &str) -> String {
+    let o = origin(url);
+    let scheme = o.find("://").map_or(0, |i| i + 3);
+    match o[scheme..].rfind('@') {
+        Some(at) => format!("{}***{}", &o[..scheme], &o[scheme + at..]),
+        None => o.to_string(),
+    }
 }
 
 /// Where a URL points, without its path (for the start-up log line).
@@ -177,8 +210,18 @@ impl Exporter {
         &self.targets
     }
 
-    /// Exports the queued spans and the metrics a last time, then stops.
+    /// Exports the queued spans and the metrics a last time, then stops (as dropping it
+    /// does).
     pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Exporter {
+    /// The metrics' tracer holds the tracer provider (and the exporters hold the
+    /// metrics), so the SDK would never stop by itself: an early return that drops the
+    /// exporter flushes and stops it too.
+    fn drop(&mut self) {
         if let Err(e) = self.tracer.shutdown() {
             log::warn(&format!("otlp: stopping the span exporter: {e}"));
         }
@@ -207,6 +250,7 @@ pub fn start(
     let spans = Counted {
         inner: span_exporter(&targets.traces, rt)?,
         signal: "traces",
+        origin: redacted(&targets.traces.endpoint),
         metrics: Arc::clone(metrics),
     };
     let batch = BatchConfigBuilder::default()
@@ -226,6 +270,7 @@ pub fn start(
     let reader = PeriodicReader::builder(Counted {
         inner: metric_exporter(&targets.metrics, rt)?,
         signal: "metrics",
+        origin: redacted(&targets.metrics.endpoint),
         metrics: Arc::clone(metrics),
     })
     .build();
@@ -319,7 +364,7 @@ fn http_client(
     t: &Target,
     signal: &'static str,
 ) -> Result<reqwest::blocking::Client, TelemetryError> {
-    let mut b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10));
+    let mut b = reqwest::blocking::Client::builder().timeout(t.timeout);
     if let Some(pem) = read_ca(t)? {
         let certs =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| TelemetryError::Build {
@@ -355,7 +400,8 @@ where
 {
     Ok(b.with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_http_client(http_client(t, signal)?)
-        .with_endpoint(&t.endpoint))
+        .with_endpoint(&t.endpoint)
+        .with_timeout(t.timeout))
 }
 
 /// A gRPC builder set for the target's endpoint and, for `https://`, its TLS.
@@ -363,7 +409,7 @@ fn over_grpc<B>(b: B, t: &Target) -> Result<B, TelemetryError>
 where
     B: WithExportConfig + WithTonicConfig,
 {
-    let b = b.with_endpoint(&t.endpoint);
+    let b = b.with_endpoint(&t.endpoint).with_timeout(t.timeout);
     Ok(match tls(t)? {
         Some(tls) => b.with_tls_config(tls),
         None => b,
@@ -406,6 +452,8 @@ fn metric_exporter(
 struct Counted<E> {
     inner: E,
     signal: &'static str,
+    /// Where it exports ([`redacted`]), for the log line.
+    origin: String,
     metrics: Arc<Metrics>,
 }
 
@@ -413,8 +461,11 @@ impl<E> Counted<E> {
     fn outcome(&self, r: OTelSdkResult) -> OTelSdkResult {
         self.metrics.otlp_export(self.signal, r.is_ok());
         if let Err(e) = &r {
-            // The SDK's error names the endpoint and status, never the payload.
-            log::warn(&format!("otlp: {} export failed: {e}", self.signal));
+            // The SDK's error says "network error" or the HTTP status, never the payload.
+            log::warn(&format!(
+                "otlp: {} export to {} failed: {e}",
+                self.signal, self.origin
+            ));
         }
         r
     }
@@ -579,6 +630,36 @@ mod tests {
         let json = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
         assert!(resolve(&c, json).is_err());
         assert_eq!(origin("https://c:4318/v1/traces?x"), "https://c:4318");
+        // The refusal names neither the password nor a token in the query.
+        c.otlp_endpoint = "http://user:s3cret@c:4318/v1?token=t0ken".into();
+        let e = resolve(&c, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("http://***@c:4318"), "{e}");
+        assert!(
+            !e.contains("s3cret") && !e.contains("t0ken") && !e.contains("user"),
+            "{e}"
+        );
+        c.otlp_endpoint = "http://c:4318".into();
+        for bad in ["0", "soon", "-5"] {
+            let pairs = [("OTEL_EXPORTER_OTLP_TIMEOUT", bad)];
+            assert!(resolve(&c, env(&pairs)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_export_timeout_comes_from_the_environment_per_signal() {
+        let c = TelemetryConfig {
+            otlp_endpoint: "http://c:4318".into(),
+            ..TelemetryConfig::default()
+        };
+        let t = resolve(&c, env(&[])).unwrap().unwrap();
+        assert_eq!(t.traces.timeout, Duration::from_secs(10));
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "30000"),
+        ]);
+        let t = resolve(&c, e).unwrap().unwrap();
+        assert_eq!(t.traces.timeout, Duration::from_millis(2500));
+        assert_eq!(t.metrics.timeout, Duration::from_secs(30));
     }
 
     #[test]

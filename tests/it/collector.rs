@@ -229,6 +229,27 @@ impl Collector {
         out
     }
 
+    /// Every data point received for metric `name` (in every export, oldest first).
+    pub fn points(&self, name: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        for body in self.received() {
+            for rm in body["resourceMetrics"].as_array().into_iter().flatten() {
+                for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
+                    for m in sm["metrics"].as_array().into_iter().flatten() {
+                        if m["name"] != name {
+                            continue;
+                        }
+                        for kind in ["sum", "gauge", "histogram"] {
+                            let points = m[kind]["dataPoints"].as_array();
+                            out.extend(points.into_iter().flatten().cloned());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The names of every metric received, and the `service.name` of every resource
     /// (spans' and metrics').
     pub fn metric_names(

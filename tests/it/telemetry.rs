@@ -134,6 +134,16 @@ fn exports_to_a_real_collector(protocol: &str, tls: bool) {
         );
     }
     assert_eq!(services, BTreeSet::from(["enricher-test".to_string()]));
+    // Values, not only names: the one raw record and the one latency observation.
+    let raw_in = collector.points("consent_enricher_records_in");
+    assert!(
+        raw_in.iter().any(|p| p["attributes"]
+            == json!([{"key": "topic", "value": {"stringValue": "raw"}}])
+            && p["asDouble"] == 1.0),
+        "{raw_in:?}"
+    );
+    let latency = collector.points("consent_enricher_processing_latency_seconds");
+    assert!(latency.iter().any(|p| p["count"] == "1"), "{latency:?}");
     let text = collector.received_text();
     assert!(
         text.contains("deployment.environment"),
@@ -529,9 +539,11 @@ fn worker_binary_serves_health_and_metrics_that_move_and_exports_spans() {
         }
     }
 
+    // Well within the SDK's defaults (60 s for metrics, 5 s for spans): the intervals
+    // set in the environment are the ones used.
     wait_for(
         "the raw record's span and the metrics at the collector",
-        T,
+        Duration::from_secs(20),
         || {
             let (names, _) = collector.metric_names();
             collector
@@ -627,6 +639,8 @@ fn the_sdk_sends_the_environments_headers_and_compression_and_never_logs_them() 
             ),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".into()),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200".into()),
+            // Every line the worker and librdkafka can write, searched for the secret.
+            ("CONSENT_ENRICHER__TELEMETRY__LOG_LEVEL", "trace".into()),
         ],
     );
     wait_for("a metrics export with the headers", T, || {
