@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use consent_enricher::config::{Config, KafkaConfig};
-use consent_enricher::kafka::acls::{self, Principals};
+use consent_enricher::kafka::acls::{self, Need, Principals};
 use consent_enricher::kafka::{EdgeError, Role, client_config};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
@@ -75,7 +75,30 @@ fn secured_config(test: &str, partitions: i32) -> Config {
     )
     .expect("creating the ACLs");
     assert!(failed.is_empty(), "{failed:?}");
-    c.kafka = with_group(user("worker"), &c);
+    // CreateAcls answers once the controller has them; the broker's authorizer may take
+    // a moment more (CI's first produce after it met TOPIC_AUTHORIZATION_FAILED).
+    let producer = with_group(user("producer"), &c);
+    let worker = with_group(user("worker"), &c);
+    let t = &c.topics;
+    broker::wait_for("the new ACLs in effect", T, || {
+        acls::check_permissions(
+            &producer,
+            &[
+                (t.raw.as_str(), Need::Write),
+                (t.consent.as_str(), Need::Write),
+            ],
+        )
+        .is_ok()
+            && acls::check_permissions(
+                &worker,
+                &[
+                    (t.raw.as_str(), Need::Read),
+                    (t.anonymous.as_str(), Need::Write),
+                ],
+            )
+            .is_ok()
+    });
+    c.kafka = worker;
     c.delivery.max_consecutive_aborts = 3;
     c
 }
