@@ -197,6 +197,17 @@ fn send<C: Tagged>(
                     ));
                 }
             }
+            // librdkafka remembers a topic the broker refused and then refuses every
+            // record for it at once: the missing permission, named, is the cause (exit 5)
+            // — retrying the transaction cannot help.
+            Err((KafkaError::MessageProduction(code), back))
+                if super::streak::is_authorization(code) =>
+            {
+                return Err(EdgeError::AuthorizationFailed(format!(
+                    "topic {} refused this producer ({code})",
+                    back.topic
+                )));
+            }
             Err((e, _)) => {
                 return Err(EdgeError::Fatal {
                     context: "producing an output",
