@@ -181,7 +181,7 @@ metric!(
     "fenced",
     Gauge,
     [],
-    "1 when a producer was fenced by another instance with the same transactional id."
+    "1 when a producer or a static consumer was fenced (another instance with its transactional or instance id, or its own stale membership)."
 );
 metric!(
     UNREADABLE,

@@ -622,3 +622,52 @@ fn an_open_upstream_consent_transaction_stops_processing_until_it_ends_across_a_
     );
     assert_eq!(while_stalled, 0);
 }
+
+/// A static consumer fenced by its own name (FENCED_INSTANCE_ID, as CI saw after a broker
+/// stall when the consumer's rejoin outran a heartbeat of its earlier membership) is a
+/// fatal error in librdkafka: that consumer keeps its partitions and never fetches again.
+/// The worker must start the slot afresh from the committed offsets, so every partition is
+/// read to the end and nothing is lost. Injected on the in-process cluster (a real broker
+/// cannot stage the race on demand), on SyncGroup, which librdkafka treats like the
+/// heartbeat's: the first SyncGroup is the audit consumer's (it joins while the tables
+/// load, before any worker consumer exists) and passes; the second, the worker
+/// consumer's, is refused.
+#[test]
+fn a_consumer_fenced_by_its_static_name_is_started_afresh() {
+    let (mock, mut config) = on_mock_cluster("mock-fenced-member", 3);
+    config.delivery.instance_id = "fenced-member".into();
+    // The in-process cluster does not replace a static member by its name: the fenced
+    // one's partitions move once its session expires.
+    config
+        .kafka
+        .consumer
+        .insert("session.timeout.ms".into(), "6000".into());
+    let cfg = GenConfig {
+        users: 200,
+        events: 3_000,
+        seed: 29,
+        erased: 0.0,
+        ..GenConfig::default()
+    };
+    let summary = load(&config, &cfg);
+    mock.request_errors(
+        RDKafkaApiKey::SyncGroup,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID,
+        ],
+    );
+    let w = TestWorker::start(&config);
+    let mut reader = Reader::new(&config);
+    all_outputs(&mut reader, &config, &summary, || w.assert_running());
+    let report = w.stop();
+    println!(
+        "fenced_member: {} restart(s), {} abort(s)",
+        report.restarts, report.aborts
+    );
+    assert_eq!(
+        report.restarts, 1,
+        "the fenced consumer was not started afresh"
+    );
+    Tally::of(&reader, &config).check_nothing_lost("fenced_member", &summary);
+}

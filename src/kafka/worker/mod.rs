@@ -68,6 +68,8 @@ pub struct Report {
     pub counts: Counts,
     /// Transactions aborted (exactly-once).
     pub aborts: u64,
+    /// Fresh starts of a consumer slot (fenced producer or consumer, see `RESTARTS`).
+    pub restarts: u64,
 }
 
 impl Report {
@@ -78,11 +80,17 @@ impl Report {
     fn merge(&mut self, o: &Report) {
         self.counts.merge(&o.counts);
         self.aborts += o.aborts;
+        self.restarts += o.restarts;
     }
 
     /// One log line of counts, personal outputs named by `names`.
     pub fn render(&self, names: &[&str]) -> String {
-        format!("{} aborts={}", self.counts.render(names), self.aborts)
+        format!(
+            "{} aborts={} restarts={}",
+            self.counts.render(names),
+            self.aborts,
+            self.restarts
+        )
     }
 }
 
@@ -215,13 +223,17 @@ pub fn run(
         }
         handles
             .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|_| {
-                    Err(EdgeError::DeliveryFailed("a worker thread panicked".into()))
-                }),
-                Err(e) => Err(EdgeError::DeliveryFailed(format!(
-                    "cannot start a worker thread: {e}"
-                ))),
+            .map(|h| {
+                let failed = |why: String| {
+                    log::error(&why);
+                    Err(EdgeError::DeliveryFailed(why))
+                };
+                match h {
+                    Ok(h) => h
+                        .join()
+                        .unwrap_or_else(|_| failed("a worker thread panicked".into())),
+                    Err(e) => failed(format!("cannot start a worker thread: {e}")),
+                }
             })
             .collect()
     });
@@ -229,12 +241,11 @@ pub fn run(
     tables.stop();
     let mut total = Report::default();
     let mut first_err = None;
-    for (slot, r) in results.into_iter().enumerate() {
+    for r in results {
         match r {
             Ok(rep) => total.merge(&rep),
+            // Each instance logged its own cause when it stopped.
             Err(e) => {
-                // Each instance's own cause, not only the first one returned.
-                log::error(&format!("instance {slot} stopped: {e}"));
                 first_err.get_or_insert(e);
             }
         }
@@ -258,6 +269,7 @@ const RESTARTS: u32 = 3;
 /// the epoch, the coordinator answered PRODUCER_FENCED, and the static consumer was
 /// fenced by its own rejoin). A real second process with the same transactional id is
 /// fenced back by the fresh start and, after [`RESTARTS`], one of the two exits (7).
+/// A consumer fenced by its static name comes here as `Fenced` too (`consumer_fatal`).
 fn slot_restartable(e: &EdgeError) -> bool {
     match e {
         EdgeError::Fenced(_) => true,
@@ -271,12 +283,15 @@ fn slot_restartable(e: &EdgeError) -> bool {
 
 fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
     let mut restarts = 0;
+    // What every life committed, so a restart does not forget the earlier ones.
+    let mut total = Report::default();
     let result = loop {
         let first = restarts == 0;
-        let r = match shared.config.delivery.mode {
+        let (life, r) = match shared.config.delivery.mode {
             DeliveryMode::ExactlyOnce => run_as::<Transactions>(shared, slot, first),
             DeliveryMode::AtLeastOnce => run_as::<Acknowledged>(shared, slot, first),
         };
+        total.merge(&life);
         match r {
             Err(e)
                 if restarts < RESTARTS
@@ -284,6 +299,7 @@ fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
                     && !shared.stop.load(Ordering::SeqCst) =>
             {
                 restarts += 1;
+                total.restarts += 1;
                 // The fresh producer is not fenced (it fences a stale one); it says so
                 // again if another process takes the id back.
                 shared.metrics.fenced.store(false, Ordering::SeqCst);
@@ -291,10 +307,13 @@ fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
                     "instance {slot}: {e}; starting it afresh from the committed offsets ({restarts}/{RESTARTS})"
                 ));
             }
-            r => break r,
+            r => break r.map(|()| total),
         }
     };
-    if result.is_err() {
+    if let Err(e) = &result {
+        // Said now, not after the other instances and the table reader have stopped:
+        // a shutdown that hangs must not hide its cause.
+        log::error(&format!("instance {slot} stopped: {e}"));
         // One instance failing stops the process: the orchestrator restarts it whole,
         // which is simpler to reason about than a partially working worker.
         shared.stop.store(true, Ordering::SeqCst);
@@ -302,15 +321,23 @@ fn run_instance(shared: &Shared<'_>, slot: usize) -> Result<Report, EdgeError> {
     result
 }
 
-/// One life of an instance; `first`: counted as subscribed (readiness) only once.
-fn run_as<M: Mode>(shared: &Shared<'_>, slot: usize, first: bool) -> Result<Report, EdgeError> {
-    let mut inst = Instance::<M>::new(shared, slot)?;
+/// One life of an instance: what it committed, and how it ended; `first`: counted as
+/// subscribed (readiness) only once.
+fn run_as<M: Mode>(
+    shared: &Shared<'_>,
+    slot: usize,
+    first: bool,
+) -> (Report, Result<(), EdgeError>) {
+    let mut inst = match Instance::<M>::new(shared, slot) {
+        Ok(inst) => inst,
+        Err(e) => return (Report::default(), Err(e)),
+    };
     if first {
         shared.subscribed.fetch_add(1, Ordering::SeqCst);
     }
     let r = M::run(&mut inst);
     inst.close();
-    r.map(|()| inst.report)
+    (std::mem::take(&mut inst.report), r)
 }
 
 /// What the worker's principal must be allowed on which topic: its inputs, the tables
@@ -482,6 +509,11 @@ impl<'a, M: Mode> Instance<'a, M> {
     /// once per stalled partition when it is a batch that cannot be decoded
     /// (`unreadable`), a warning otherwise.
     fn consume_error(&self, e: &rdkafka::error::KafkaError) -> Result<(), EdgeError> {
+        if let rdkafka::error::KafkaError::MessageConsumptionFatal(_) = e {
+            // Not ready until the slot has started afresh, as for a fenced producer.
+            self.shared.metrics.fenced.store(true, Ordering::SeqCst);
+            return Err(self.consumer_fatal());
+        }
         let config = self.shared.config;
         let principal = super::acls::principal(&config.kafka);
         if let Some(denied) =
@@ -496,6 +528,21 @@ impl<'a, M: Mode> Instance<'a, M> {
             self.shared.metrics,
         );
         Ok(())
+    }
+
+    /// librdkafka's only fatal consumer error is a static member fenced by a newer
+    /// member with its `group.instance.id`: after that the consumer keeps its assignment
+    /// but never fetches again, so its partitions would stall behind a live process. It
+    /// is seen both when another process really took the name and when this consumer's
+    /// own rejoin after a broker stall outran a heartbeat of its earlier membership (CI
+    /// saw the latter); a fresh consumer with the same name, from the committed offsets,
+    /// tells the two apart: the bounded restarts end in exit 7 only for a real twin.
+    fn consumer_fatal(&self) -> EdgeError {
+        let detail = match self.consumer.client().fatal_error() {
+            Some((code, reason)) => format!("{code:?}: {reason}"),
+            None => "fatal consumer error".to_string(),
+        };
+        EdgeError::Fenced(format!("consumer of instance {}: {detail}", self.slot))
     }
 
     /// `msg` came while the view was stale: moved back to, not processed; the next
