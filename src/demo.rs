@@ -18,7 +18,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 
-use consent_enricher::config::Config;
+use consent_enricher::config::{AnonymousVisits, Config, NetworkPrecision};
 use consent_enricher::kafka::{load, worker};
 use consent_enricher::policy::Pseudonymizer;
 use consent_enricher::state::State;
@@ -50,6 +50,10 @@ pub fn run(users: u64, events: u64) -> Result<()> {
     load::produce_generated(&config, &cfg)?;
 
     let geo = DemoGeo::choose(&mut config)?;
+    let _network = demo_network(&mut config)?;
+    // The demo shows what analytics can opt into: the network's name and visits.
+    config.policy.network_precision = NetworkPrecision::Organization;
+    config.policy.anonymous_visits = AnonymousVisits::Daily;
     let core = Arc::new(crate::cli::build_core(&config)?.0);
     let state = Arc::new(
         State::for_outputs(&config.personal_outputs())
@@ -68,6 +72,7 @@ pub fn run(users: u64, events: u64) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("the worker thread panicked"))??;
     print_summary(&config, &seen, &report, &expected);
     println!("\n{}", geo.describe(&seen.anonymous));
+    println!("{}", describe_network_and_visits(&config, &seen.anonymous));
     Ok(())
 }
 
@@ -158,6 +163,91 @@ fn demo_geoip_database(dir: &Path) -> Result<PathBuf> {
     w.write(&path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// The demo's network data: the configured or fetched files (`cli::network_paths`), else
+/// [`demo_network_file`]'s, in a directory removed when the demo ends.
+fn demo_network(config: &mut Config) -> Result<Option<RemoveOnDrop>> {
+    if !crate::cli::network_paths(config).is_empty() {
+        return Ok(None);
+    }
+    let dir = RemoveOnDrop(
+        std::env::temp_dir().join(format!("consent-enricher-demo-asn-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).with_context(|| format!("creating {}", dir.0.display()))?;
+    config.enrich.network = vec![demo_network_file(&dir.0)?];
+    Ok(Some(dir))
+}
+
+/// Writes an IP-to-ASN file in ip-location-db's CSV layout covering every block the
+/// generator gives a person, one made-up ISP per country, numbered from the private-use
+/// AS range (64512 on), so nothing in it passes for a real network.
+fn demo_network_file(dir: &Path) -> Result<PathBuf> {
+    use std::fmt::Write as _;
+    let mut csv = String::from(
+        "ip_range_start,ip_range_end,autonomous_system_number,autonomous_system_organization\n",
+    );
+    let mut countries: Vec<&str> = Vec::new();
+    for n in consent_enricher_gen::client_networks() {
+        let at = match countries.iter().position(|c| *c == n.country) {
+            Some(at) => at,
+            None => {
+                countries.push(n.country);
+                countries.len() - 1
+            }
+        };
+        let (start, end) = match n.addr {
+            std::net::IpAddr::V4(a) => {
+                let host = u32::MAX.checked_shr(u32::from(n.prefix_len)).unwrap_or(0);
+                let b = std::net::Ipv4Addr::from(u32::from(a) | host);
+                (a.to_string(), b.to_string())
+            }
+            std::net::IpAddr::V6(a) => {
+                let host = u128::MAX.checked_shr(u32::from(n.prefix_len)).unwrap_or(0);
+                let b = std::net::Ipv6Addr::from(u128::from(a) | host);
+                (a.to_string(), b.to_string())
+            }
+        };
+        let _ = writeln!(csv, "{start},{end},{},Demo ISP {}", 64512 + at, n.country);
+    }
+    let path = dir.join("demo-asn.csv");
+    std::fs::write(&path, csv).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The lines that say what `network` and `visit` showed.
+fn describe_network_and_visits(config: &Config, anonymous: &[Value]) -> String {
+    let named = anonymous
+        .iter()
+        .filter(|a| a["network"].is_object())
+        .count();
+    let source = match config.enrich.network.first() {
+        Some(p) if p.ends_with("demo-asn.csv") => {
+            "a demo file of made-up ISPs (AS 64512 on) built \
+             from the generator's address blocks; for real data run scripts/fetch-geoip asn"
+                .to_string()
+        }
+        _ => {
+            let paths = crate::cli::network_paths(config);
+            let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            paths.join(", ")
+        }
+    };
+    let mut visits: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in anonymous {
+        if let Some(v) = a["visit"].as_str() {
+            *visits.entry(v).or_default() += 1;
+        }
+    }
+    let linked: u64 = visits.values().sum();
+    format!(
+        "network: from {source} ({named} of {} anonymous records name theirs, \
+         policy.network_precision = \"organization\")\n\
+         visit: {linked} anonymous records in {} visits (policy.anonymous_visits = \"daily\": \
+         one session's events on one UTC day share a visit; nothing links visits)",
+        anonymous.len(),
+        visits.len()
+    )
 }
 
 /// `records` with those showing the enrichment (IP location and time zone) first, each
@@ -346,7 +436,8 @@ mod tests {
         );
         std::fs::create_dir_all(&dir.0).unwrap();
         let path = demo_geoip_database(&dir.0).unwrap();
-        let (enricher, _) = consent_enricher::enrichment::open(&[path]).unwrap();
+        let network = demo_network_file(&dir.0).unwrap();
+        let (enricher, _) = consent_enricher::enrichment::open(&[path], &[network]).unwrap();
         let cfg = GenConfig {
             users: 100,
             events: 1_000,

@@ -1,5 +1,6 @@
-//! The file edge of enrichment: reads the geoip database files the configuration names,
-//! hands their bytes to the core (`enrich::GeoDb::open`), and watches them for a new
+//! The file edge of enrichment: reads the geoip and network database files the
+//! configuration names, hands their bytes to the core (`enrich::GeoDb::open`,
+//! `enrich::NetworkFile::parse`), and watches them for a new
 //! version on a thread of its own, so a slow read never delays the table reader's
 //! consent-freshness stamp. It also builds the process-wide time-zone finder once. It
 //! owns file stamps and the reload timer; what a database says is the core's business.
@@ -9,7 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::enrich::{Enricher, GeoDb, GeoIp, GeoIpError, ZoneFinder, ZoneFinderError};
+use crate::enrich::{
+    Enricher, GeoDb, GeoIp, GeoIpError, NetworkDbError, NetworkFile, Networks, ZoneFinder,
+    ZoneFinderError,
+};
 use crate::log;
 
 /// How often the geolocation files are checked for a new version.
@@ -18,19 +22,24 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(60);
 /// Errors opening the enrichment data; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrichmentError {
-    #[error("geoip database {path}: cannot stat: {source}")]
+    #[error("{kind} {path}: cannot stat: {source}")]
     Stat {
+        kind: &'static str,
         path: String,
         source: std::io::Error,
     },
-    #[error("geoip database {path}: not a readable MaxMind DB file: {source}")]
+    #[error("{kind} {path}: cannot read: {source}")]
     Read {
+        kind: &'static str,
         path: String,
         source: std::io::Error,
     },
     /// Read, but not a database the core can use (boxed: large and rare).
     #[error(transparent)]
     GeoIp(Box<GeoIpError>),
+    /// Read, but not a network (AS) file the core can use.
+    #[error(transparent)]
+    Network(#[from] NetworkDbError),
     /// The built-in time-zone data is broken (a bad build).
     #[error(transparent)]
     Zones(#[from] ZoneFinderError),
@@ -56,8 +65,8 @@ pub fn zones() -> Result<Arc<ZoneFinder>, ZoneFinderError> {
     Ok(Arc::clone(ZONES.get_or_init(|| built)))
 }
 
-/// An enricher without IP geolocation (user agent, device location and time zone still
-/// work): what `process` and the tests use when no database is configured.
+/// An enricher without IP geolocation or network data (user agent, device location and
+/// time zone still work): what `process` and the tests use when no database is configured.
 pub fn without_geoip() -> Result<Enricher, ZoneFinderError> {
     Ok(Enricher::new(GeoIp::empty(), zones()?))
 }
@@ -69,88 +78,143 @@ struct FileStamp {
     modified: Option<SystemTime>,
 }
 
-/// The database files in use and the stamps they had when read.
+/// A file's name (its path, for errors and logs) and contents.
+type NamedBytes = (String, Vec<u8>);
+
+/// One kind of data file (geoip or network) in use, and the stamps they had when read.
 #[derive(Debug)]
-pub struct GeoIpFiles {
+struct DataFiles {
+    kind: &'static str,
     paths: Vec<PathBuf>,
     stamps: Vec<FileStamp>,
 }
 
-fn stamp(path: &Path) -> Result<FileStamp, EnrichmentError> {
-    let md = std::fs::metadata(path).map_err(|source| EnrichmentError::Stat {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(FileStamp {
-        len: md.len(),
-        modified: md.modified().ok(),
-    })
-}
-
-/// Reads and opens every file. Each is stamped before it is read: if it is replaced in
-/// between, the stale stamp makes the next reload pick up the new file (the other order
-/// could miss it).
-fn read_all(paths: &[PathBuf]) -> Result<(Vec<GeoDb>, Vec<FileStamp>), EnrichmentError> {
-    let mut dbs = Vec::with_capacity(paths.len());
-    let mut stamps = Vec::with_capacity(paths.len());
-    for path in paths {
-        stamps.push(stamp(path)?);
-        let bytes = std::fs::read(path).map_err(|source| EnrichmentError::Read {
+impl DataFiles {
+    fn stamp(&self, path: &Path) -> Result<FileStamp, EnrichmentError> {
+        let md = std::fs::metadata(path).map_err(|source| EnrichmentError::Stat {
+            kind: self.kind,
             path: path.display().to_string(),
             source,
         })?;
-        dbs.push(GeoDb::open(path.display().to_string(), bytes)?);
-    }
-    Ok((dbs, stamps))
-}
-
-impl GeoIpFiles {
-    /// Reads, opens and probes the files now (so a wrong file fails at start-up, not on
-    /// the first event); no paths means no IP geolocation.
-    pub fn open(paths: &[PathBuf]) -> Result<(GeoIpFiles, GeoIp), EnrichmentError> {
-        let (dbs, stamps) = read_all(paths)?;
-        let files = GeoIpFiles {
-            paths: paths.to_vec(),
-            stamps,
-        };
-        Ok((files, GeoIp::new(dbs)))
+        Ok(FileStamp {
+            len: md.len(),
+            modified: md.modified().ok(),
+        })
     }
 
-    /// Re-reads the files if any changed size or modification time, probes them and
-    /// swaps them into `geoip` atomically; `true` when new data is in use. On error the
-    /// old databases stay in use and the next call tries again. Replace files by rename,
-    /// not in place, so a half-written file is never read.
-    pub fn reload_if_changed(&mut self, geoip: &GeoIp) -> Result<bool, EnrichmentError> {
+    /// Reads every file as `(name, bytes)` and keeps the stamps they had. Each is
+    /// stamped before it is read: if it is replaced in between, the stale stamp makes the
+    /// next reload pick up the new file (the other order could miss it). The stamps are
+    /// only kept by [`DataFiles::commit`], once the bytes were accepted.
+    fn read(&self) -> Result<(Vec<NamedBytes>, Vec<FileStamp>), EnrichmentError> {
+        let mut files = Vec::with_capacity(self.paths.len());
+        let mut stamps = Vec::with_capacity(self.paths.len());
+        for path in &self.paths {
+            stamps.push(self.stamp(path)?);
+            let bytes = std::fs::read(path).map_err(|source| EnrichmentError::Read {
+                kind: self.kind,
+                path: path.display().to_string(),
+                source,
+            })?;
+            files.push((path.display().to_string(), bytes));
+        }
+        Ok((files, stamps))
+    }
+
+    fn changed(&self) -> Result<bool, EnrichmentError> {
         let mut changed = false;
         for (path, old) in self.paths.iter().zip(&self.stamps) {
-            changed |= stamp(path)? != *old;
+            changed |= self.stamp(path)? != *old;
         }
-        if !changed {
-            return Ok(false);
-        }
-        let (dbs, stamps) = read_all(&self.paths)?;
-        geoip.replace(dbs);
-        self.stamps = stamps;
-        Ok(true)
+        Ok(changed)
     }
 }
 
-/// Opens the enrichment data: the geoip files (read and probed now) and the time-zone
-/// finder. Keep the returned files to [`watch`] them.
-pub fn open(paths: &[PathBuf]) -> Result<(Enricher, GeoIpFiles), EnrichmentError> {
+fn open_geoip(files: Vec<NamedBytes>) -> Result<Vec<GeoDb>, EnrichmentError> {
+    files
+        .into_iter()
+        .map(|(name, bytes)| GeoDb::open(name, bytes).map_err(EnrichmentError::from))
+        .collect()
+}
+
+fn parse_networks(files: Vec<NamedBytes>) -> Result<Vec<NetworkFile>, EnrichmentError> {
+    files
+        .into_iter()
+        .map(|(name, bytes)| NetworkFile::parse(name, &bytes).map_err(EnrichmentError::from))
+        .collect()
+}
+
+/// The enrichment data files in use (geoip and network), for [`watch`].
+#[derive(Debug)]
+pub struct EnrichmentFiles {
+    geoip: DataFiles,
+    network: DataFiles,
+}
+
+impl EnrichmentFiles {
+    /// Re-reads whichever kind of file changed size or modification time, checks it and
+    /// swaps it into `enricher` atomically; `true` when new data is in use. On error the
+    /// old data stays in use and the next call tries again. Replace files by rename, not
+    /// in place, so a half-written file is never read.
+    pub fn reload_if_changed(&mut self, enricher: &Enricher) -> Result<bool, EnrichmentError> {
+        let mut reloaded = false;
+        if self.geoip.changed()? {
+            let (files, stamps) = self.geoip.read()?;
+            enricher.geoip().replace(open_geoip(files)?);
+            self.geoip.stamps = stamps;
+            reloaded = true;
+        }
+        if self.network.changed()? {
+            let (files, stamps) = self.network.read()?;
+            enricher.networks().replace(parse_networks(files)?);
+            self.network.stamps = stamps;
+            reloaded = true;
+        }
+        Ok(reloaded)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.geoip.paths.is_empty() && self.network.paths.is_empty()
+    }
+}
+
+/// Opens the enrichment data: the geoip and network files (read and checked now, so a
+/// wrong file fails at start-up, not on the first event; no paths, no such data) and the
+/// time-zone finder. Keep the returned files to [`watch`] them.
+pub fn open(
+    geoip: &[PathBuf],
+    network: &[PathBuf],
+) -> Result<(Enricher, EnrichmentFiles), EnrichmentError> {
     let zones = zones()?;
-    let (files, geoip) = GeoIpFiles::open(paths)?;
-    Ok((Enricher::new(geoip, zones), files))
+    let mut files = EnrichmentFiles {
+        geoip: DataFiles {
+            kind: "geoip database",
+            paths: geoip.to_vec(),
+            stamps: Vec::new(),
+        },
+        network: DataFiles {
+            kind: "network database",
+            paths: network.to_vec(),
+            stamps: Vec::new(),
+        },
+    };
+    let (geo, stamps) = files.geoip.read()?;
+    let geoip = GeoIp::new(open_geoip(geo)?);
+    files.geoip.stamps = stamps;
+    let (nets, stamps) = files.network.read()?;
+    let networks = Networks::new(parse_networks(nets)?);
+    files.network.stamps = stamps;
+    Ok((Enricher::new(geoip, zones).with_networks(networks), files))
 }
 
 /// Checks the files every [`RELOAD_EVERY`] on a thread of its own until `stop`, logging
 /// each reload (files and build dates, never addresses). No files: no thread.
 pub fn watch(
-    mut files: GeoIpFiles,
+    mut files: EnrichmentFiles,
     enricher: Arc<Enricher>,
     stop: Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
-    if files.paths.is_empty() {
+    if files.is_empty() {
         return None;
     }
     let run = move || {
@@ -161,11 +225,14 @@ pub fn watch(
                 continue;
             }
             last = Instant::now();
-            match files.reload_if_changed(enricher.geoip()) {
-                Ok(true) => log::info(&format!("IP geolocation reloaded: {}", enricher.describe())),
+            match files.reload_if_changed(&enricher) {
+                Ok(true) => log::info(&format!(
+                    "enrichment data reloaded: {}",
+                    enricher.describe()
+                )),
                 Ok(false) => {}
                 Err(e) => log::warn(&format!(
-                    "IP geolocation reload failed, keeping the old data: {e}"
+                    "enrichment data reload failed, keeping the old data: {e}"
                 )),
             }
         }
@@ -173,7 +240,7 @@ pub fn watch(
     std::thread::Builder::new()
         .name("geoip-reload".into())
         .spawn(run)
-        .map_err(|e| log::warn(&format!("cannot start the geoip reload thread: {e}")))
+        .map_err(|e| log::warn(&format!("cannot start the enrichment reload thread: {e}")))
         .ok()
 }
 
@@ -229,18 +296,44 @@ mod tests {
     fn bad_files_are_refused_naming_the_file() {
         let dir = temp_dir("bad");
         let missing = dir.join("missing.mmdb");
-        let e = GeoIpFiles::open(std::slice::from_ref(&missing))
-            .err()
-            .unwrap();
+        let e = open(std::slice::from_ref(&missing), &[]).err().unwrap();
         assert!(matches!(e, EnrichmentError::Stat { .. }), "{e}");
         assert!(e.to_string().contains("missing.mmdb"), "{e}");
         let garbage = dir.join("garbage.mmdb");
         std::fs::write(&garbage, b"hello").unwrap();
-        let e = GeoIpFiles::open(std::slice::from_ref(&garbage))
-            .err()
-            .unwrap();
+        let e = open(std::slice::from_ref(&garbage), &[]).err().unwrap();
         assert!(matches!(e, EnrichmentError::GeoIp(_)), "{e}");
         assert!(e.to_string().contains("garbage.mmdb"), "{e}");
+        let e = open(&[], std::slice::from_ref(&garbage)).err().unwrap();
+        assert!(matches!(e, EnrichmentError::Network(_)), "{e}");
+        assert!(e.to_string().contains("garbage.mmdb, line 1"), "{e}");
+    }
+
+    #[test]
+    fn a_replaced_network_file_is_reloaded_alone() {
+        let dir = temp_dir("network");
+        let path = dir.join("asn-ipv4.csv");
+        std::fs::write(&path, "73.0.0.0,73.255.255.255,7922,Comcast\n").unwrap();
+        let (enricher, mut files) = open(&[], std::slice::from_ref(&path)).unwrap();
+        let asn = |ip: &str| {
+            enricher
+                .networks()
+                .lookup(ip.parse().unwrap())
+                .map(|n| n.asn)
+        };
+        assert_eq!(asn("73.1.2.3"), Ok(7922));
+        assert!(!files.reload_if_changed(&enricher).unwrap());
+        let staging = dir.join("staging.csv");
+        std::fs::write(&staging, "73.0.0.0,73.255.255.255,64501,Renamed ISP Ltd\n").unwrap();
+        std::fs::rename(&staging, &path).unwrap();
+        assert!(files.reload_if_changed(&enricher).unwrap());
+        assert_eq!(asn("73.1.2.3"), Ok(64501));
+        std::fs::write(&path, "not,a,network,file\n").unwrap();
+        assert!(matches!(
+            files.reload_if_changed(&enricher),
+            Err(EnrichmentError::Network(_))
+        ));
+        assert_eq!(asn("73.1.2.3"), Ok(64501), "the old table stays in use");
     }
 
     #[test]
@@ -248,9 +341,10 @@ mod tests {
         let dir = temp_dir("reload");
         let paths =
             mmdb_writer::write_fixture_variant(Layout::MaxMindCity, Variant::A, &dir).unwrap();
-        let (mut files, g) = GeoIpFiles::open(&paths).unwrap();
-        assert_eq!(city(&g, "81.2.69.142").as_deref(), Some("London"));
-        assert!(!files.reload_if_changed(&g).unwrap());
+        let (enricher, mut files) = open(&paths, &[]).unwrap();
+        let g = enricher.geoip();
+        assert_eq!(city(g, "81.2.69.142").as_deref(), Some("London"));
+        assert!(!files.reload_if_changed(&enricher).unwrap());
 
         // Replace by rename, as operators should; B differs in size too, so the change is
         // seen even on filesystems with coarse mtimes.
@@ -258,17 +352,17 @@ mod tests {
         let new =
             mmdb_writer::write_fixture_variant(Layout::MaxMindCity, Variant::B, &staging).unwrap();
         std::fs::rename(&new[0], &paths[0]).unwrap();
-        assert!(files.reload_if_changed(&g).unwrap());
-        assert_eq!(city(&g, "81.2.69.142").as_deref(), Some("Manchester"));
-        assert!(!files.reload_if_changed(&g).unwrap());
+        assert!(files.reload_if_changed(&enricher).unwrap());
+        assert_eq!(city(g, "81.2.69.142").as_deref(), Some("Manchester"));
+        assert!(!files.reload_if_changed(&enricher).unwrap());
 
         // A broken replacement is refused and the old data stays in use.
         std::fs::write(&paths[0], b"not a database").unwrap();
         assert!(matches!(
-            files.reload_if_changed(&g),
+            files.reload_if_changed(&enricher),
             Err(EnrichmentError::GeoIp(_))
         ));
-        assert_eq!(city(&g, "81.2.69.142").as_deref(), Some("Manchester"));
+        assert_eq!(city(g, "81.2.69.142").as_deref(), Some("Manchester"));
     }
 
     #[test]

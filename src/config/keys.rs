@@ -38,7 +38,7 @@ pub const OUTPUT_KEYS: &[ConfigKey] = &[
     },
     ConfigKey {
         key: "outputs.personal[].context",
-        default: "(every field; for third_party_sharing all but ip, device_location and geo)",
+        default: "(every field; for third_party_sharing all but ip, device_location, geo and network)",
         meaning: "Event context it carries, of identifiers (anonymous_id, device_id, session_id), ip, user_agent, language, url, referrer, app, properties, geo, device_location, time; the others are absent from its records. A third-party output gets ip, device_location or geo (the IP's location) only when they are named here, and never the input's trace headers.",
     },
     ConfigKey {
@@ -79,6 +79,21 @@ pub const KEYS: &[ConfigKey] = &[
         key: "policy.location_precision",
         default: "\"city\"",
         meaning: "Location kept in the anonymous record: city, region, country or none.",
+    },
+    ConfigKey {
+        key: "policy.network_precision",
+        default: "\"asn\"",
+        meaning: "What the anonymous record says of the address's network when enrich.network is set: none, asn (the AS number) or organization (number and name). An AS number names its holder in public registries, so both disclose the same; policy.network_min_ipv4_addresses is what keeps small networks out.",
+    },
+    ConfigKey {
+        key: "policy.network_min_ipv4_addresses",
+        default: "65536",
+        meaning: "The anonymous record names only autonomous systems holding at least this many IPv4 addresses in enrich.network (a /16 by default: the ~3,700 largest, 92 % of routed IPv4); a smaller one (an employer's, a person's) gets `network: null`.",
+    },
+    ConfigKey {
+        key: "policy.anonymous_visits",
+        default: "\"off\"",
+        meaning: "`daily` adds `visit` to the anonymous record: a keyed hash of the session id (else the anonymous id) and the event's UTC day, linking one session's events within one day and nothing else. `off`: no `visit`.",
     },
     ConfigKey {
         key: "outputs.personal",
@@ -214,6 +229,11 @@ pub const KEYS: &[ConfigKey] = &[
         key: "enrich.geoip",
         default: "[]",
         meaning: "MaxMind-format .mmdb files for IP geolocation (GeoIP2/GeoLite2 City or DB-IP city lite; IPv4 and IPv6 may be separate files). `--geoip` overrides.",
+    },
+    ConfigKey {
+        key: "enrich.network",
+        default: "[]",
+        meaning: "IP-to-ASN CSV files in ip-location-db's layout (`asn-ipv4.csv`, `asn-ipv6.csv` from scripts/fetch-geoip asn) for the records' `network`. Empty: the fetched files when present, else no network. `--network` overrides.",
     },
     ConfigKey {
         key: "delivery.mode",

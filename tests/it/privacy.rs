@@ -2,11 +2,16 @@
 //! numbers and IP addresses planted in every string field of random raw events — each in
 //! a random written form (other case, full-width, invisible characters inside,
 //! percent-encoded, Unicode separators) — never reach the anonymous record, and
-//! `bank_card` / `government_id` reach no output at all. Leaks are judged by the corpus
-//! oracle (`consent_enricher_testkit::corpus::leaks`), which reads the outputs
-//! independently of the scrubber's own folding.
+//! `bank_card` / `government_id` reach no output at all. The anonymous record has every
+//! field it can have, the network's name (only ever the database's) and the visit too.
+//! Leaks are judged by the corpus oracle (`consent_enricher_testkit::corpus::leaks`),
+//! which reads the outputs independently of the scrubber's own folding.
 
-use consent_enricher::pipeline::Outputs;
+use std::sync::Arc;
+
+use consent_enricher::config::{AnonymousVisits, NetworkPrecision};
+use consent_enricher::enrich::{NetworkFile, Networks};
+use consent_enricher::pipeline::{Core, Outputs};
 use consent_enricher::state::State;
 use consent_enricher_testkit::corpus::{self, Canon, oracle_skeleton};
 use proptest::prelude::*;
@@ -300,6 +305,25 @@ fn state_for(p: &Planted) -> State {
     state
 }
 
+/// Every address in one autonomous system of a fixed name: every planted public address
+/// gets a `network`, whose name can only have come from here.
+const EVERYWHERE: &str = "0.0.0.0,255.255.255.255,64501,Everywhere Networks
+::,ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,64501,Everywhere Networks
+";
+
+/// The test core with that network database, the organisation's name in the anonymous
+/// record and daily visits: every field the anonymous record can have is in play.
+fn core_with_network_and_visits() -> Core {
+    let mut config = support::config();
+    config.policy.network_precision = NetworkPrecision::Organization;
+    config.policy.anonymous_visits = AnonymousVisits::Daily;
+    let file = NetworkFile::parse("everywhere.csv", EVERYWHERE.as_bytes()).unwrap();
+    let enricher = consent_enricher::enrichment::without_geoip()
+        .unwrap()
+        .with_networks(Networks::new(vec![file]));
+    consent_enricher::enrichment::core(&config, Arc::new(enricher)).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -309,7 +333,7 @@ proptest! {
         pick in proptest::collection::vec(0usize..13, 6..20),
         seps in proptest::sample::subsequence(vec![" ", ", ", "\n", "(", "/", "=", "\""], 1..4),
     ) {
-        let core = support::core();
+        let core = core_with_network_and_visits();
         let state = state_for(&p);
         let raw = serde_json::to_vec(&raw_event(&p, &pick, &seps)).unwrap();
         let Outputs::Event { anonymous, personal, .. } = support::run(&core, &state, &raw) else {
@@ -321,6 +345,12 @@ proptest! {
         prop_assert!(leaked.is_empty(), "{leaked:?} leaked into {anon}");
         let personal = personal[0].record.as_ref().expect("consented user gets a personal record");
         let personal_doc: Value = serde_json::from_slice(&personal.value).unwrap();
+        // The network's name comes from the database, whatever the event says.
+        let everywhere = json!({"asn": 64501, "organization": "Everywhere Networks"});
+        prop_assert!(anon["network"] == everywhere || anon["network"].is_null(), "{anon}");
+        prop_assert!(personal_doc["network"] == everywhere || personal_doc["network"].is_null());
+        let visit = anon["visit"].as_str().unwrap_or_default();
+        prop_assert!(visit.len() == 32 && visit.bytes().all(|b| b.is_ascii_hexdigit()), "{anon}");
         let never = p.never();
         let leaked = corpus::leaks(&personal_doc, &never);
         prop_assert!(leaked.is_empty(), "{leaked:?} leaked into the personal record {personal_doc}");

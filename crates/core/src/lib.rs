@@ -11,7 +11,8 @@
 //! - `scrub` — removing identifiers from one string (e-mail, IP, card, phone, known values).
 //! - `scrubbed_json` — serializing a property tree with every string scrubbed.
 //! - `url` — reducing a URL to what the anonymous record may keep.
-//! - `enrich` — user agent, IP geolocation over databases given as bytes, time zone.
+//! - `enrich` — user agent, IP geolocation and network (AS) over databases given as bytes,
+//!   time zone.
 //! - `state` — the consent, profile and erasure tables and their ordering rules.
 //! - `settings` — the core's own configuration types (the worker's file embeds them).
 //! - `policy` — what leaves in which record: the anonymous record by allow-list, the

@@ -10,11 +10,14 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::enrich::{AgentInfo, Enrichment, GeoInfo, TimeInfo};
+use crate::enrich::{AgentInfo, AsNetwork, Enrichment, GeoInfo, Network, TimeInfo};
 use crate::model::{App, DeviceLocation, Purpose, RawEvent, format_time};
 use crate::scrub::{self, Known, Level};
 use crate::scrubbed_json::ScrubbedOut;
-use crate::settings::{ContextField, LocationPrecision, OutputKey, PersonalOutput, PolicyConfig};
+use crate::settings::{
+    AnonymousVisits, ContextField, LocationPrecision, NetworkPrecision, OutputKey, PersonalOutput,
+    PolicyConfig,
+};
 use crate::state::{Consent, Profile, ProfileFields, State};
 use crate::url;
 
@@ -81,21 +84,67 @@ impl Pseudonymizer {
     pub fn pseudonym(&self, id: &str) -> String {
         let mut mac = self.0.clone();
         mac.update(id.as_bytes());
-        let bytes = mac.finalize().into_bytes();
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for b in bytes {
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-        out
+        hex(&mac.finalize().into_bytes())
     }
+
+    /// A pseudonymizer under a key derived from this one for `purpose`, so that what it
+    /// makes can never equal what this one makes of any input.
+    pub fn derive(&self, purpose: &str) -> Pseudonymizer {
+        let mut mac = self.0.clone();
+        mac.update(purpose.as_bytes());
+        Pseudonymizer::new(&mac.finalize().into_bytes())
+    }
+
+    /// The visit pseudonym of identifier `id` of `kind` on UTC day `day`: 128 bits of
+    /// HMAC-SHA256 over the three, each length-prefixed so the message parses one way
+    /// only. The day inside the message makes it a different keyed function each day.
+    /// Use it on a [`Pseudonymizer::derive`]d key, not the event-id one.
+    pub fn visit(&self, day: &str, kind: VisitSource, id: &str) -> String {
+        let mut mac = self.0.clone();
+        for field in [day, kind.tag(), id] {
+            mac.update(&(field.len() as u64).to_be_bytes());
+            mac.update(field.as_bytes());
+        }
+        hex(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+/// Which identifier a visit pseudonym is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitSource {
+    /// The event's `session_id`.
+    Session,
+    /// Its `anonymous_id`, when it has no session id.
+    Anonymous,
+}
+
+impl VisitSource {
+    fn tag(self) -> &'static str {
+        match self {
+            VisitSource::Session => "session",
+            VisitSource::Anonymous => "anonymous",
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// The anonymous record (`schemas/anonymous-event.schema.json`).
 #[derive(Debug, Serialize)]
 pub struct Anonymous<'a> {
     event_id: String,
+    /// Absent unless `policy.anonymous_visits` is on; `null` for an event with neither a
+    /// session id nor an anonymous id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visit: Option<Option<String>>,
     event_type: Cow<'a, str>,
     occurred_at: String,
     processed_at: &'a str,
@@ -105,8 +154,18 @@ pub struct Anonymous<'a> {
     agent: Option<AgentInfo>,
     app: Option<AppOut<'a>>,
     geo: Option<GeoAnon<'a>>,
+    /// Absent without a network database or with `network_precision = "none"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<Option<NetworkAnon<'a>>>,
     time: Option<&'a TimeInfo>,
     properties: Option<ScrubbedOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct NetworkAnon<'a> {
+    asn: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,6 +208,9 @@ pub struct Personal<'a> {
     device_location: Allowed<&'a DeviceLocation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Allowed<&'a TimeInfo>,
+    /// Absent without a network database, as well as when the output may not carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Allowed<&'a AsNetwork>,
 }
 
 /// A field of a personal record: `None` when the output may not carry it (absent),
@@ -270,6 +332,9 @@ pub struct Policy {
     config: PolicyConfig,
     all_properties: bool,
     pseudonyms: Pseudonymizer,
+    /// Under a key derived from the pseudonym key: a visit can never equal an event id's
+    /// pseudonym.
+    visits: Pseudonymizer,
     outputs: Vec<OutputPolicy>,
 }
 
@@ -291,6 +356,7 @@ impl Policy {
             all_properties: config.properties_allow_list.iter().any(|k| k == "*"),
             config,
             pseudonyms: Pseudonymizer::new(key),
+            visits: Pseudonymizer::new(key).derive("consent-enricher visit key v1"),
             outputs: outputs.iter().map(OutputPolicy::new).collect(),
         }
     }
@@ -370,6 +436,7 @@ impl Policy {
         let app = ev.app.as_ref().map(|a| app_out(a, Level::All, &known));
         Anonymous {
             event_id: self.pseudonyms.pseudonym(&ev.event_id),
+            visit: self.visit(ev),
             event_type: event_type_out(&ev.event_type, Level::All, &known),
             occurred_at: format_time(&ev.occurred_at),
             processed_at,
@@ -379,6 +446,7 @@ impl Policy {
             agent: enrichment.agent.clone(),
             app,
             geo,
+            network: self.coarse_network(&enrichment.network),
             time: enrichment.time.as_ref(),
             properties: ev.properties.as_ref().map(|p| ScrubbedOut {
                 map: &p.0,
@@ -387,6 +455,39 @@ impl Policy {
                 known,
             }),
         }
+    }
+
+    /// The visit pseudonym, when visits are on: from the session id, else the anonymous
+    /// id, never from the user id (so erasing a user leaves nothing derived from it).
+    fn visit(&self, ev: &RawEvent<'_>) -> Option<Option<String>> {
+        if self.config.anonymous_visits == AnonymousVisits::Off {
+            return None;
+        }
+        // Both are 1-256 characters when present (the parse refuses empty ids).
+        let source = (ev.session_id.as_deref().map(|s| (VisitSource::Session, s)))
+            .or_else(|| (ev.anonymous_id.as_deref()).map(|a| (VisitSource::Anonymous, a)));
+        let day = ev.occurred_at.format("%Y-%m-%d").to_string();
+        Some(source.map(|(kind, id)| self.visits.visit(&day, kind, id)))
+    }
+
+    fn coarse_network<'a>(&self, n: &'a Network) -> Option<Option<NetworkAnon<'a>>> {
+        let known = match n {
+            Network::NoDatabase => return None,
+            _ if self.config.network_precision == NetworkPrecision::None => return None,
+            Network::Unknown => return Some(None),
+            Network::Known(known) => known,
+        };
+        if known.ipv4_addresses < self.config.network_min_ipv4_addresses {
+            return Some(None);
+        }
+        let organization = match self.config.network_precision {
+            NetworkPrecision::Organization => known.organization.as_deref(),
+            NetworkPrecision::Asn | NetworkPrecision::None => None,
+        };
+        Some(Some(NetworkAnon {
+            asn: known.asn,
+            organization,
+        }))
     }
 
     fn coarse_geo<'a>(&self, g: &'a GeoInfo) -> Option<GeoAnon<'a>> {
@@ -488,6 +589,10 @@ impl Policy {
                 enrichment.device_location.as_ref()
             }),
             time: o.carry(ContextField::Time, || enrichment.time.as_ref()),
+            network: match &enrichment.network {
+                Network::NoDatabase => None,
+                n => o.carry(ContextField::Network, || n.known()),
+            },
         })
     }
 }
@@ -579,6 +684,10 @@ pub fn primary_language(tag: &str) -> Option<String> {
     let ok = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic());
     ok.then(|| primary.to_ascii_lowercase())
 }
+
+#[cfg(test)]
+#[path = "policy/network_visit_tests.rs"]
+mod network_visit_tests;
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,34 @@ pub enum LocationPrecision {
     None,
 }
 
+/// What the anonymous record says about the network (autonomous system) of the address.
+/// An AS number names its holder in every public registry, so `asn` and `organization`
+/// disclose the same; the difference is that a name is readable in the topic itself.
+/// Either way only systems of at least `network_min_ipv4_addresses` are shown.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkPrecision {
+    /// No `network` in the anonymous record.
+    None,
+    /// The AS number only.
+    #[default]
+    Asn,
+    /// The AS number and the organisation's name.
+    Organization,
+}
+
+/// Whether the anonymous record links the events of one visit.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AnonymousVisits {
+    /// No `visit` field: every anonymous record stands alone.
+    #[default]
+    Off,
+    /// `visit`: a keyed hash of the session id (else the anonymous id) and the event's
+    /// UTC day, equal for one session's events on one day and for nothing else.
+    Daily,
+}
+
 /// Policy knobs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -40,6 +68,16 @@ pub struct PolicyConfig {
     pub profile_fields: Vec<String>,
     /// Location granularity in the anonymous record.
     pub location_precision: LocationPrecision,
+    /// What the anonymous record says of the address's network (when a network database
+    /// is loaded): `none`, `asn` or `organization`.
+    pub network_precision: NetworkPrecision,
+    /// The smallest network the anonymous record names: an autonomous system holding
+    /// fewer IPv4 addresses than this (a small employer's or a person's own) gets
+    /// `network: null`. The default, a /16, keeps the ~3,700 largest systems, which hold
+    /// 92 % of the routed IPv4 space.
+    pub network_min_ipv4_addresses: u64,
+    /// Whether the anonymous record links one visit's events (`visit`): `off` or `daily`.
+    pub anonymous_visits: AnonymousVisits,
 }
 
 impl Default for PolicyConfig {
@@ -60,6 +98,9 @@ impl Default for PolicyConfig {
                 .map(String::from)
                 .to_vec(),
             location_precision: LocationPrecision::City,
+            network_precision: NetworkPrecision::Asn,
+            network_min_ipv4_addresses: 65_536,
+            anonymous_visits: AnonymousVisits::Off,
         }
     }
 }
@@ -91,11 +132,13 @@ pub enum ContextField {
     DeviceLocation,
     /// Local time and zone (`time`).
     Time,
+    /// The address's autonomous system and its organisation (`network`).
+    Network,
 }
 
 impl ContextField {
     /// Every field, in record order: what the single default output carries.
-    pub const ALL: [ContextField; 11] = [
+    pub const ALL: [ContextField; 12] = [
         ContextField::Identifiers,
         ContextField::Ip,
         ContextField::UserAgent,
@@ -107,14 +150,16 @@ impl ContextField {
         ContextField::Geo,
         ContextField::DeviceLocation,
         ContextField::Time,
+        ContextField::Network,
     ];
     /// What a third-party output discloses only when its configuration names it: a raw
     /// address, a device's position and the coordinates looked up from the address are
-    /// more than a partner's service needs.
-    pub const NAMED_FOR_THIRD_PARTIES: [ContextField; 3] = [
+    /// more than a partner's service needs; so is the network, also read from the address.
+    pub const NAMED_FOR_THIRD_PARTIES: [ContextField; 4] = [
         ContextField::Ip,
         ContextField::DeviceLocation,
         ContextField::Geo,
+        ContextField::Network,
     ];
     /// The configuration name.
     pub fn name(self) -> &'static str {
@@ -130,6 +175,7 @@ impl ContextField {
             ContextField::Geo => "geo",
             ContextField::DeviceLocation => "device_location",
             ContextField::Time => "time",
+            ContextField::Network => "network",
         }
     }
 }
@@ -162,8 +208,8 @@ pub struct PersonalOutput {
     #[serde(default)]
     pub profile_fields: Vec<String>,
     /// Event context it may carry. Absent: every field, except `ip`,
-    /// `device_location` and `geo` when `purposes` holds `third_party_sharing` (a
-    /// partner gets those only when they are named here).
+    /// `device_location`, `geo` and `network` when `purposes` holds
+    /// `third_party_sharing` (a partner gets those only when they are named here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Vec<ContextField>>,
     /// Top-level property keys kept when `context` allows `properties`; `["*"]` keeps

@@ -1,12 +1,13 @@
-//! Enrichment of a parsed event: parsed user agent, IP geolocation, device location and
-//! the time zone with local time at the event's instant. This file owns the output
-//! shapes the policy copies, the `Enricher` (the shared lookup state) and the order of
-//! lookups; the lookups themselves live in the submodules (`agent`, `geoip`,
-//! `timezone`). Nothing here decides what is personal: `policy` picks which of these
+//! Enrichment of a parsed event: parsed user agent, IP geolocation, the network (AS and
+//! organisation) of the address, device location and the time zone with local time at
+//! the event's instant. This file owns the output shapes the policy copies, the
+//! `Enricher` (the shared lookup state) and the order of lookups; the lookups themselves
+//! live in the submodules (`agent`, `geoip`, `network`, `timezone`). Nothing here decides what is personal: `policy` picks which of these
 //! fields reach which record. Nothing here logs: callers log [`Enricher::describe`].
 
 pub mod agent;
 pub mod geoip;
+pub mod network;
 pub mod timezone;
 
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ use crate::model::{DeviceLocation, RawEvent};
 
 pub use agent::{Agent, DeviceClass};
 pub use geoip::{GeoDb, GeoIp, GeoIpError, GeoMiss, IpLocation, Layout};
+pub use network::{AsNetwork, NetworkDbError, NetworkFile, Networks};
 pub use timezone::{LocalTime, ZoneFinder, ZoneFinderError, local_time};
 
 /// Parsed user agent, from a fixed vocabulary (never substrings of the input).
@@ -110,14 +112,40 @@ pub struct Enrichment {
     pub device_location: Option<DeviceLocation>,
     /// Zone and local time.
     pub time: Option<TimeInfo>,
+    /// The network (AS and organisation) of the IP address.
+    pub network: Network,
     /// What was missing and why.
     pub misses: Vec<Miss>,
+}
+
+/// The network of an event's address, as far as the enrichment knows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Network {
+    /// No network database is loaded: records carry no `network` field at all.
+    #[default]
+    NoDatabase,
+    /// A database is loaded but does not hold the address (or the event has none, or
+    /// it is not public): `network` is `null`.
+    Unknown,
+    /// The autonomous system holding the address.
+    Known(Arc<AsNetwork>),
+}
+
+impl Network {
+    /// The system, when known.
+    pub fn known(&self) -> Option<&AsNetwork> {
+        match self {
+            Network::Known(n) => Some(n),
+            Network::NoDatabase | Network::Unknown => None,
+        }
+    }
 }
 
 /// The enrichment state: geoip databases (replaceable) and the time-zone finder. Built
 /// once at start-up and shared (`Arc<Enricher>`) between tasks; `Send + Sync`.
 pub struct Enricher {
     geoip: GeoIp,
+    networks: Networks,
     zones: Arc<ZoneFinder>,
 }
 
@@ -134,7 +162,21 @@ impl Enricher {
     /// finder is immutable data compiled in: build it once per process and share it).
     /// Logs nothing: log [`Enricher::describe`].
     pub fn new(geoip: GeoIp, zones: Arc<ZoneFinder>) -> Enricher {
-        Enricher { geoip, zones }
+        Enricher {
+            geoip,
+            networks: Networks::empty(),
+            zones,
+        }
+    }
+
+    /// This enricher with network (AS) databases.
+    pub fn with_networks(self, networks: Networks) -> Enricher {
+        Enricher { networks, ..self }
+    }
+
+    /// The network databases.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
     }
 
     /// The geoip databases.
@@ -151,8 +193,9 @@ impl Enricher {
     /// dates, and the time-zone data release. Names files, never addresses.
     pub fn describe(&self) -> String {
         format!(
-            "{}; time zones: timezone-boundary-builder {} (via tzf-rs)",
+            "{}; {}; time zones: timezone-boundary-builder {} (via tzf-rs)",
             self.geoip.describe(),
+            self.networks.describe(),
             self.zones.data_version()
         )
     }
@@ -260,6 +303,13 @@ pub fn enrich(ev: &RawEvent<'_>, enricher: &Enricher) -> Enrichment {
             None
         }
         None => None,
+    };
+    out.network = match ev.ip.map(|ip| enricher.networks.lookup(ip)) {
+        Some(Ok(n)) => Network::Known(n),
+        Some(Err(GeoMiss::NoDatabase)) => Network::NoDatabase,
+        Some(Err(_)) => Network::Unknown,
+        None if enricher.networks.is_configured() => Network::Unknown,
+        None => Network::NoDatabase,
     };
     out.geo = ip_loc.clone().map(|location| GeoInfo {
         location,
@@ -553,7 +603,10 @@ mod tests {
     #[test]
     fn describe_says_what_is_loaded() {
         let d = without_geoip().describe();
-        assert!(d.starts_with("geoip: no database; time zones:"), "{d}");
+        assert!(
+            d.starts_with("geoip: no database; network: no database; time zones:"),
+            "{d}"
+        );
         let d = enricher(Layout::DbIpCityLite).describe();
         assert!(d.contains("DB-IP city lite"), "{d}");
     }
