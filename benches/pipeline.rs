@@ -25,7 +25,7 @@ use consent_enricher::config::Config;
 use consent_enricher::enrich::{self, Enricher, agent, local_time};
 use consent_enricher::model::{ConsentRecord, ErasureRequest, ProfileRecord, RawEvent};
 use consent_enricher::pipeline::{Core, RawRecord, Source};
-use consent_enricher::policy::Policy;
+use consent_enricher::policy::{Policy, Pseudonymizer, VisitSource};
 use consent_enricher::state::State;
 use consent_enricher_gen::{GenConfig, GenTopic};
 use consent_enricher_testkit::mmdb_writer::{self, Layout};
@@ -364,6 +364,22 @@ fn benches(c: &mut Criterion, f: &Fixture) {
             }
         })
     });
+    let sessions: Vec<(i64, &str)> = events
+        .iter()
+        .filter_map(|e| {
+            let day = e.occurred_at.timestamp().div_euclid(86_400);
+            e.session_id.as_deref().map(|s| (day, s))
+        })
+        .collect();
+    let visits = Pseudonymizer::new(KEY.as_bytes()).derive("consent-enricher visit key v1");
+    g.throughput(Throughput::Elements(sessions.len() as u64));
+    g.bench_function("stage_visit_pseudonym", |b| {
+        b.iter(|| {
+            for (day, s) in &sessions {
+                black_box(visits.visit(*day, VisitSource::Session, s));
+            }
+        })
+    });
     g.throughput(Throughput::Elements(coords.len() as u64));
     g.bench_function("stage_timezone", |b| {
         b.iter(|| {
@@ -397,6 +413,7 @@ fn benches(c: &mut Criterion, f: &Fixture) {
         ("stage_serialize", valid, n),
         ("stage_geoip_lookup", ips.len() as u64, n),
         ("stage_network_lookup", ips.len() as u64, n),
+        ("stage_visit_pseudonym", sessions.len() as u64, n),
         ("stage_timezone", coords.len() as u64, n),
         ("stage_agent_parse", agents.len() as u64, n),
     ]);

@@ -16,7 +16,7 @@ use crate::enrich::{
 };
 use crate::log;
 
-/// How often the geolocation files are checked for a new version.
+/// How often the geoip and network files are checked for a new version.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(60);
 
 /// Errors opening the enrichment data; each names the file.
@@ -105,7 +105,7 @@ impl DataFiles {
     /// Reads every file as `(name, bytes)` and keeps the stamps they had. Each is
     /// stamped before it is read: if it is replaced in between, the stale stamp makes the
     /// next reload pick up the new file (the other order could miss it). The stamps are
-    /// only kept by [`DataFiles::commit`], once the bytes were accepted.
+    /// only kept by [`DataFiles::reload`], once the bytes were accepted.
     fn read(&self) -> Result<(Vec<NamedBytes>, Vec<FileStamp>), EnrichmentError> {
         let mut files = Vec::with_capacity(self.paths.len());
         let mut stamps = Vec::with_capacity(self.paths.len());
@@ -119,6 +119,21 @@ impl DataFiles {
             files.push((path.display().to_string(), bytes));
         }
         Ok((files, stamps))
+    }
+
+    /// Reads the files if they changed and hands them to `swap`; keeps the new stamps
+    /// only once `swap` accepted them.
+    fn reload(
+        &mut self,
+        swap: impl FnOnce(Vec<NamedBytes>) -> Result<(), EnrichmentError>,
+    ) -> Result<bool, EnrichmentError> {
+        if !self.changed()? {
+            return Ok(false);
+        }
+        let (files, stamps) = self.read()?;
+        swap(files)?;
+        self.stamps = stamps;
+        Ok(true)
     }
 
     fn changed(&self) -> Result<bool, EnrichmentError> {
@@ -153,24 +168,21 @@ pub struct EnrichmentFiles {
 
 impl EnrichmentFiles {
     /// Re-reads whichever kind of file changed size or modification time, checks it and
-    /// swaps it into `enricher` atomically; `true` when new data is in use. On error the
-    /// old data stays in use and the next call tries again. Replace files by rename, not
-    /// in place, so a half-written file is never read.
+    /// swaps it into `enricher` atomically; `true` when new data is in use. Each kind is
+    /// reloaded on its own: a broken geoip file neither blocks a new network file nor is
+    /// blocked by one. On error that kind's old data stays in use and the next call tries
+    /// again; the error returned is the first one, after both kinds were tried. Replace
+    /// files by rename, not in place, so a half-written file is never read.
     pub fn reload_if_changed(&mut self, enricher: &Enricher) -> Result<bool, EnrichmentError> {
-        let mut reloaded = false;
-        if self.geoip.changed()? {
-            let (files, stamps) = self.geoip.read()?;
+        let geoip = self.geoip.reload(|files| {
             enricher.geoip().replace(open_geoip(files)?);
-            self.geoip.stamps = stamps;
-            reloaded = true;
-        }
-        if self.network.changed()? {
-            let (files, stamps) = self.network.read()?;
+            Ok(())
+        });
+        let network = self.network.reload(|files| {
             enricher.networks().replace(parse_networks(files)?);
-            self.network.stamps = stamps;
-            reloaded = true;
-        }
-        Ok(reloaded)
+            Ok(())
+        });
+        Ok(geoip? | network?)
     }
 
     fn is_empty(&self) -> bool {
@@ -232,13 +244,13 @@ pub fn watch(
                 )),
                 Ok(false) => {}
                 Err(e) => log::warn(&format!(
-                    "enrichment data reload failed, keeping the old data: {e}"
+                    "enrichment data reload failed, keeping the old data of that kind: {e}"
                 )),
             }
         }
     };
     std::thread::Builder::new()
-        .name("geoip-reload".into())
+        .name("enrichment-reload".into())
         .spawn(run)
         .map_err(|e| log::warn(&format!("cannot start the enrichment reload thread: {e}")))
         .ok()

@@ -39,7 +39,7 @@ pub const OUTPUT_KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "outputs.personal[].context",
         default: "(every field; for third_party_sharing all but ip, device_location, geo and network)",
-        meaning: "Event context it carries, of identifiers (anonymous_id, device_id, session_id), ip, user_agent, language, url, referrer, app, properties, geo, device_location, time; the others are absent from its records. A third-party output gets ip, device_location or geo (the IP's location) only when they are named here, and never the input's trace headers.",
+        meaning: "Event context it carries, of identifiers (anonymous_id, device_id, session_id), ip, user_agent, language, url, referrer, app, properties, geo, device_location, time, network; the others are absent from its records. A third-party output gets ip, device_location, geo (the IP's location) or network only when they are named here, and never the input's trace headers.",
     },
     ConfigKey {
         key: "outputs.personal[].properties_allow_list",
@@ -88,7 +88,7 @@ pub const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "policy.network_min_ipv4_addresses",
         default: "65536",
-        meaning: "The anonymous record names only autonomous systems holding at least this many IPv4 addresses in enrich.network (a /16 by default: the ~3,700 largest, 92 % of routed IPv4); a smaller one (an employer's, a person's) gets `network: null`.",
+        meaning: "The anonymous record names only autonomous systems holding at least this many IPv4 addresses in enrich.network (a /16 by default: the ~3,700 largest, 92 % of routed IPv4); a smaller one (a small employer's, a person's) gets `network: null`; larger employers are still named.",
     },
     ConfigKey {
         key: "policy.anonymous_visits",

@@ -87,21 +87,26 @@ impl Pseudonymizer {
         hex(&mac.finalize().into_bytes())
     }
 
-    /// A pseudonymizer under a key derived from this one for `purpose`, so that what it
-    /// makes can never equal what this one makes of any input.
+    /// A pseudonymizer under a key derived from this one for `purpose`. The derivation
+    /// message starts with a NUL byte, which no event id can hold (the parse refuses
+    /// control characters in ids), so the derived key is never the pseudonym of an event
+    /// id that a producer could send and read back from the anonymous record.
     pub fn derive(&self, purpose: &str) -> Pseudonymizer {
         let mut mac = self.0.clone();
+        mac.update(b"\0derive\0");
         mac.update(purpose.as_bytes());
         Pseudonymizer::new(&mac.finalize().into_bytes())
     }
 
-    /// The visit pseudonym of identifier `id` of `kind` on UTC day `day`: 128 bits of
-    /// HMAC-SHA256 over the three, each length-prefixed so the message parses one way
-    /// only. The day inside the message makes it a different keyed function each day.
-    /// Use it on a [`Pseudonymizer::derive`]d key, not the event-id one.
-    pub fn visit(&self, day: &str, kind: VisitSource, id: &str) -> String {
+    /// The visit pseudonym of identifier `id` of `kind` on UTC day `day` (days since
+    /// 1970-01-01): 128 bits of HMAC-SHA256 over the day's eight bytes and the two
+    /// strings, each length-prefixed so the message parses one way only. The day inside
+    /// the message makes it a different keyed function each day. Use it on a
+    /// [`Pseudonymizer::derive`]d key, not the event-id one.
+    pub fn visit(&self, day: i64, kind: VisitSource, id: &str) -> String {
         let mut mac = self.0.clone();
-        for field in [day, kind.tag(), id] {
+        mac.update(&day.to_be_bytes());
+        for field in [kind.tag(), id] {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field.as_bytes());
         }
@@ -466,8 +471,8 @@ impl Policy {
         // Both are 1-256 characters when present (the parse refuses empty ids).
         let source = (ev.session_id.as_deref().map(|s| (VisitSource::Session, s)))
             .or_else(|| (ev.anonymous_id.as_deref()).map(|a| (VisitSource::Anonymous, a)));
-        let day = ev.occurred_at.format("%Y-%m-%d").to_string();
-        Some(source.map(|(kind, id)| self.visits.visit(&day, kind, id)))
+        let day = ev.occurred_at.timestamp().div_euclid(86_400);
+        Some(source.map(|(kind, id)| self.visits.visit(day, kind, id)))
     }
 
     fn coarse_network<'a>(&self, n: &'a Network) -> Option<Option<NetworkAnon<'a>>> {

@@ -2,8 +2,9 @@
 //! organisation) of the address, device location and the time zone with local time at
 //! the event's instant. This file owns the output shapes the policy copies, the
 //! `Enricher` (the shared lookup state) and the order of lookups; the lookups themselves
-//! live in the submodules (`agent`, `geoip`, `network`, `timezone`). Nothing here decides what is personal: `policy` picks which of these
-//! fields reach which record. Nothing here logs: callers log [`Enricher::describe`].
+//! live in the submodules (`agent`, `geoip`, `network`, `timezone`). Nothing here
+//! decides what is personal: `policy` picks which of these fields reach which record.
+//! Nothing here logs: callers log [`Enricher::describe`].
 
 pub mod agent;
 pub mod geoip;
@@ -141,7 +142,8 @@ impl Network {
     }
 }
 
-/// The enrichment state: geoip databases (replaceable) and the time-zone finder. Built
+/// The enrichment state: geoip and network databases (replaceable) and the time-zone
+/// finder. Built
 /// once at start-up and shared (`Arc<Enricher>`) between tasks; `Send + Sync`.
 pub struct Enricher {
     geoip: GeoIp,

@@ -10,9 +10,10 @@
 //! not public: the same rule, and the same [`GeoMiss`] answers, as `geoip`.
 //!
 //! Where ranges overlap (one pair in the 2026 release), an address belongs to the range
-//! with the greatest start at or below it, if that range holds it: the narrower, later
-//! block wins over the one it cuts into, and an address no such range holds is not found
-//! rather than guessed.
+//! with the greatest start at or below it (of those starting together, the narrowest;
+//! of identical ones, the highest AS number), if that range holds it: the block that cuts
+//! into another wins, and an address no such range holds is not found rather than
+//! guessed.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -60,7 +61,7 @@ pub enum NetworkDbError {
 }
 
 /// One file, parsed: its ranges with the AS number each belongs to, and the first
-/// usable name each AS is given, before merging. Compact from the start (12 or 36 bytes a
+/// usable name each AS is given, before merging. Compact from the start (12 or 48 bytes a
 /// range), since the real IPv4 file has 412k of them.
 #[derive(Debug)]
 pub struct NetworkFile {
@@ -204,12 +205,10 @@ impl Table {
                 (systems.len() - 1) as u32
             })
         };
-        let mut sizes: HashMap<u32, u64> = HashMap::new();
         let mut names: Vec<HashMap<u32, Arc<str>>> = Vec::new();
         for mut file in files {
             table.files.push((file.name, file.v4.len() + file.v6.len()));
             for r in &mut file.v4 {
-                *sizes.entry(r.2).or_default() += u64::from(r.1 - r.0) + 1;
                 r.2 = id_of(r.2);
             }
             for r in &mut file.v6 {
@@ -219,13 +218,34 @@ impl Table {
             table.v6.append(&mut file.v6);
             names.push(file.names);
         }
-        for system in &mut systems {
-            system.ipv4_addresses = sizes.get(&system.asn).copied().unwrap_or(0);
+        // Ranges starting together: the widest first, so the last one a lookup finds is
+        // the narrowest; identical ranges in AS-number order.
+        let asn = |id: u32| systems.get(id as usize).map_or(0, |s| s.asn);
+        table
+            .v4
+            .sort_unstable_by_key(|&(a, b, id)| (a, std::cmp::Reverse(b), asn(id)));
+        table
+            .v6
+            .sort_unstable_by_key(|&(a, b, id)| (a, std::cmp::Reverse(b), asn(id)));
+        // A system's size is the union of its ranges, so a range listed twice (or a file
+        // given twice) cannot lift a small network over the floor: in start order, only
+        // what lies beyond the system's furthest end so far is new.
+        let mut reach: HashMap<u32, u32> = HashMap::new();
+        let mut sizes: HashMap<u32, u64> = HashMap::new();
+        for &(a, b, id) in &table.v4 {
+            let from = match reach.get(&id) {
+                Some(&r) if r >= b => continue,
+                Some(&r) if r >= a => r + 1,
+                _ => a,
+            };
+            reach.insert(id, b);
+            *sizes.entry(id).or_default() += u64::from(b - from) + 1;
+        }
+        for (id, system) in systems.iter_mut().enumerate() {
+            system.ipv4_addresses = sizes.get(&(id as u32)).copied().unwrap_or(0);
             // The first file to name the system wins.
             system.organization = names.iter().find_map(|n| n.get(&system.asn).cloned());
         }
-        table.v4.sort_unstable();
-        table.v6.sort_unstable();
         table.v4.shrink_to_fit();
         table.v6.shrink_to_fit();
         table.systems = systems.into_iter().map(Arc::new).collect();

@@ -119,6 +119,30 @@ fn sizes_count_the_ipv4_addresses_of_each_system_across_files() {
         Some("X"),
         "the first name wins"
     );
+    // A file given twice, or a range listed twice, is counted once.
+    let twice = || {
+        let csv =
+            b"5.0.0.0,5.0.0.255,64501,X\n5.0.0.0,5.0.0.255,64501,X\n5.0.0.128,5.0.1.127,64501,X\n";
+        NetworkFile::parse("t", csv).unwrap()
+    };
+    let n = Networks::new(vec![twice(), twice()]);
+    assert_eq!(
+        n.lookup("5.0.0.1".parse().unwrap()).unwrap().ipv4_addresses,
+        384
+    );
+}
+
+#[test]
+fn of_ranges_starting_together_the_narrowest_wins() {
+    let f = NetworkFile::parse(
+        "nested.csv",
+        b"7.0.0.0,7.0.0.255,64502,Inner\n7.0.0.0,7.0.255.255,64501,Outer\n",
+    )
+    .unwrap();
+    let n = Networks::new(vec![f]);
+    assert_eq!(asn(&n, "7.0.0.9").map(|a| a.0), Ok(64502));
+    // The outer range's tail is not guessed (the rule the README states).
+    assert_eq!(asn(&n, "7.0.1.9"), Err(GeoMiss::NotFound));
 }
 
 #[test]
